@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from urllib.parse import unquote, urlsplit
 
 import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
 
 TOPIC_ROOT = "gw/v1"
 MAX_PAYLOAD_BYTES = 1 << 20  # contract: a message over 1 MiB is rejected whole
@@ -55,7 +56,7 @@ def make_client(
     """A paho 2.x client (MQTT 3.1.1, which every broker we support speaks, the embedded
     amqtt included) with credentials and TLS from the target. Does not connect."""
     client = mqtt.Client(
-        mqtt.CallbackAPIVersion.VERSION2,
+        CallbackAPIVersion.VERSION2,
         client_id=client_id,
         clean_session=clean_session,
         protocol=mqtt.MQTTv311,

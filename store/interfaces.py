@@ -31,13 +31,15 @@ class DeviceActivity:
 
 
 class TimeSeriesStore(Protocol):
-    def write_readings(self, readings: Sequence[Reading]) -> int:
+    def write_readings(self, readings: Sequence[Reading]) -> list[Reading]:
         """Durably write readings; duplicates of (device, metric, ts) are ignored.
-        Returns how many rows were new. Returns only after the data is committed."""
+        Returns the readings that were new (so a replay raises nothing downstream).
+        Returns only after the data is committed."""
         ...
 
-    def write_events(self, events: Sequence[DeviceEvent]) -> int:
-        """Durably write events, keyed by (agent, id, state, ts); duplicates ignored."""
+    def write_events(self, events: Sequence[DeviceEvent]) -> list[DeviceEvent]:
+        """Durably write events, keyed by (agent, id, state, ts); duplicates ignored.
+        Returns the events that were new."""
         ...
 
     def series(

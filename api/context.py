@@ -1,0 +1,47 @@
+"""What the API needs from the rest of the backend, passed in whole so that tests can
+build an app from a tiny registry and a temporary store without starting anything."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from config.registry import Registry
+from gridwatch.clock import Clock, wall_clock
+from gridwatch.notify import LogNotifier
+from gridwatch.records import Alert
+from store.interfaces import OpStore, TimeSeriesStore
+
+# (alert id, acknowledged by, note) -> the acknowledged alert, or None when no such alert.
+AckFn = Callable[[int, str, str], Alert | None]
+
+MAX_STREAMS = 200
+
+
+@dataclass(kw_only=True)
+class ApiContext:
+    registry: Registry
+    ops: OpStore
+    timeseries: TimeSeriesStore
+    notifier: LogNotifier
+    ack_alert: AckFn
+    clock: Clock = wall_clock
+    bootstrap_token: str | None = None
+    # Each open stream holds a connection and wakes on every alert; the cap keeps a
+    # reconnect storm from exhausting the process.
+    max_streams: int = MAX_STREAMS
+
+
+def store_ack(ops: OpStore, notifier: LogNotifier, clock: Clock = wall_clock) -> AckFn:
+    """An `AckFn` that writes straight to the store and wakes the streams. The backend
+    wires dispatch instead (it also publishes the change); this is for tests and tools."""
+
+    def ack(alert_id: int, by: str, note: str) -> Alert | None:
+        result = ops.ack(alert_id, by, note, clock())
+        if result is None:
+            return None
+        alert, seq = result
+        notifier.notify(seq)
+        return alert
+
+    return ack

@@ -1,0 +1,83 @@
+"""Event rules: the fast path. Each DeviceEvent is decided on arrival, with no batch or
+timer in between, because fire alarms must not wait behind telemetry."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+
+from config.models import DeviceSpec, EventRuleSpec
+from detectors.slots import render_summary
+from gridwatch.records import AlertChange, ChangeKind, DeviceEvent
+
+FIRE_RESET = "fire.reset"
+RESET_DEVICE_TYPE = "fire_panel"
+
+
+def event_fingerprint(event_type: str, device: str, zone: str | None) -> str:
+    return f"{event_type}:{device}:{zone or '-'}"
+
+
+class EventDetector:
+    def __init__(self, devices: Mapping[str, DeviceSpec], rules: Iterable[EventRuleSpec]) -> None:
+        self.devices = devices
+        self.rules = {r.event_type: r for r in rules}
+        # Per device, the event alerts believed firing, so a panel reset can resolve them.
+        self.firing: dict[str, dict[str, EventRuleSpec]] = {}
+
+    def process(self, event: DeviceEvent) -> list[AlertChange]:
+        spec = self.devices.get(event.device)
+        if spec is None:
+            return []
+        if event.type == FIRE_RESET and spec.type == RESET_DEVICE_TYPE:
+            return self._reset(event)
+        rule = self.rules.get(event.type)
+        if rule is None:
+            return []
+        fingerprint = event_fingerprint(event.type, event.device, event.zone)
+        mine = self.firing.setdefault(event.device, {})
+        kind: ChangeKind
+        if event.state == "end":
+            mine.pop(fingerprint, None)
+            # Resolving an alert the store already resolved is harmless; missing one is not.
+            kind = "resolve"
+        else:
+            # A repeated start (or one after a restart) updates the alert it already raised.
+            kind = "update" if fingerprint in mine else "fire"
+            mine[fingerprint] = rule
+        return [self._change(kind, fingerprint, rule, event, event.score)]
+
+    def _reset(self, event: DeviceEvent) -> list[AlertChange]:
+        mine = self.firing.get(event.device, {})
+        done = [fp for fp, rule in mine.items() if rule.event_type.startswith("fire.")]
+        return [self._change("resolve", fp, mine.pop(fp), event, None) for fp in done]
+
+    def restore(self, fingerprint: str, device: str) -> bool:
+        """Remember an event alert firing in the store; False if no rule or device matches."""
+        event_type = fingerprint.split(":", 1)[0]
+        rule = self.rules.get(event_type)
+        if rule is None or device not in self.devices:
+            return False
+        if not fingerprint.startswith(f"{event_type}:{device}:"):
+            return False
+        self.firing.setdefault(device, {})[fingerprint] = rule
+        return True
+
+    def _change(
+        self,
+        kind: ChangeKind,
+        fingerprint: str,
+        rule: EventRuleSpec,
+        event: DeviceEvent,
+        value: float | None,
+    ) -> AlertChange:
+        return AlertChange(
+            kind=kind,
+            fingerprint=fingerprint,
+            rule=rule.event_type,
+            type=rule.event_type,
+            severity=rule.severity,
+            device=event.device,
+            ts=event.ts,
+            value=value,
+            summary=render_summary(rule.summary, event.device, value, rule.event_type, event.zone),
+        )

@@ -1,0 +1,145 @@
+"""The device index: one integer slot per registry device, so detector state lives in
+numpy arrays and a batch of readings becomes a few integer columns.
+
+Dict lookups are built once; turning a batch into columns is a handful of C-level
+`map`/`np.fromiter` passes, never a Python loop per device.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from itertools import repeat
+from operator import attrgetter
+
+import numpy as np
+import numpy.typing as npt
+
+from config.models import DEVICE_TYPES
+from config.registry import Registry
+from gridwatch.records import Reading
+
+IntArray = npt.NDArray[np.intp]
+FloatArray = npt.NDArray[np.float64]
+BoolArray = npt.NDArray[np.bool_]
+
+_device_of = attrgetter("device")
+_metric_of = attrgetter("metric")
+_ts_of = attrgetter("ts")
+_value_of = attrgetter("value")
+
+
+class DeviceIndex:
+    """Slots for every device of the registry, and ids for every metric a rule watches."""
+
+    def __init__(self, registry: Registry) -> None:
+        specs = list(registry.devices.values())
+        self.ids: list[str] = [d.id for d in specs]
+        self.slot: dict[str, int] = {d: i for i, d in enumerate(self.ids)}
+        type_code = {t: i for i, t in enumerate(DEVICE_TYPES)}
+        self.type_code: dict[str, int] = type_code
+        self.types: IntArray = np.fromiter(
+            (type_code[d.type] for d in specs), dtype=np.intp, count=len(specs)
+        )
+        self.interval_s: FloatArray = np.fromiter(
+            (d.interval_s for d in specs), dtype=np.float64, count=len(specs)
+        )
+        metrics = dict.fromkeys(r.metric for r in registry.rules.thresholds)
+        self.metric_id: dict[str, int] = {m: i for i, m in enumerate(metrics)}
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def slots_of(self, devices: Sequence[str]) -> IntArray:
+        """Slot per device id; -1 for ids the registry does not know."""
+        return np.fromiter(
+            map(self.slot.get, devices, repeat(-1)), dtype=np.intp, count=len(devices)
+        )
+
+    def members(self, device_type: str) -> IntArray:
+        """Global slots of every device of one type, in slot order."""
+        return np.flatnonzero(self.types == self.type_code[device_type])
+
+
+@dataclass(frozen=True, slots=True)
+class ReadingBatch:
+    """A batch of readings of known devices as columns; `metric` is -1 for unwatched metrics."""
+
+    slot: IntArray
+    metric: IntArray
+    ts: FloatArray
+    value: FloatArray
+
+    @classmethod
+    def from_readings(cls, index: DeviceIndex, readings: Sequence[Reading]) -> ReadingBatch:
+        n = len(readings)
+        slot = index.slots_of(list(map(_device_of, readings)))
+        metric = np.fromiter(
+            map(index.metric_id.get, map(_metric_of, readings), repeat(-1)),
+            dtype=np.intp,
+            count=n,
+        )
+        ts = np.fromiter(map(_ts_of, readings), dtype=np.float64, count=n)
+        value = np.fromiter(map(_value_of, readings), dtype=np.float64, count=n)
+        # Ingest dead-letters unknown devices already; here they are just dropped.
+        known = slot >= 0
+        return cls(slot[known], metric[known], ts[known], value[known])
+
+
+class Subset:
+    """The devices a rule applies to: a map from global slot to local slot, and the
+    local slots' device ids. Rule state arrays are sized to the subset, not the street."""
+
+    def __init__(self, index: DeviceIndex, members: IntArray) -> None:
+        self.members = members
+        self.local_of: IntArray = np.full(len(index), -1, dtype=np.intp)
+        self.local_of[members] = np.arange(len(members), dtype=np.intp)
+        self.ids: list[str] = [index.ids[i] for i in members.tolist()]
+        self.local: dict[str, int] = {d: i for i, d in enumerate(self.ids)}
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def floats(self, fill: float) -> FloatArray:
+        """A preallocated float state array, one element per local slot."""
+        return np.full(len(self.ids), fill, dtype=np.float64)
+
+    def flags(self) -> BoolArray:
+        """A preallocated boolean state array, all False."""
+        return np.zeros(len(self.ids), dtype=np.bool_)
+
+
+def rounds(slot: IntArray, ts: FloatArray) -> Iterator[IntArray]:
+    """Positions into (slot, ts), split into rounds with at most one position per slot,
+    so each round can be applied with plain fancy indexing. Round k holds every slot's
+    k-th reading in device-time order; a batch with one reading per device is one round.
+    """
+    n = len(slot)
+    if n == 0:
+        return
+    order = np.lexsort((ts, slot))
+    s = slot[order]
+    starts = np.ones(n, dtype=bool)
+    starts[1:] = s[1:] != s[:-1]
+    if starts.all():
+        yield order
+        return
+    positions = np.arange(n, dtype=np.intp)
+    group_start = np.maximum.accumulate(np.where(starts, positions, 0))
+    rank = positions - group_start
+    # A stable sort by rank keeps slots in order within a round and costs O(n log n)
+    # however many rounds there are, instead of one full mask per round.
+    by_rank = np.argsort(rank, kind="stable")
+    cuts = np.cumsum(np.bincount(rank))[:-1]
+    yield from np.split(order[by_rank], cuts)
+
+
+def render_summary(
+    template: str, device: str, value: float | None, metric: str, zone: str | None = None
+) -> str:
+    """A rule's summary with {device}, {value}, {metric} and {zone} filled in; a template
+    the values do not fit falls back to plain text instead of failing the hot path."""
+    try:
+        return template.format(device=device, value=value, metric=metric, zone=zone or "-")
+    except (KeyError, IndexError, ValueError, TypeError):
+        return f"{template} [device={device} metric={metric} value={value}]"

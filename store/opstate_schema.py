@@ -1,0 +1,130 @@
+"""The SQLite schema of the operational store and the mapping of alerts to rows.
+
+Kept apart from `opstate_sqlite` so that a PostgreSQL port can reuse the mapping and
+see the whole schema in one place."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, fields
+from typing import Any
+
+from gridwatch.records import Alert
+
+SCHEMA_VERSION = 1
+
+_DDL = """
+CREATE TABLE IF NOT EXISTS dead_letters (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    received_at REAL NOT NULL,
+    topic TEXT NOT NULL,
+    agent TEXT,
+    reason TEXT NOT NULL,
+    payload BLOB NOT NULL
+);
+CREATE TABLE IF NOT EXISTS alerts (
+    id INTEGER PRIMARY KEY,
+    fingerprint TEXT NOT NULL,
+    rule TEXT NOT NULL,
+    type TEXT NOT NULL,
+    severity TEXT NOT NULL,
+    status TEXT NOT NULL CHECK (status IN ('firing', 'resolved')),
+    device TEXT NOT NULL,
+    device_type TEXT NOT NULL,
+    grid TEXT NOT NULL,
+    building TEXT NOT NULL,
+    started_at REAL NOT NULL,
+    updated_at REAL NOT NULL,
+    resolved_at REAL,
+    value REAL,
+    summary TEXT NOT NULL,
+    acked_by TEXT,
+    acked_at REAL,
+    ack_note TEXT,
+    escalation_level INTEGER NOT NULL DEFAULT 0,
+    incident_id INTEGER,
+    receivers TEXT NOT NULL DEFAULT '[]'
+);
+CREATE UNIQUE INDEX IF NOT EXISTS alerts_one_firing ON alerts (fingerprint)
+    WHERE status = 'firing';
+CREATE INDEX IF NOT EXISTS alerts_newest ON alerts (updated_at, id);
+CREATE TABLE IF NOT EXISTS alert_log (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    alert_id INTEGER NOT NULL REFERENCES alerts (id),
+    kind TEXT NOT NULL CHECK (kind IN ('fire', 'update', 'resolve', 'ack')),
+    at REAL NOT NULL,
+    snapshot TEXT NOT NULL,
+    grid TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS tokens (
+    id TEXT PRIMARY KEY,
+    name TEXT NOT NULL,
+    role TEXT NOT NULL,
+    grid TEXT,
+    maintainer TEXT,
+    sha256 TEXT NOT NULL UNIQUE,
+    created_at REAL NOT NULL,
+    expires_at REAL,
+    revoked_at REAL
+);
+"""
+
+ALERT_COLUMNS: tuple[str, ...] = tuple(f.name for f in fields(Alert))
+
+# A grid is in scope when it equals a scope or lies below it. substr rather than LIKE:
+# LIKE is case-insensitive in SQLite and would need its wildcards escaped.
+SCOPE_FILTER = (
+    "EXISTS (SELECT 1 FROM json_each(?) AS s WHERE grid = s.value"
+    " OR substr(grid, 1, length(s.value) + 1) = s.value || '/')"
+)
+
+_SEVERITY_RANK = {"info": 0, "warning": 1, "minor": 2, "major": 3, "critical": 4}
+
+
+def create_schema(cur: sqlite3.Cursor) -> None:
+    """Create what is missing; refuse a file written by a newer schema."""
+    version = int(cur.execute("PRAGMA user_version").fetchone()[0])
+    if version > SCHEMA_VERSION:
+        raise RuntimeError(
+            f"operational store has schema version {version}, this build knows {SCHEMA_VERSION}"
+        )
+    for statement in _DDL.split(";"):
+        if statement.strip():
+            cur.execute(statement)
+    cur.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+
+
+def alert_from_row(row: Sequence[Any]) -> Alert:
+    values = dict(zip(ALERT_COLUMNS, row, strict=True))
+    values["receivers"] = json.loads(values["receivers"])
+    return Alert(**values)
+
+
+def alert_to_params(alert: Alert) -> dict[str, Any]:
+    """Column name to value, in ALERT_COLUMNS order."""
+    values = asdict(alert)
+    values["receivers"] = json.dumps(values["receivers"], ensure_ascii=False)
+    return values
+
+
+def alert_snapshot(alert: Alert) -> str:
+    return json.dumps(asdict(alert), ensure_ascii=False, separators=(",", ":"))
+
+
+def alert_from_snapshot(text: str) -> Alert:
+    # Unknown keys are dropped so that old log entries still load after a field is removed.
+    values = {k: v for k, v in json.loads(text).items() if k in ALERT_COLUMNS}
+    return Alert(**values)
+
+
+def in_json_list(items: Iterable[str]) -> str:
+    """One SQL parameter for a whole list, read back with json_each, so that a long
+    device list never hits SQLite's limit on bound variables."""
+    return json.dumps(list(items), ensure_ascii=False)
+
+
+def raised_severity(current: str, new: str) -> str:
+    """The more severe of the two; on a tie or unknown names the current one stays."""
+    return new if _SEVERITY_RANK.get(new, -1) > _SEVERITY_RANK.get(current, -1) else current
