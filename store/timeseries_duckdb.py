@@ -17,10 +17,12 @@ from __future__ import annotations
 import json
 import queue
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, suppress
+from dataclasses import dataclass, field
+from operator import attrgetter
 from pathlib import Path
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import duckdb
 import pyarrow as pa
@@ -46,49 +48,68 @@ _SCHEMA = (
 
 _BATCH = "_gw_batch"
 
-_INSERT_READINGS = f"""INSERT OR IGNORE INTO readings
-    SELECT device, metric, ts, value, agent FROM {_BATCH}"""
-
-_INSERT_EVENTS = f"""INSERT OR IGNORE INTO events
-    SELECT agent, id, state, ts, device, type, zone, score, attrs, snapshot FROM {_BATCH}"""
-
 # Grouped first: DuckDB refuses to update the same row twice in one statement.
 _TOUCH_LAST_SEEN = f"""INSERT INTO last_seen
     SELECT device, max(ts) FROM {_BATCH} GROUP BY device
     ON CONFLICT (device) DO UPDATE SET ts = greatest(last_seen.ts, excluded.ts)"""
 
-_READINGS_TYPES = {
-    "device": pa.string(),
-    "metric": pa.string(),
-    "ts": pa.float64(),
-    "value": pa.float64(),
-    "agent": pa.string(),
-}
-
-_EVENTS_TYPES = {
-    "agent": pa.string(),
-    "id": pa.string(),
-    "state": pa.string(),
-    "ts": pa.float64(),
-    "device": pa.string(),
-    "type": pa.string(),
-    "zone": pa.string(),
-    "score": pa.float64(),
-    "attrs": pa.string(),
-    "snapshot": pa.string(),
-}
+R = TypeVar("R", Reading, DeviceEvent)
 
 
-def _columns(rows: Sequence[Any], types: dict[str, pa.DataType], **computed: list[Any]) -> pa.Table:
-    """One Arrow column per field of `rows`, or the precomputed values given by name."""
-    return pa.table(
-        {
-            name: pa.array(
-                computed[name] if name in computed else [getattr(r, name) for r in rows], type=t
-            )
-            for name, t in types.items()
-        }
-    )
+@dataclass(frozen=True)
+class _Table(Generic[R]):
+    """How records of one kind become an Arrow batch and rows of one table."""
+
+    name: str
+    columns: dict[str, pa.DataType]
+    key: tuple[str, ...]
+    # Columns whose value is not the record's attribute of the same name.
+    computed: dict[str, Callable[[R], Any]] = field(default_factory=dict)
+
+    def batch(self, rows: Sequence[R]) -> pa.Table:
+        def values(name: str) -> list[Any]:
+            get = self.computed.get(name) or attrgetter(name)
+            return [get(r) for r in rows]
+
+        return pa.table({name: pa.array(values(name), type=t) for name, t in self.columns.items()})
+
+    def insert(self) -> str:
+        # RETURNING yields only the rows that were inserted, not the ignored ones.
+        return (
+            f"INSERT OR IGNORE INTO {self.name} SELECT {', '.join(self.columns)} FROM {_BATCH}"
+            f" RETURNING {', '.join(self.key)}"
+        )
+
+
+_READINGS: _Table[Reading] = _Table(
+    "readings",
+    {
+        "device": pa.string(),
+        "metric": pa.string(),
+        "ts": pa.float64(),
+        "value": pa.float64(),
+        "agent": pa.string(),
+    },
+    key=("device", "metric", "ts"),
+)
+
+_EVENTS: _Table[DeviceEvent] = _Table(
+    "events",
+    {
+        "agent": pa.string(),
+        "id": pa.string(),
+        "state": pa.string(),
+        "ts": pa.float64(),
+        "device": pa.string(),
+        "type": pa.string(),
+        "zone": pa.string(),
+        "score": pa.float64(),
+        "attrs": pa.string(),
+        "snapshot": pa.string(),
+    },
+    key=("agent", "id", "state", "ts"),
+    computed={"attrs": lambda e: json.dumps(e.attrs, separators=(",", ":"), sort_keys=True)},
+)
 
 
 class DuckDBTimeSeries:
@@ -106,16 +127,11 @@ class DuckDBTimeSeries:
         self._closed = False
         self._writer = self._new_cursor()
 
-    def write_readings(self, readings: Sequence[Reading]) -> int:
-        if not readings:
-            return 0
-        return self._write(_columns(readings, _READINGS_TYPES), _INSERT_READINGS)
+    def write_readings(self, readings: Sequence[Reading]) -> list[Reading]:
+        return self._write(_READINGS, readings)
 
-    def write_events(self, events: Sequence[DeviceEvent]) -> int:
-        if not events:
-            return 0
-        attrs = [json.dumps(e.attrs, separators=(",", ":"), sort_keys=True) for e in events]
-        return self._write(_columns(events, _EVENTS_TYPES, attrs=attrs), _INSERT_EVENTS)
+    def write_events(self, events: Sequence[DeviceEvent]) -> list[DeviceEvent]:
+        return self._write(_EVENTS, events)
 
     def series(
         self, device: str, metric: str, start: float, end: float, step: float | None
@@ -165,7 +181,15 @@ class DuckDBTimeSeries:
                 cur.close()
             self._con.close()
 
-    def _write(self, batch: pa.Table, insert: str) -> int:
+    def _write(self, table: _Table[R], records: Sequence[R]) -> list[R]:
+        """Insert, and return the records that were new, in their input order. A key
+        repeated within the batch counts once (its last record), so that what is
+        returned is exactly what was stored."""
+        if not records:
+            return []
+        key = attrgetter(*table.key)
+        unique = dict(zip(map(key, records), records, strict=True))
+        batch = table.batch(list(unique.values()))
         with self._write_lock:
             self._check_open()
             cur = self._writer
@@ -173,7 +197,7 @@ class DuckDBTimeSeries:
             try:
                 cur.execute("BEGIN TRANSACTION")
                 try:
-                    new = int(cur.execute(insert).fetchone()[0])
+                    new_keys = set(cur.execute(table.insert()).fetchall())
                     cur.execute(_TOUCH_LAST_SEEN)
                     cur.execute("COMMIT")
                 except BaseException:
@@ -183,7 +207,7 @@ class DuckDBTimeSeries:
                     raise
             finally:
                 cur.unregister(_BATCH)
-        return new
+        return [r for k, r in unique.items() if k in new_keys]
 
     @contextmanager
     def _reader(self) -> Iterator[Any]:

@@ -1,0 +1,124 @@
+"""`/api/v1/alerts`: list, one alert, acknowledge, and the live stream."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Header, HTTPException, Query, Request, Response, status
+from fastapi.responses import JSONResponse
+
+from api.auth import (
+    AckPrincipal,
+    Ctx,
+    CurrentPrincipal,
+    alert_visible,
+    devices_for,
+    grid_scopes,
+    not_found,
+)
+from api.schemas import AckIn, AlertOut
+from api.params import Since
+from api.sse import SlotResponse, StreamSlots, alert_events
+from config.models import Severity
+
+router = APIRouter(prefix="/api/v1/alerts", tags=["alerts"])
+
+LOG_SEQ_HEADER = "X-Log-Seq"
+GridQuery = Annotated[
+    str | None, Query(description="Grid path; only alerts at or below it (must be in scope).")
+]
+
+
+@router.get("", response_model=list[AlertOut])
+def list_alerts(
+    ctx: Ctx,
+    principal: CurrentPrincipal,
+    response: Response,
+    since: Since,
+    grid: GridQuery = None,
+    status_: Annotated[
+        Literal["firing", "resolved", "all"], Query(alias="status")
+    ] = "all",
+    severity: Severity | None = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+) -> list[AlertOut]:
+    """Alerts in scope, newest first. The `X-Log-Seq` header is the alert log position
+    before the query: a stream opened with `last_event_id` set to it misses nothing."""
+    scopes = grid_scopes(ctx, principal, grid)
+    response.headers[LOG_SEQ_HEADER] = str(ctx.ops.last_log_seq())
+    alerts = ctx.ops.list_alerts(
+        scopes,
+        status=status_,
+        severity=severity,
+        since=since,
+        limit=limit,
+        devices=devices_for(principal),
+    )
+    return [AlertOut.of(a) for a in alerts]
+
+
+def _resume_point(header: str | None, query: int | None) -> int | None:
+    # The header wins: a browser's EventSource sends it on every reconnect, while the
+    # query parameter stays what the page first asked for.
+    if header is None or not header.strip():
+        return query
+    try:
+        value = int(header)
+    except ValueError:
+        raise HTTPException(
+            status.HTTP_422_UNPROCESSABLE_CONTENT,
+            detail=f"Last-Event-ID must be an integer log sequence, not {header!r}",
+        ) from None
+    if value < 0:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "Last-Event-ID must be >= 0")
+    return value
+
+
+@router.get("/stream", response_class=SlotResponse)
+def stream_alerts(
+    ctx: Ctx,
+    principal: CurrentPrincipal,
+    request: Request,
+    grid: GridQuery = None,
+    last_event_id_header: Annotated[str | None, Header(alias="Last-Event-ID")] = None,
+    last_event_id: Annotated[
+        int | None, Query(ge=0, description="Resume after this log sequence.")
+    ] = None,
+) -> Response:
+    """Server-Sent Events: `event: alert`, `id:` the log sequence, `data:` the alert.
+    Without a resume point it starts at the current end of the log."""
+    scopes = grid_scopes(ctx, principal, grid)
+    resume = _resume_point(last_event_id_header, last_event_id)
+    head = ctx.ops.last_log_seq()
+    # A resume point past the head means the log was reset; start from its end.
+    after = head if resume is None else min(resume, head)
+    slots: StreamSlots = request.app.state.streams
+    if not slots.acquire():
+        return JSONResponse(
+            {"detail": f"too many open alert streams (limit {slots.limit}); retry later"},
+            status_code=status.HTTP_503_SERVICE_UNAVAILABLE,
+            headers={"Retry-After": "5"},
+        )
+    events = alert_events(ctx.ops, ctx.notifier, after, scopes, principal.devices)
+    return SlotResponse(events, slots)
+
+
+@router.get("/{alert_id}", response_model=AlertOut)
+def get_alert(ctx: Ctx, principal: CurrentPrincipal, alert_id: int) -> AlertOut:
+    """One alert; 404 when it is missing or outside the caller's scope alike."""
+    alert = ctx.ops.get_alert(alert_id)
+    if alert is None or not alert_visible(principal, alert):
+        raise not_found(f"alert {alert_id}")
+    return AlertOut.of(alert)
+
+
+@router.post("/{alert_id}/ack", response_model=AlertOut)
+def ack_alert(ctx: Ctx, principal: AckPrincipal, alert_id: int, body: AckIn) -> AlertOut:
+    """Acknowledge an alert (roles ops, guard, admin); returns it as acknowledged."""
+    alert = ctx.ops.get_alert(alert_id)
+    if alert is None or not alert_visible(principal, alert):
+        raise not_found(f"alert {alert_id}")
+    acked = ctx.ack_alert(alert_id, principal.name, body.note)
+    if acked is None:
+        raise not_found(f"alert {alert_id}")
+    return AlertOut.of(acked)

@@ -1,0 +1,117 @@
+"""Response and request bodies of the HTTP API (contract section 4).
+
+Times leave as ISO 8601 strings with a UTC offset; the records inside the backend keep
+Unix seconds, so the conversion happens here and nowhere else.
+"""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from api.params import iso
+from config.models import DeviceSpec, DeviceType, GridKind
+from config.registry import GridNode, Registry
+from gridwatch.records import Alert, AlertStatus
+
+
+def _iso_or_none(ts: float | None) -> str | None:
+    return None if ts is None else iso(ts)
+
+
+class AlertOut(BaseModel):
+    id: int
+    fingerprint: str
+    rule: str
+    type: str = Field(description="Dotted alert type, e.g. fire.alarm.")
+    # Plain str, not the Literal: one odd value in the store must not turn a whole
+    # list into a 500.
+    severity: str = Field(description="critical, major, minor, warning or info.")
+    status: AlertStatus
+    device: str
+    device_type: str
+    grid: str = Field(description="Grid path of the device's micro-grid.")
+    building: str
+    started_at: str
+    updated_at: str
+    resolved_at: str | None
+    value: float | None
+    summary: str
+    acked_by: str | None
+    acked_at: str | None
+    escalation_level: int
+    incident_id: int | None
+    receivers: list[str]
+
+    @classmethod
+    def of(cls, a: Alert) -> AlertOut:
+        return cls(
+            id=a.id,
+            fingerprint=a.fingerprint,
+            rule=a.rule,
+            type=a.type,
+            severity=a.severity,
+            status=a.status,
+            device=a.device,
+            device_type=a.device_type,
+            grid=a.grid,
+            building=a.building,
+            started_at=iso(a.started_at),
+            updated_at=iso(a.updated_at),
+            resolved_at=_iso_or_none(a.resolved_at),
+            value=a.value,
+            summary=a.summary,
+            acked_by=a.acked_by,
+            acked_at=_iso_or_none(a.acked_at),
+            escalation_level=a.escalation_level,
+            incident_id=a.incident_id,
+            receivers=list(a.receivers),
+        )
+
+
+class DeviceOut(BaseModel):
+    id: str
+    type: DeviceType
+    agent: str
+    grid: str = Field(description="Grid path of the device's micro-grid.")
+    building: str
+    floor: int
+    maintainer: str
+
+    @classmethod
+    def of(cls, d: DeviceSpec) -> DeviceOut:
+        return cls(
+            id=d.id,
+            type=d.type,
+            agent=d.agent,
+            grid=d.grid,
+            building=d.building,
+            floor=d.floor,
+            maintainer=d.maintainer,
+        )
+
+
+class GridOut(BaseModel):
+    id: str
+    path: str
+    name: str
+    name_en: str | None
+    kind: GridKind
+    children: list[GridOut]
+
+    @classmethod
+    def tree(cls, registry: Registry, path: str) -> GridOut:
+        node: GridNode = registry.grids[path]
+        return cls(
+            id=node.id,
+            path=node.path,
+            name=node.name,
+            name_en=node.name_en,
+            kind=node.kind,
+            children=[cls.tree(registry, child) for child in node.children],
+        )
+
+
+class AckIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    note: str = Field(default="", max_length=2000, description="What was seen or done.")

@@ -1,0 +1,168 @@
+"""The backend process: stores, ingest, detectors, dispatch and the API, wired.
+
+Construction validates (URLs, paths) and touches no network; `start` opens the
+stores and connects. `serve` and `demo` both run this.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import uvicorn
+
+from api.app import create_app
+from api.context import ApiContext
+from config.registry import Registry
+from detectors.engine import DetectorEngine
+from dispatch.alert_publisher import MqttAlertPublisher
+from dispatch.dispatcher import Dispatcher
+from gridwatch.clock import Clock, wall_clock
+from gridwatch.mqtt import parse_mqtt_url
+from gridwatch.notify import LogNotifier
+from gridwatch.records import DeviceEvent, Reading
+from ingest.consumer import ConsumerSettings, IngestConsumer
+from ingest.pipeline import IngestPipeline
+from store.factory import check_store_url, open_ops, open_timeseries
+from store.interfaces import OpStore, TimeSeriesStore
+
+log = logging.getLogger(__name__)
+TICK_S = 1.0  # offline and minimum-duration checks; alarms never wait for it
+
+
+@dataclass(frozen=True, slots=True)
+class BackendSettings:
+    mqtt_url: str
+    data_dir: Path
+    store_url: str = "embedded"
+    host: str = "127.0.0.1"
+    port: int = 8000
+    bootstrap_token: str | None = None
+    ingest_client_id: str = "gridwatch-ingest"
+
+
+class DetectorStage:
+    """The pipeline's record sink: runs the detectors and dispatches their changes."""
+
+    def __init__(self, engine: DetectorEngine, dispatcher: Dispatcher) -> None:
+        self.engine = engine
+        self.dispatcher = dispatcher
+        self.agent_status: dict[str, tuple[str, float]] = {}
+        # The ingest writer and the ticker both drive the engine's arrays.
+        self._lock = threading.Lock()
+
+    def on_events(self, events: Sequence[DeviceEvent]) -> None:
+        with self._lock:
+            changes = self.engine.process_events(events)
+        self.dispatcher.apply(changes)
+
+    def on_readings(self, readings: Sequence[Reading]) -> None:
+        with self._lock:
+            changes = self.engine.process_readings(readings)
+        self.dispatcher.apply(changes)
+
+    def on_agent_status(self, agent: str, state: str, ts: float) -> None:
+        self.agent_status[agent] = (state, ts)
+        log.info("agent %s is %s", agent, state)
+
+    def tick(self) -> None:
+        with self._lock:
+            changes = self.engine.tick()
+        self.dispatcher.apply(changes)
+
+
+class Backend:
+    def __init__(
+        self, registry: Registry, settings: BackendSettings, clock: Clock = wall_clock
+    ) -> None:
+        self.registry = registry
+        self.settings = settings
+        self.clock = clock
+        self.mqtt = parse_mqtt_url(settings.mqtt_url)
+        check_store_url(settings.store_url)
+        self.notifier = LogNotifier()
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+        self.server: uvicorn.Server | None = None
+        self.timeseries: TimeSeriesStore | None = None
+        self.ops: OpStore | None = None
+        self.consumer: IngestConsumer | None = None
+        self.publisher: MqttAlertPublisher | None = None
+
+    def start(self) -> None:
+        """Open the stores, rebuild detector state, connect ingest and dispatch."""
+        data_dir = self.settings.data_dir
+        data_dir.mkdir(parents=True, exist_ok=True)
+        self.timeseries = open_timeseries(self.settings.store_url, data_dir)
+        self.ops = ops = open_ops(data_dir)
+        self.notifier.notify(ops.last_log_seq())
+
+        engine = DetectorEngine(self.registry, clock=self.clock)
+        engine.restore((a.fingerprint, a.device, a.value) for a in ops.firing_alerts())
+        self.publisher = MqttAlertPublisher(self.mqtt)
+        self.dispatcher = Dispatcher(
+            self.registry, ops, self.notifier, [self.publisher], clock=self.clock
+        )
+        self.stage = DetectorStage(engine, self.dispatcher)
+        pipeline = IngestPipeline(
+            self.registry, self.timeseries, ops, self.stage, snapshot_dir=data_dir / "snapshots"
+        )
+        self.consumer = IngestConsumer(
+            self.mqtt, pipeline, ConsumerSettings(client_id=self.settings.ingest_client_id)
+        )
+        self.publisher.start()
+        self.consumer.start()
+        self._spawn("detector-ticker", self._tick_loop)
+
+    def _spawn(self, name: str, target: object) -> None:
+        thread = threading.Thread(target=target, name=name, daemon=True)  # type: ignore[arg-type]
+        thread.start()
+        self._threads.append(thread)
+
+    def _tick_loop(self) -> None:
+        while not self._stop.wait(TICK_S):
+            try:
+                self.stage.tick()
+            except Exception:
+                log.exception("detector tick failed")
+
+    def api_context(self) -> ApiContext:
+        assert self.ops is not None and self.timeseries is not None, "start() first"
+        return ApiContext(
+            registry=self.registry,
+            ops=self.ops,
+            timeseries=self.timeseries,
+            notifier=self.notifier,
+            clock=self.clock,
+            bootstrap_token=self.settings.bootstrap_token,
+            ack_alert=self.dispatcher.ack,
+        )
+
+    def make_server(self) -> uvicorn.Server:
+        app = create_app(self.api_context())
+        config = uvicorn.Config(
+            app,
+            host=self.settings.host,
+            port=self.settings.port,
+            log_level="warning",
+            # SSE streams hold connections open; do not wait on them forever at shutdown.
+            timeout_graceful_shutdown=3,
+        )
+        self.server = uvicorn.Server(config)
+        return self.server
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self.consumer is not None:
+            self.consumer.stop()
+        if self.publisher is not None:
+            self.publisher.stop()
+        for thread in self._threads:
+            thread.join(5)
+        if self.timeseries is not None:
+            self.timeseries.close()
+        if self.ops is not None:
+            self.ops.close()

@@ -1,0 +1,105 @@
+"""The `gridwatch` command (contract section 1). Each subcommand parses its flags and
+hands over to the module that does the work; nothing here knows how."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from pathlib import Path
+
+DEFAULT_MQTT = "mqtt://127.0.0.1:1883"
+
+
+def default_data_dir() -> Path:
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "gridwatch"
+
+
+def _env(name: str, fallback: str | None = None) -> str | None:
+    return os.environ.get(name) or fallback
+
+
+def _add_common(p: argparse.ArgumentParser, *, data_dir: bool = True) -> None:
+    p.add_argument("--config", default=_env("GRIDWATCH_CONFIG"),
+                   help="config file or folder (default: the sample street)")
+    if data_dir:
+        p.add_argument("--data-dir", type=Path,
+                       default=Path(_env("GRIDWATCH_DATA_DIR") or default_data_dir()),
+                       help="where the embedded stores and tokens live")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="gridwatch", description=__doc__)
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    demo = sub.add_parser("demo", help="the whole system on one machine, with scripted incidents")
+    demo.add_argument("--port", type=int, default=8000)
+    demo.add_argument("--duration", type=float, default=None, help="stop after S seconds")
+    demo.add_argument("--data-dir", type=Path, default=None,
+                      help="keep state here (default: a new temporary folder)")
+    demo.add_argument("--mqtt", default=None, help="use this broker instead of the embedded one")
+    demo.add_argument("--config", default=_env("GRIDWATCH_CONFIG"))
+
+    serve = sub.add_parser("serve", help="the backend: ingest, detectors, dispatch, API")
+    _add_common(serve)
+    serve.add_argument("--mqtt", default=_env("GRIDWATCH_MQTT_URL", DEFAULT_MQTT))
+    serve.add_argument("--store", default=_env("GRIDWATCH_STORE_URL", "embedded"))
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8000)
+
+    edge = sub.add_parser("edge", help="one edge agent")
+    edge.add_argument("--agent", required=True)
+    _add_common(edge, data_dir=False)
+    edge.add_argument("--mqtt", default=_env("GRIDWATCH_MQTT_URL", DEFAULT_MQTT))
+
+    check = sub.add_parser("check-config", help="validate a configuration")
+    check.add_argument("path")
+
+    token = sub.add_parser("token", help="create, list and revoke API tokens")
+    tsub = token.add_subparsers(dest="token_command", required=True, metavar="ACTION")
+    create = tsub.add_parser("create", help="print a new token (stored hashed)")
+    create.add_argument("--role", required=True, choices=["ops", "guard", "maintenance", "admin"])
+    create.add_argument("--grid", default=None, help="grid path (required for guard)")
+    create.add_argument("--maintainer", default=None, help="unit id (required for maintenance)")
+    create.add_argument("--name", default=None)
+    create.add_argument("--expires", default=None, help="e.g. 30d, 12h (default: never)")
+    tsub.add_parser("list", help="list tokens")
+    revoke = tsub.add_parser("revoke", help="revoke a token by id")
+    revoke.add_argument("id")
+    for p in tsub.choices.values():
+        _add_common(p)
+
+    scores = sub.add_parser("anomaly-scores", help="offline anomaly scores for CSV series")
+    scores.add_argument("in_dir")
+    scores.add_argument("out_dir")
+    scores.add_argument("--detector", default=None)
+    masks = sub.add_parser("motion-masks", help="motion masks for frames or a video")
+    masks.add_argument("in_dir")
+    masks.add_argument("out_dir")
+
+    bench = sub.add_parser("bench", help="run the benchmarks")
+    bench.add_argument("--only", default=None, help="run only benchmarks whose name has this")
+    bench.add_argument("--quick", action="store_true", help="smaller sizes, for a smoke run")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    from gridwatch import commands
+
+    handler = getattr(commands, "cmd_" + args.command.replace("-", "_"))
+    try:
+        return int(handler(args))
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

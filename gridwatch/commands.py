@@ -1,0 +1,126 @@
+"""What each `gridwatch` subcommand does, given its parsed arguments."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import signal
+import sys
+import threading
+from pathlib import Path
+from types import FrameType
+
+from config.registry import Registry
+
+log = logging.getLogger("gridwatch")
+
+
+def load_registry_or_exit(path: str | None) -> Registry:
+    from config.loader import DEFAULT_CONFIG_DIR, ConfigError, load_registry
+
+    try:
+        return load_registry(path or DEFAULT_CONFIG_DIR)
+    except ConfigError as exc:
+        print(exc, file=sys.stderr)
+        raise SystemExit(2) from None
+
+
+def cmd_check_config(args: argparse.Namespace) -> int:
+    from gridwatch.check_config import run_check_config
+
+    return run_check_config(args.path)
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from gridwatch.backend import Backend, BackendSettings
+
+    registry = load_registry_or_exit(args.config)
+    try:
+        backend = Backend(
+            registry,
+            BackendSettings(
+                mqtt_url=args.mqtt,
+                data_dir=Path(args.data_dir),
+                store_url=args.store,
+                host=args.host,
+                port=args.port,
+                bootstrap_token=os.environ.get("GRIDWATCH_BOOTSTRAP_TOKEN") or None,
+            ),
+        )
+    except ValueError as exc:
+        print(f"gridwatch serve: {exc}", file=sys.stderr)
+        return 2
+    backend.start()
+    server = backend.make_server()
+    print(f"gridwatch serving http://{args.host}:{args.port}/ (data in {args.data_dir}, "
+          f"broker {backend.mqtt.display})", flush=True)
+    try:
+        server.run()  # handles SIGINT/SIGTERM by returning
+    finally:
+        backend.stop()
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from gridwatch.demo import run_demo
+
+    return run_demo(args)
+
+
+def cmd_edge(args: argparse.Namespace) -> int:
+    from edge.agent import run_agent
+
+    registry = load_registry_or_exit(args.config)
+    if args.agent not in registry.agents:
+        known = ", ".join(sorted(registry.agents)[:10])
+        print(f"gridwatch edge: unknown agent {args.agent!r} (known: {known}, ...)",
+              file=sys.stderr)
+        return 2
+    return int(run_agent(args.agent, args.config, args.mqtt) or 0)
+
+
+def cmd_token(args: argparse.Namespace) -> int:
+    from api import tokens
+    from store.factory import open_ops
+
+    registry = load_registry_or_exit(args.config)
+    ops = open_ops(Path(args.data_dir))
+    try:
+        if args.token_command == "create":
+            return tokens.cmd_token_create(
+                ops, registry, args.role, args.grid, args.maintainer, args.name, args.expires
+            )
+        if args.token_command == "list":
+            return tokens.cmd_token_list(ops)
+        return tokens.cmd_token_revoke(ops, args.id)
+    finally:
+        ops.close()
+
+
+def cmd_anomaly_scores(args: argparse.Namespace) -> int:
+    print("gridwatch anomaly-scores: not built yet (the detectors issue adds it)",
+          file=sys.stderr)
+    return 2
+
+
+def cmd_motion_masks(args: argparse.Namespace) -> int:
+    print("gridwatch motion-masks: not built yet (the edge-agent issue adds it)",
+          file=sys.stderr)
+    return 2
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    from gridwatch.bench import run_benchmarks
+
+    return run_benchmarks(args.only, quick=args.quick)
+
+
+def stop_on_signals(stop: threading.Event) -> None:
+    """SIGINT/SIGTERM set `stop`, for commands that run until told otherwise."""
+
+    def handler(_sig: int, _frame: FrameType | None) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGINT, handler)
+    signal.signal(signal.SIGTERM, handler)

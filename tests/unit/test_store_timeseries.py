@@ -1,0 +1,190 @@
+"""DuckDBTimeSeries against real DuckDB files."""
+
+from __future__ import annotations
+
+import math
+import random
+import threading
+from collections import defaultdict
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Literal
+
+import pytest
+
+from gridwatch.records import DeviceEvent, Reading
+from store.timeseries_duckdb import DuckDBTimeSeries
+
+T0 = 1_764_090_000.0
+
+
+def readings(device: str, n: int, start: float = T0, every: float = 1.0) -> list[Reading]:
+    rng = random.Random(f"{device}{n}{start}")
+    return [
+        Reading("agent1", device, "temperature_c", start + i * every, rng.uniform(15, 30))
+        for i in range(n)
+    ]
+
+
+def event(
+    device: str, eid: str, ts: float, state: Literal["start", "end"] = "start"
+) -> DeviceEvent:
+    return DeviceEvent("agent1", eid, device, ts, "fire.alarm", state, attrs={"loop": 2})
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[DuckDBTimeSeries]:
+    s = DuckDBTimeSeries(tmp_path / "nested" / "ts.duckdb")
+    yield s
+    s.close()
+
+
+def test_rewriting_a_batch_adds_nothing(store: DuckDBTimeSeries) -> None:
+    batch = readings("smoke-1", 50)
+    assert store.write_readings(batch) == batch
+    assert store.write_readings(batch) == []
+    assert store.reading_count() == len(batch)
+
+
+def test_only_new_readings_are_returned_in_input_order(store: DuckDBTimeSeries) -> None:
+    old = readings("smoke-1", 10)
+    store.write_readings(old[::2])
+    assert store.write_readings(old) == old[1::2]
+    assert store.reading_count() == len(old)
+
+
+def test_a_key_repeated_within_a_batch_is_stored_once(store: DuckDBTimeSeries) -> None:
+    first = readings("smoke-1", 3)
+    again = Reading("agent1", "smoke-1", "temperature_c", first[1].ts, first[1].value + 1)
+    new = store.write_readings([*first, again])
+    assert len(new) == len(first)
+    assert store.reading_count() == len(first)
+    stored = store.series("smoke-1", "temperature_c", first[1].ts, first[1].ts + 0.5, None)
+    assert [p.value for p in stored] == [next(r.value for r in new if r.ts == first[1].ts)]
+
+
+def test_data_survives_close_and_reopen(tmp_path: Path) -> None:
+    path = tmp_path / "ts.duckdb"
+    batch = readings("heat-3", 20)
+    first = DuckDBTimeSeries(path)
+    first.write_readings(batch)
+    first.write_events([event("heat-3", "e1", T0)])
+    first.close()
+
+    second = DuckDBTimeSeries(path)
+    try:
+        assert second.reading_count() == len(batch)
+        assert second.write_readings(batch) == []
+        assert second.write_events([event("heat-3", "e1", T0)]) == []
+        points = second.series("heat-3", "temperature_c", T0, T0 + 1e6, None)
+        assert [(p.ts, p.value) for p in points] == [(r.ts, r.value) for r in batch]
+    finally:
+        second.close()
+
+
+def test_series_is_half_open_and_per_device_and_metric(store: DuckDBTimeSeries) -> None:
+    batch = readings("smoke-1", 10)
+    other = [Reading("agent1", "smoke-2", r.metric, r.ts, -r.value) for r in batch]
+    store.write_readings(batch + other)
+    start, end = batch[2].ts, batch[7].ts
+    points = store.series("smoke-1", "temperature_c", start, end, None)
+    assert [p.ts for p in points] == [r.ts for r in batch if start <= r.ts < end]
+    assert store.series("smoke-1", "co_ppm", start, end, None) == []
+
+
+def test_step_averages_per_bucket_start(store: DuckDBTimeSeries) -> None:
+    rng = random.Random(7)
+    batch = [
+        Reading("agent1", "tank-1", "water_level_m", T0 + rng.uniform(0, 600), rng.uniform(0, 5))
+        for _ in range(400)
+    ]
+    store.write_readings(batch)
+    step, start, end = 37.0, T0 + 50, T0 + 550
+
+    buckets: dict[float, list[float]] = defaultdict(list)
+    for r in batch:
+        if start <= r.ts < end:
+            buckets[math.floor(r.ts / step) * step].append(r.value)
+    expected = sorted((b, sum(v) / len(v)) for b, v in buckets.items())
+
+    points = store.series("tank-1", "water_level_m", start, end, step)
+    assert [p.ts for p in points] == pytest.approx([b for b, _ in expected])
+    assert [p.value for p in points] == pytest.approx([v for _, v in expected])
+
+
+def test_step_must_be_positive(store: DuckDBTimeSeries) -> None:
+    with pytest.raises(ValueError):
+        store.series("tank-1", "water_level_m", T0, T0 + 10, 0)
+
+
+def test_events_are_keyed_by_agent_id_state_and_time(store: DuckDBTimeSeries) -> None:
+    start = event("smoke-1", "e1", T0)
+    end = event("smoke-1", "e1", T0 + 30, "end")
+    assert store.write_events([start]) == [start]
+    assert store.write_events([start, end]) == [end]
+    assert store.write_events([start, end]) == []
+
+
+def test_activity_counts_messages_in_range_and_last_seen_over_all_time(
+    store: DuckDBTimeSeries,
+) -> None:
+    temps = readings("smoke-1", 30, every=10.0)
+    # A second metric at the same instants: the same messages, so not counted again.
+    co = [Reading(r.agent, r.device, "co_ppm", r.ts, 1.0) for r in temps]
+    store.write_readings(temps + co + readings("smoke-2", 5))
+    late_event = event("smoke-2", "e9", T0 + 10_000)
+    store.write_events([late_event, event("panel-1", "e1", T0 + 5)])
+
+    start, end = temps[5].ts, temps[15].ts
+    got = {a.device: a for a in store.activity(start, end)}
+
+    assert set(got) == {"smoke-1", "smoke-2", "panel-1"}
+    assert got["smoke-1"].messages == sum(start <= r.ts < end for r in temps)
+    assert got["smoke-1"].last_seen == max(r.ts for r in temps)
+    assert got["smoke-2"].last_seen == late_event.ts
+    assert got["panel-1"].messages == 0
+
+
+def test_two_writer_threads_and_a_reader_do_not_corrupt(store: DuckDBTimeSeries) -> None:
+    # Overlapping batches: the same keys arrive from both writers, as on a redelivery.
+    batches = [readings(f"dev-{i % 4}", 200, start=T0 + (i % 3) * 100) for i in range(12)]
+    new_rows: list[int] = []
+    errors: list[BaseException] = []
+
+    def write(mine: list[list[Reading]]) -> None:
+        try:
+            new_rows.extend(len(store.write_readings(b)) for b in mine)
+        except BaseException as exc:
+            errors.append(exc)
+
+    def read() -> None:
+        try:
+            for _ in range(20):
+                store.series("dev-0", "temperature_c", T0, T0 + 1e4, 10)
+                store.activity(T0, T0 + 1e4)
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [
+        threading.Thread(target=write, args=(batches[0::2],)),
+        threading.Thread(target=write, args=(batches[1::2],)),
+        threading.Thread(target=read),
+    ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+
+    distinct = {(r.device, r.metric, r.ts) for b in batches for r in b}
+    assert errors == []
+    assert sum(new_rows) == len(distinct)
+    assert store.reading_count() == len(distinct)
+
+
+def test_closed_store_refuses_use(tmp_path: Path) -> None:
+    s = DuckDBTimeSeries(tmp_path / "ts.duckdb")
+    s.close()
+    with pytest.raises(RuntimeError):
+        s.write_readings(readings("smoke-1", 1))
+    with pytest.raises(RuntimeError):
+        s.reading_count()
