@@ -6,6 +6,7 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Header, HTTPException, Query, Request, Response, status
 from fastapi.responses import JSONResponse
+from starlette.concurrency import run_in_threadpool
 
 from api.auth import (
     AckPrincipal,
@@ -75,7 +76,7 @@ def _resume_point(header: str | None, query: int | None) -> int | None:
 
 
 @router.get("/stream", response_class=SlotResponse)
-def stream_alerts(
+async def stream_alerts(
     ctx: Ctx,
     principal: CurrentPrincipal,
     request: Request,
@@ -89,7 +90,7 @@ def stream_alerts(
     Without a resume point it starts at the current end of the log."""
     scopes = grid_scopes(ctx, principal, grid)
     resume = _resume_point(last_event_id_header, last_event_id)
-    head = ctx.ops.last_log_seq()
+    head = await run_in_threadpool(ctx.ops.last_log_seq)
     # A resume point past the head means the log was reset; start from its end.
     after = head if resume is None else min(resume, head)
     slots: StreamSlots = request.app.state.streams
