@@ -15,7 +15,8 @@ from fastapi.security import APIKeyCookie, HTTPAuthorizationCredentials, HTTPBea
 
 from api.context import ApiContext
 from api.tokens import Principal, verify
-from config.registry import in_scope
+from config.models import DeviceSpec
+from config.registry import Registry, in_scope
 from gridwatch.records import Alert
 
 SESSION_COOKIE = "gw_session"
@@ -108,5 +109,13 @@ def grid_scopes(ctx: ApiContext, principal: Principal, grid: str | None) -> list
     return [grid]
 
 
-def visible_devices(principal: Principal, devices: Sequence[str]) -> list[str]:
-    return [d for d in devices if principal.devices is None or d in principal.devices]
+def visible_devices(
+    registry: Registry, principal: Principal, scopes: Sequence[str] | None
+) -> list[DeviceSpec]:
+    """Devices under any of `scopes` (None: all) that the principal may see."""
+    return [
+        d
+        for d in registry.config.devices
+        if (scopes is None or any(in_scope(d.grid, s) for s in scopes))
+        and (principal.devices is None or d.id in principal.devices)
+    ]

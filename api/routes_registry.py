@@ -6,10 +6,9 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from api.auth import Ctx, CurrentPrincipal, grid_scopes
+from api.auth import Ctx, CurrentPrincipal, grid_scopes, visible_devices
 from api.schemas import DeviceOut, GridOut
 from config.models import DeviceType
-from config.registry import in_scope
 
 router = APIRouter(prefix="/api/v1", tags=["registry"])
 
@@ -34,10 +33,5 @@ def list_devices(
 ) -> list[DeviceOut]:
     """Devices in scope, in configuration order; a maintenance unit sees only its own."""
     scopes = grid_scopes(ctx, principal, grid)
-    return [
-        DeviceOut.of(d)
-        for d in ctx.registry.config.devices
-        if (scopes is None or any(in_scope(d.grid, s) for s in scopes))
-        and (type_ is None or d.type == type_)
-        and (principal.devices is None or d.id in principal.devices)
-    ]
+    devices = visible_devices(ctx.registry, principal, scopes)
+    return [DeviceOut.of(d) for d in devices if type_ is None or d.type == type_]
