@@ -16,6 +16,15 @@ from config.schema import validate_schema
 from config.validate import check_references
 from config.yaml_source import parse_file
 
+__all__ = [
+    "DEFAULT_CONFIG_DIR",
+    "ConfigError",
+    "ConfigProblem",
+    "config_files",
+    "load_config",
+    "load_registry",
+]
+
 DEFAULT_CONFIG_DIR = Path(__file__).resolve().parent / "street"
 YAML_SUFFIXES = (".yaml", ".yml")
 

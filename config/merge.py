@@ -87,7 +87,9 @@ class _FileMerge:
         line = self._parsed.lines.get(loc, 1)
         self._merged.problems.append(ConfigProblem(self._parsed.file, line, message))
 
-    def _merge_mapping(self, target: dict[str, object], source: dict[str, object], loc: Loc) -> None:
+    def _merge_mapping(
+        self, target: dict[str, object], source: dict[str, object], loc: Loc
+    ) -> None:
         for key, value in source.items():
             here = (*loc, key)
             name = ".".join(str(part) for part in here)

@@ -92,7 +92,9 @@ def _item_name(item: object) -> str | None:
     return None
 
 
-def _prune(data: dict[str, object], errors: list[ErrorDetails]) -> tuple[dict[Loc, list[int]], dict[str, set[str]]]:
+def _prune(
+    data: dict[str, object], errors: list[ErrorDetails]
+) -> tuple[dict[Loc, list[int]], dict[str, set[str]]]:
     """Drop unknown keys and invalid list items in place; return, per list section, the
     original index of each item kept, and the ids of the items dropped."""
     bad: dict[Loc, set[int]] = {}
@@ -113,7 +115,7 @@ def _prune(data: dict[str, object], errors: list[ErrorDetails]) -> tuple[dict[Lo
         assert isinstance(items, list)
         kept[section] = [i for i in range(len(items)) if i not in indices]
         names = {_item_name(items[i]) for i in indices}
-        dropped[section[-1]] = {n for n in names if n is not None}
+        dropped[str(section[-1])] = {n for n in names if n is not None}
         items[:] = [items[i] for i in kept[section]]
     return kept, dropped
 

@@ -59,7 +59,9 @@ class _Checker:
         cfg = self.config
         self._walk_grid(cfg.street, None, ("street",), level=1)
         agents = self._unique(("agents",), [a.id for a in cfg.agents], "agent id")
-        maintainers = self._unique(("maintainers",), [m.id for m in cfg.maintainers], "maintainer id")
+        maintainers = self._unique(
+            ("maintainers",), [m.id for m in cfg.maintainers], "maintainer id"
+        )
         devices = self._unique(("devices",), [d.id for d in cfg.devices], "device id")
         self._unique(("receivers",), [r.id for r in cfg.receivers], "receiver id")
         self._unique(("tokens",), [t.id for t in cfg.tokens], "token id")
@@ -155,7 +157,9 @@ class _Checker:
             who = f"receiver '{receiver.id}'"
             self._grid_ok((*loc, "grid"), who, receiver.grid)
             if receiver.maintainer is not None:
-                self._known((*loc, "maintainer"), who, "maintainer", receiver.maintainer, maintainers)
+                self._known(
+                    (*loc, "maintainer"), who, "maintainer", receiver.maintainer, maintainers
+                )
 
     def _check_tokens(self, maintainers: set[str]) -> None:
         for index, token in enumerate(self.config.tokens):

@@ -38,7 +38,9 @@ def parse_file(path: Path) -> ParsedFile:
     except yaml.MarkedYAMLError as exc:
         return ParsedFile(name, problems=[_syntax_problem(name, exc)], readable=False)
     except yaml.YAMLError as exc:  # unmarked errors are rare (e.g. a bad stream start)
-        return ParsedFile(name, problems=[ConfigProblem(name, 1, f"YAML error: {exc}")], readable=False)
+        return ParsedFile(
+            name, problems=[ConfigProblem(name, 1, f"YAML error: {exc}")], readable=False
+        )
     parsed = ParsedFile(name)
     if root is not None:
         parsed.lines[()] = _line(root)
@@ -56,7 +58,9 @@ def _read_text(path: Path) -> str | ConfigProblem:
     except UnicodeDecodeError as exc:
         line = raw.count(b"\n", 0, exc.start) + 1
         byte = raw[exc.start : exc.start + 1].hex()
-        return ConfigProblem(str(path), line, f"not valid UTF-8 (byte 0x{byte} at offset {exc.start})")
+        return ConfigProblem(
+            str(path), line, f"not valid UTF-8 (byte 0x{byte} at offset {exc.start})"
+        )
 
 
 def _syntax_problem(file: str, exc: yaml.MarkedYAMLError) -> ConfigProblem:

@@ -101,17 +101,25 @@ def test_any_reading_or_event_counts_as_a_sign_of_life() -> None:
 
 def test_restore_mid_condition_updates_instead_of_firing_again() -> None:
     before, _ = engine()
-    [fired] = before.process_readings([reading("s1", T0, SMOKE.fire_at)])
-    before.clock = lambda: T0 + SMOKE.min_duration_s
-    [fired] = before.tick()
+    before.process_readings([reading("s1", T0, SMOKE.fire_at)])
+    [fired] = before.tick(T0 + SMOKE.min_duration_s)
+    held = reading("s1", T0 + 60, SMOKE.fire_at + 1)
+
+    # Without restore, a restarted engine would raise the alert afresh.
+    forgetful, _ = engine()
+    forgetful.process_readings([held])
+    assert kinds(forgetful.tick(held.ts + SMOKE.min_duration_s)) == ["fire"]
 
     after, _ = engine()
-    held = reading("s1", T0 + 60, SMOKE.fire_at + 1)
-    assert kinds(engine()[0].process_readings([held]) + after.tick(T0 + 60 + 99)) == []
     assert after.restore([(fired.fingerprint, "s1", fired.value)]) == []
     [update] = after.process_readings([held])
-    assert (update.kind, update.fingerprint, update.value) == ("update", fired.fingerprint, held.value)
-    later = T0 + 60 + UPDATE_INTERVAL_S
+    assert (update.kind, update.fingerprint, update.value) == (
+        "update",
+        fired.fingerprint,
+        held.value,
+    )
+    assert after.tick(held.ts + SMOKE.min_duration_s) == []
+    later = held.ts + UPDATE_INTERVAL_S
     [resolve] = after.process_readings([reading("s1", later, SMOKE.clear_at - 1)])
     assert (resolve.kind, resolve.fingerprint) == ("resolve", fired.fingerprint)
 

@@ -42,7 +42,11 @@ def test_start_fires_and_end_resolves_the_same_fingerprint() -> None:
     rule = RULE["camera.vehicle_dwell"]
     assert fire.kind == "fire"
     assert fire.fingerprint == event_fingerprint(start.type, "cam1", "red-line")
-    assert (fire.rule, fire.type, fire.severity) == (rule.event_type, rule.event_type, rule.severity)
+    assert (fire.rule, fire.type, fire.severity) == (
+        rule.event_type,
+        rule.event_type,
+        rule.severity,
+    )
     assert (fire.device, fire.ts, fire.value) == ("cam1", start.ts, start.score)
     assert fire.summary == render_summary(rule.summary, "cam1", 0.8, rule.event_type, "red-line")
     [end] = det.process(event("cam1", "camera.vehicle_dwell", "end", T0 + 60, zone="red-line"))
@@ -61,12 +65,8 @@ def test_zones_are_separate_alerts_and_missing_zone_is_a_dash() -> None:
 def test_update_and_repeated_start_update_the_firing_alert() -> None:
     det = detector()
     det.process(event("cam1", "camera.vehicle_dwell", "start"))
-    assert kinds(det.process(event("cam1", "camera.vehicle_dwell", "update", T0 + 5))) == [
-        "update"
-    ]
-    assert kinds(det.process(event("cam1", "camera.vehicle_dwell", "start", T0 + 9))) == [
-        "update"
-    ]
+    assert kinds(det.process(event("cam1", "camera.vehicle_dwell", "update", T0 + 5))) == ["update"]
+    assert kinds(det.process(event("cam1", "camera.vehicle_dwell", "start", T0 + 9))) == ["update"]
 
 
 def test_instant_event_fires() -> None:
