@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import socket
 import subprocess
@@ -48,7 +49,11 @@ class Broker:
             "persistence true\n"
             f"persistence_location {workdir}/\n"
             "max_queued_messages 100000\n"
-            f"log_dest file {workdir}/mosquitto.log\n" + extra_conf
+            f"log_dest file {workdir}/mosquitto.log\n"
+            # Started as root (CI), mosquitto would drop to its own user, which cannot
+            # write into the test's private temporary folder.
+            + ("user root\n" if os.geteuid() == 0 else "")
+            + extra_conf
         )
         self.proc: subprocess.Popen[bytes] | None = None
 
