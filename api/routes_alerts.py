@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Header, HTTPException, Query, Request, Response, status
+from fastapi import APIRouter, Header, HTTPException, Path, Query, Request, Response, status
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
@@ -25,6 +25,9 @@ from config.models import Severity
 router = APIRouter(prefix="/api/v1/alerts", tags=["alerts"])
 
 LOG_SEQ_HEADER = "X-Log-Seq"
+# SQLite integers are 64-bit: a larger id must be a 422, not an overflow deep in the store.
+MAX_ID = 2**63 - 1
+AlertId = Annotated[int, Path(ge=1, le=MAX_ID)]
 GridQuery = Annotated[
     str | None, Query(description="Grid path; only alerts at or below it (must be in scope).")
 ]
@@ -70,8 +73,8 @@ def _resume_point(header: str | None, query: int | None) -> int | None:
             status.HTTP_422_UNPROCESSABLE_CONTENT,
             detail=f"Last-Event-ID must be an integer log sequence, not {header!r}",
         ) from None
-    if value < 0:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "Last-Event-ID must be >= 0")
+    if not 0 <= value <= MAX_ID:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "Last-Event-ID is out of range")
     return value
 
 
@@ -83,7 +86,7 @@ async def stream_alerts(
     grid: GridQuery = None,
     last_event_id_header: Annotated[str | None, Header(alias="Last-Event-ID")] = None,
     last_event_id: Annotated[
-        int | None, Query(ge=0, description="Resume after this log sequence.")
+        int | None, Query(ge=0, le=MAX_ID, description="Resume after this log sequence.")
     ] = None,
 ) -> Response:
     """Server-Sent Events: `event: alert`, `id:` the log sequence, `data:` the alert.
@@ -105,7 +108,7 @@ async def stream_alerts(
 
 
 @router.get("/{alert_id}", response_model=AlertOut)
-def get_alert(ctx: Ctx, principal: CurrentPrincipal, alert_id: int) -> AlertOut:
+def get_alert(ctx: Ctx, principal: CurrentPrincipal, alert_id: AlertId) -> AlertOut:
     """One alert; 404 when it is missing or outside the caller's scope alike."""
     alert = ctx.ops.get_alert(alert_id)
     if alert is None or not alert_visible(principal, alert):
@@ -114,7 +117,7 @@ def get_alert(ctx: Ctx, principal: CurrentPrincipal, alert_id: int) -> AlertOut:
 
 
 @router.post("/{alert_id}/ack", response_model=AlertOut)
-def ack_alert(ctx: Ctx, principal: AckPrincipal, alert_id: int, body: AckIn) -> AlertOut:
+def ack_alert(ctx: Ctx, principal: AckPrincipal, alert_id: AlertId, body: AckIn) -> AlertOut:
     """Acknowledge an alert (roles ops, guard, admin); returns it as acknowledged."""
     alert = ctx.ops.get_alert(alert_id)
     if alert is None or not alert_visible(principal, alert):

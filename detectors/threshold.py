@@ -98,7 +98,7 @@ class ThresholdRule:
         self.last_value[s] = v
 
         x = self.sign * v
-        starts = x > self.fire_k[s]
+        starts = x >= self.fire_k[s]
         clears = x < self.clear_k[s]
         firing = self.firing[s]
         pending = self.pending_since[s]

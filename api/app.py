@@ -1,0 +1,82 @@
+"""The FastAPI application: routers, pages, liveness, metrics and error shapes."""
+
+from __future__ import annotations
+
+import logging
+from importlib.metadata import PackageNotFoundError, version
+from typing import Any
+
+from fastapi import FastAPI, Request, status
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from fastapi.staticfiles import StaticFiles
+from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
+
+from api import pages, routes_alerts, routes_registry
+from api.context import ApiContext
+from api.sse import StreamSlots
+
+log = logging.getLogger(__name__)
+
+try:
+    VERSION = version("gridwatch")
+except PackageNotFoundError:  # run from a source tree that was never installed
+    VERSION = "0.0.0+source"
+
+_JSON_SCALARS = (str, int, float, bool, type(None))
+
+
+def _safe_error(error: dict[str, Any]) -> dict[str, Any]:
+    # FastAPI's own handler can fail on what a client sent (undecodable bytes, objects
+    # in `ctx`), turning a 422 into a 500; keep only plain, JSON-safe fields.
+    out = {k: error[k] for k in ("type", "loc", "msg") if k in error}
+    if "input" in error:
+        value = error["input"]
+        out["input"] = value if isinstance(value, _JSON_SCALARS) else repr(value)[:200]
+    return out
+
+
+async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
+    errors = exc.errors() if isinstance(exc, RequestValidationError) else []
+    return JSONResponse(
+        {"detail": [_safe_error(dict(e)) for e in errors]},
+        status_code=status.HTTP_422_UNPROCESSABLE_CONTENT,
+    )
+
+
+async def _internal_error(request: Request, exc: Exception) -> JSONResponse:
+    log.exception("unhandled error on %s %s", request.method, request.url.path)
+    return JSONResponse(
+        {"detail": "internal error"}, status_code=status.HTTP_500_INTERNAL_SERVER_ERROR
+    )
+
+
+def create_app(ctx: ApiContext) -> FastAPI:
+    app = FastAPI(
+        title="gridwatch",
+        version=VERSION,
+        description=(
+            "Alerts, devices and grids of the street's safety sensors and cameras. "
+            "Every /api/v1 call needs `Authorization: Bearer TOKEN`."
+        ),
+    )
+    app.state.ctx = ctx
+    app.state.streams = StreamSlots(ctx.max_streams)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(Exception, _internal_error)
+    app.include_router(routes_alerts.router)
+    app.include_router(routes_registry.router)
+    app.include_router(pages.router)
+    app.mount("/ui/static", StaticFiles(directory=pages.STATIC_DIR), name="ui-static")
+
+    @app.get("/healthz", tags=["service"])
+    def healthz() -> dict[str, str]:
+        """Liveness; needs no token."""
+        return {"status": "ok"}
+
+    @app.get("/metrics", tags=["service"], response_class=Response)
+    def metrics() -> Response:
+        """Prometheus metrics in text format; needs no token."""
+        return Response(generate_latest(REGISTRY), media_type=CONTENT_TYPE_LATEST)
+
+    return app

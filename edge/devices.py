@@ -1,0 +1,232 @@
+"""Simulated field devices of one edge agent: what each type reads, and when it is due.
+
+Every value comes from one seeded numpy Generator per agent, so the same seed and the
+same clock give the same run. Per-device state is a handful of floats, and which devices
+are due is one vectorised comparison per tick, so a 55-device agent costs next to nothing.
+Scenarios (`edge.scenarios`) steer devices through `ramps`, `alarming` and `silent`.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any, ClassVar, TypeVar
+
+import numpy as np
+
+from config.models import DeviceSpec
+from edge.elevator import ElevatorCar
+from gridwatch.records import Reading
+
+FAST_INTERVAL_S = 2.0  # detectors in alarm report on change; this stands in for that
+FIRST_REPORT_SPREAD_S = 5.0  # a new agent's devices all show up within this, not in one burst
+BATTERY_DRAIN_PCT = 0.002  # per report: noticeable over weeks, not within a demo
+UTC_OFFSET_H = 8.0  # Asia/Shanghai, for the daily rhythm of people, traffic and heat
+
+
+def daylight(ts: float) -> float:
+    """0 at night, rising to 1 in the early afternoon, local time."""
+    hour = (ts / 3600.0 + UTC_OFFSET_H) % 24.0
+    return max(0.0, math.sin(math.pi * (hour - 6.0) / 15.0)) if 6.0 <= hour <= 21.0 else 0.0
+
+
+@dataclass(slots=True)
+class Ramp:
+    """A scripted value: `start` at `t0`, changing by `rate` per second, held at `limit`."""
+
+    t0: float
+    start: float
+    rate: float
+    limit: float
+
+    def at(self, now: float) -> float:
+        value = self.start + self.rate * max(0.0, now - self.t0)
+        return min(value, self.limit) if self.rate >= 0 else max(value, self.limit)
+
+
+class DeviceSim:
+    """What every simulated device shares: battery, radio, and the scenario hooks."""
+
+    battery_range: ClassVar[tuple[float, float] | None] = (15.0, 100.0)
+    battery_drain: ClassVar[float] = BATTERY_DRAIN_PCT
+    radio: ClassVar[bool] = True  # NB-IoT / LoRa sensors have an rssi; wired devices do not
+
+    def __init__(self, spec: DeviceSpec, rng: np.random.Generator, now: float) -> None:
+        self.spec = spec
+        self.rng = rng
+        self.silent = False
+        self.alarming = False
+        self.ramps: dict[str, Ramp] = {}
+        self.last: dict[str, float] = {}
+        lo_hi = self.battery_range
+        self.battery = float(rng.uniform(*lo_hi)) if lo_hi else None
+        self.rssi = float(rng.uniform(-90.0, -50.0)) if self.radio else None
+
+    @property
+    def interval_s(self) -> float:
+        if self.ramps or self.alarming:
+            return min(self.spec.interval_s, FAST_INTERVAL_S)
+        return self.spec.interval_s
+
+    def read(self, now: float) -> dict[str, float]:
+        """The device's own metrics at `now`, before scenario ramps."""
+        raise NotImplementedError
+
+    def sample(self, now: float) -> dict[str, float]:
+        values = self.read(now)
+        for metric, ramp in self.ramps.items():
+            values[metric] = ramp.at(now)
+        if self.battery is not None:
+            self.battery = max(0.0, self.battery - self.battery_drain)
+            values["battery_pct"] = self.battery
+        self.last = {m: round(v, 3) for m, v in values.items()}
+        return self.last
+
+    def health(self) -> dict[str, Any]:
+        rssi = None if self.rssi is None else round(self.rssi + float(self.rng.normal(0, 2)))
+        battery = None if self.battery is None else round(self.battery)
+        return {"device": self.spec.id, "battery": battery, "rssi": rssi, "fault": None}
+
+
+class SmokeSim(DeviceSim):
+    def read(self, now: float) -> dict[str, float]:
+        return {"smoke_obscuration_pct_m": float(self.rng.uniform(0.1, 0.4))}
+
+
+class HeatSim(DeviceSim):
+    def __init__(self, spec: DeviceSpec, rng: np.random.Generator, now: float) -> None:
+        super().__init__(spec, rng, now)
+        self.mean_c = float(rng.uniform(21.5, 24.5))
+
+    def read(self, now: float) -> dict[str, float]:
+        hour = (now / 3600.0 + UTC_OFFSET_H) % 24.0
+        diurnal = 3.0 * math.sin(2.0 * math.pi * (hour - 9.0) / 24.0)  # warmest mid-afternoon
+        return {"temperature_c": self.mean_c + diurnal + float(self.rng.normal(0, 0.15))}
+
+
+class GasSim(DeviceSim):
+    def read(self, now: float) -> dict[str, float]:
+        return {"co_ppm": abs(float(self.rng.normal(1.0, 0.6)))}
+
+
+class PressureSim(DeviceSim):
+    NOMINAL_MPA: ClassVar[dict[str, float]] = {"hydrant_pressure": 0.30, "sprinkler_pressure": 0.15}
+
+    def __init__(self, spec: DeviceSpec, rng: np.random.Generator, now: float) -> None:
+        super().__init__(spec, rng, now)
+        self.nominal = self.NOMINAL_MPA[spec.type] * float(rng.uniform(0.93, 1.07))
+
+    def read(self, now: float) -> dict[str, float]:
+        noise = float(self.rng.normal(0, 0.013 * self.nominal))
+        return {"water_pressure_mpa": max(0.0, self.nominal + noise)}
+
+
+class TankSim(DeviceSim):
+    def __init__(self, spec: DeviceSpec, rng: np.random.Generator, now: float) -> None:
+        super().__init__(spec, rng, now)
+        self.full_m = float(rng.uniform(2.8, 3.6))
+
+    def read(self, now: float) -> dict[str, float]:
+        draw = 0.6 * daylight(now)  # drawn down by day, refilled at night
+        return {"water_level_m": self.full_m - draw + float(self.rng.normal(0, 0.01))}
+
+
+class PanelSim(DeviceSim):
+    """The fire alarm controller: its heartbeat is the state of its backup battery."""
+
+    battery_range = (92.0, 100.0)
+    battery_drain = 0.0  # float-charged from the mains
+    radio = False
+
+    def read(self, now: float) -> dict[str, float]:
+        return {}
+
+
+class CameraSim(DeviceSim):
+    battery_range = None
+    radio = False
+
+    def __init__(self, spec: DeviceSpec, rng: np.random.Generator, now: float) -> None:
+        super().__init__(spec, rng, now)
+        self.parked = 0  # vehicles a scenario has left standing in view
+
+    def read(self, now: float) -> dict[str, float]:
+        day = daylight(now)
+        return {
+            "people_count": float(self.rng.poisson(0.5 + 8.0 * day)),
+            "vehicle_count": float(self.rng.poisson(0.3 + 2.5 * day) + self.parked),
+            "fps": min(25.0, float(self.rng.normal(24.9, 0.2))),
+        }
+
+
+class ElevatorSim(DeviceSim):
+    battery_range = None
+    radio = False
+
+    def __init__(self, spec: DeviceSpec, rng: np.random.Generator, now: float) -> None:
+        super().__init__(spec, rng, now)
+        lowest = min(1, spec.floor)
+        self.car = ElevatorCar(rng, lowest, lowest + int(rng.integers(5, 18)), now)
+
+    def read(self, now: float) -> dict[str, float]:
+        return self.car.status(now)
+
+
+SIM_CLASSES: dict[str, type[DeviceSim]] = {
+    "smoke_detector": SmokeSim,
+    "heat_detector": HeatSim,
+    "gas_detector": GasSim,
+    "hydrant_pressure": PressureSim,
+    "sprinkler_pressure": PressureSim,
+    "water_tank": TankSim,
+    "fire_panel": PanelSim,
+    "camera": CameraSim,
+    "elevator": ElevatorSim,
+}
+
+S = TypeVar("S", bound=DeviceSim)
+
+
+class Fleet:
+    """The simulated devices of one agent, and the schedule of their next reports."""
+
+    def __init__(
+        self, agent: str, specs: list[DeviceSpec], rng: np.random.Generator, now: float
+    ) -> None:
+        self.agent = agent
+        self.sims = [SIM_CLASSES[s.type](s, rng, now) for s in sorted(specs, key=lambda s: s.id)]
+        self._index = {sim.spec.id: i for i, sim in enumerate(self.sims)}
+        spread = np.minimum([s.spec.interval_s for s in self.sims], FIRST_REPORT_SPREAD_S)
+        self._next_due = now + rng.uniform(0.0, 1.0, len(self.sims)) * spread
+
+    def get(self, device: str) -> DeviceSim | None:
+        i = self._index.get(device)
+        return None if i is None else self.sims[i]
+
+    def of_class(self, cls: type[S]) -> list[S]:
+        return [s for s in self.sims if isinstance(s, cls)]
+
+    def wake(self, device: str, now: float) -> None:
+        """Report at the next tick, e.g. when a scenario changes what the device reads."""
+        self._next_due[self._index[device]] = now
+
+    def due(self, now: float) -> list[Reading]:
+        readings: list[Reading] = []
+        ts = round(now, 3)
+        for i in np.flatnonzero(self._next_due <= now):
+            sim = self.sims[i]
+            following = self._next_due[i] + sim.interval_s
+            # After a stall, report once and carry on, rather than once per missed slot.
+            self._next_due[i] = following if following > now else now + sim.interval_s
+            if sim.silent:
+                continue
+            device = sim.spec.id
+            readings.extend(
+                Reading(self.agent, device, metric, ts, value)
+                for metric, value in sim.sample(now).items()
+            )
+        return readings
+
+    def health(self) -> list[dict[str, Any]]:
+        # A silent device is one the agent cannot hear, so it has nothing to say about it.
+        return [sim.health() for sim in self.sims if not sim.silent]

@@ -1,0 +1,97 @@
+"""The agent's outbox: messages waiting for the broker, bounded, alarms first.
+
+While the broker is unreachable the outbox fills. When it is full the oldest telemetry
+(readings, health) makes room; an events message is never dropped for telemetry, and
+events leave before any telemetry, so a backlog of readings cannot delay an alarm.
+`Outbox` is the small interface the publisher needs, so that an on-disk store can
+replace `MemoryOutbox` without touching the publisher.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass
+from typing import Literal, Protocol
+
+Kind = Literal["readings", "events", "health"]
+
+
+@dataclass(frozen=True, slots=True)
+class OutMessage:
+    topic: str
+    payload: bytes
+    kind: Kind
+    ts: float  # when the agent made it
+    items: int = 0  # readings or events it carries
+
+
+class Outbox(Protocol):
+    """Not thread-safe: the publisher serialises every call."""
+
+    def put(self, msg: OutMessage) -> None: ...
+
+    def pop(self) -> OutMessage | None:
+        """The next message to send: events first, then telemetry, each oldest first."""
+        ...
+
+    @property
+    def depth(self) -> int: ...
+
+    @property
+    def dropped(self) -> int: ...
+
+    @property
+    def oldest_ts(self) -> float | None: ...
+
+
+class MemoryOutbox:
+    def __init__(self, capacity: int = 10_000, event_limit: int = 100_000) -> None:
+        """`capacity` bounds all messages. Events may go past it, because losing an alarm
+        is worse than the memory; `event_limit` still bounds them, and past it the oldest
+        event goes (counted in `dropped_events`, which means the broker has been away for
+        far longer than any incident lasts)."""
+        if capacity < 1 or event_limit < capacity:
+            raise ValueError("outbox needs capacity >= 1 and event_limit >= capacity")
+        self.capacity = capacity
+        self.event_limit = event_limit
+        self._events: deque[OutMessage] = deque()
+        self._telemetry: deque[OutMessage] = deque()
+        self._dropped = 0
+        self.dropped_events = 0
+
+    def put(self, msg: OutMessage) -> None:
+        if self.depth >= self.capacity:
+            if self._telemetry:
+                self._telemetry.popleft()
+                self._dropped += 1
+            elif msg.kind != "events":
+                self._dropped += 1  # only events are waiting: the new telemetry gives way
+                return
+        if msg.kind == "events":
+            if len(self._events) >= self.event_limit:
+                self._events.popleft()
+                self._dropped += 1
+                self.dropped_events += 1
+            self._events.append(msg)
+        else:
+            self._telemetry.append(msg)
+
+    def pop(self) -> OutMessage | None:
+        if self._events:
+            return self._events.popleft()
+        if self._telemetry:
+            return self._telemetry.popleft()
+        return None
+
+    @property
+    def depth(self) -> int:
+        return len(self._events) + len(self._telemetry)
+
+    @property
+    def dropped(self) -> int:
+        return self._dropped
+
+    @property
+    def oldest_ts(self) -> float | None:
+        heads = [q[0].ts for q in (self._events, self._telemetry) if q]
+        return min(heads) if heads else None

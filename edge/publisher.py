@@ -1,0 +1,239 @@
+"""The agent's MQTT side (contract section 3): one paho connection, a retained status with
+a last will, `seq` per topic, and a sender thread that feeds the outbox to paho.
+
+Only a small window of messages is handed to paho at a time; the rest waits in the
+outbox, whose policy (bounded, telemetry dropped before alarms, alarms sent first) would
+be lost inside paho's own unbounded queue. paho keeps what it was handed across
+reconnects and resends it, so nothing in the window is lost when the link drops.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import paho.mqtt.client as mqtt
+
+from edge.outbox import Kind, MemoryOutbox, OutMessage, Outbox
+from gridwatch.clock import Clock
+from gridwatch.mqtt import MAX_ITEMS, MAX_PAYLOAD_BYTES, TOPIC_ROOT, MqttTarget, make_client
+from gridwatch.records import DeviceEvent, Reading
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class PublishStats:
+    messages: int  # acknowledged by the broker
+    readings: int
+    events: int
+    dropped: int  # thrown away by the outbox while the broker was away
+    depth: int  # waiting in the outbox or unacknowledged
+
+
+def encode(obj: Any) -> bytes:
+    return json.dumps(obj, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def reading_item(r: Reading) -> dict[str, Any]:
+    return {"device": r.device, "metric": r.metric, "ts": r.ts, "value": r.value}
+
+
+def event_item(e: DeviceEvent) -> dict[str, Any]:
+    return {
+        "id": e.id, "device": e.device, "ts": e.ts, "type": e.type, "state": e.state,
+        "zone": e.zone, "score": e.score, "attrs": e.attrs, "snapshot": e.snapshot,
+    }  # fmt: skip
+
+
+class Publisher:
+    def __init__(
+        self,
+        agent: str,
+        target: MqttTarget,
+        *,
+        clock: Clock,
+        version: str,
+        outbox: Outbox | None = None,
+        window: int = 32,
+        keepalive_s: int = 15,
+    ) -> None:
+        self.agent = agent
+        self.target = target
+        self.version = version
+        self._clock = clock
+        self._root = f"{TOPIC_ROOT}/{agent}"
+        self._outbox: Outbox = outbox if outbox is not None else MemoryOutbox()
+        self._window = window
+        self._keepalive_s = keepalive_s
+        self._seq: dict[Kind, int] = {"readings": 0, "events": 0}
+        self._cond = threading.Condition()
+        self._connected = False
+        self._stopping = False
+        self._inflight: dict[int, OutMessage | None] = {}  # mid -> message (None: status)
+        self._acked_early: set[int] = set()  # PUBACKs that beat publish() returning the mid
+        self._acked = {"messages": 0, "readings": 0, "events": 0}
+        self._sender: threading.Thread | None = None
+        self.client = make_client(target, f"gw-edge-{agent}")
+        self.client.max_inflight_messages_set(window + 4)  # room for status on top
+        self.client.on_connect = self._on_connect
+        self.client.on_disconnect = self._on_disconnect
+        self.client.on_publish = self._on_publish
+
+    # -- lifecycle -------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Connect in the background; paho retries until the broker answers."""
+        self.client.will_set(f"{self._root}/status", self._status("offline"), qos=1, retain=True)
+        self.client.connect_async(self.target.host, self.target.port, self._keepalive_s)
+        self.client.loop_start()
+        self._sender = threading.Thread(target=self._run, name=f"edge-send-{self.agent}")
+        self._sender.daemon = True
+        self._sender.start()
+
+    def stop(self, timeout_s: float = 5.0) -> None:
+        """Flush what the broker can take within `timeout_s`, then say offline and leave."""
+        with self._cond:
+            self._cond.wait_for(
+                lambda: not self._connected or (not self._outbox.depth and not self._inflight),
+                timeout_s,
+            )
+            self._stopping = True
+            connected = self._connected
+            self._cond.notify_all()
+        if self._sender is not None:
+            self._sender.join()
+        if connected:
+            info = self.client.publish(
+                f"{self._root}/status", self._status("offline"), qos=1, retain=True
+            )
+            if info.rc == mqtt.MQTT_ERR_SUCCESS:
+                info.wait_for_publish(timeout_s)
+        self.client.disconnect()
+        self.client.loop_stop()
+
+    @property
+    def connected(self) -> bool:
+        return self._connected
+
+    # -- what the agent hands over ---------------------------------------------------
+
+    def publish_readings(self, readings: Sequence[Reading]) -> None:
+        self._enqueue_batches("readings", [reading_item(r) for r in readings])
+
+    def publish_events(self, events: Sequence[DeviceEvent]) -> None:
+        self._enqueue_batches("events", [event_item(e) for e in events])
+
+    def publish_health(self, devices: list[dict[str, Any]]) -> None:
+        now = self._clock()
+        with self._cond:
+            buffer = {
+                "depth": self._outbox.depth + len(self._inflight),
+                "dropped": self._outbox.dropped,
+                "oldest_ts": self._outbox.oldest_ts,
+            }
+            payload = encode({"ts": now, "devices": devices, "buffer": buffer})
+            self._put(OutMessage(f"{self._root}/health", payload, "health", now))
+
+    def stats(self) -> PublishStats:
+        with self._cond:
+            return PublishStats(
+                messages=self._acked["messages"],
+                readings=self._acked["readings"],
+                events=self._acked["events"],
+                dropped=self._outbox.dropped,
+                depth=self._outbox.depth + len(self._inflight),
+            )
+
+    def _enqueue_batches(self, kind: Kind, items: list[dict[str, Any]]) -> None:
+        now = self._clock()
+        with self._cond:
+            for start in range(0, len(items), MAX_ITEMS):
+                self._enqueue_fitting(kind, items[start : start + MAX_ITEMS], now)
+
+    def _enqueue_fitting(self, kind: Kind, items: list[dict[str, Any]], now: float) -> None:
+        # The seq is only taken once a payload fits, so halving leaves no gap in it.
+        payload = encode({"agent": self.agent, "seq": self._seq[kind] + 1, kind: items})
+        if len(payload) > MAX_PAYLOAD_BYTES:
+            if len(items) == 1:
+                log.error("%s: one %s item is over 1 MiB; not sent", self.agent, kind)
+                return
+            half = len(items) // 2
+            self._enqueue_fitting(kind, items[:half], now)
+            self._enqueue_fitting(kind, items[half:], now)
+            return
+        self._seq[kind] += 1
+        self._put(OutMessage(f"{self._root}/{kind}", payload, kind, now, len(items)))
+
+    def _put(self, msg: OutMessage) -> None:
+        self._outbox.put(msg)
+        self._cond.notify_all()
+
+    # -- the sender thread and paho's callbacks --------------------------------------
+
+    def _run(self) -> None:
+        while True:
+            with self._cond:
+                self._cond.wait_for(lambda: self._stopping or self._can_send())
+                if self._stopping:
+                    return
+                msg = self._outbox.pop()
+            if msg is not None:
+                self._send(msg.topic, msg.payload, retain=False, msg=msg)
+
+    def _can_send(self) -> bool:
+        return self._connected and self._outbox.depth > 0 and len(self._inflight) < self._window
+
+    def _send(self, topic: str, payload: bytes, *, retain: bool, msg: OutMessage | None) -> None:
+        # Never called with our lock held: paho runs on_publish under its own lock, which
+        # publish() also takes, so holding ours here could deadlock with the network thread.
+        info = self.client.publish(topic, payload, qos=1, retain=retain)
+        if info.rc not in (mqtt.MQTT_ERR_SUCCESS, mqtt.MQTT_ERR_NO_CONN):
+            log.error("%s: paho refused %s (%s)", self.agent, topic, mqtt.error_string(info.rc))
+            return  # NO_CONN is fine: paho keeps the message and sends it on reconnect
+        with self._cond:
+            if info.mid in self._acked_early:
+                self._acked_early.discard(info.mid)
+                self._count(msg)
+                self._cond.notify_all()
+            else:
+                self._inflight[info.mid] = msg
+
+    def _count(self, msg: OutMessage | None) -> None:
+        if msg is None:
+            return
+        self._acked["messages"] += 1
+        if msg.kind != "health":
+            self._acked[msg.kind] += msg.items
+
+    def _status(self, state: str) -> bytes:
+        return encode({"state": state, "ts": self._clock(), "version": self.version})
+
+    def _on_connect(self, client: mqtt.Client, _u: Any, _f: Any, rc: Any, _p: Any) -> None:
+        if rc.is_failure:
+            log.warning("%s: broker refused the connection: %s", self.agent, rc)
+            return
+        log.info("%s: connected to %s", self.agent, self.target.display)
+        self._send(f"{self._root}/status", self._status("online"), retain=True, msg=None)
+        with self._cond:
+            self._connected = True
+            self._cond.notify_all()
+
+    def _on_disconnect(self, client: mqtt.Client, _u: Any, _f: Any, rc: Any, _p: Any) -> None:
+        with self._cond:
+            self._connected = False
+            self._cond.notify_all()
+        if not self._stopping:
+            log.warning("%s: lost the broker (%s); buffering", self.agent, rc)
+
+    def _on_publish(self, client: mqtt.Client, _u: Any, mid: int, _rc: Any, _p: Any) -> None:
+        with self._cond:
+            if mid in self._inflight:
+                self._count(self._inflight.pop(mid))
+                self._cond.notify_all()
+            else:
+                self._acked_early.add(mid)
