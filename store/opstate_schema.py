@@ -1,4 +1,4 @@
-"""The SQLite schema of the operational store and the mapping of alerts to rows.
+"""The SQLite schema of the operational store, and alerts to and from rows.
 
 Kept apart from `opstate_sqlite` so that a PostgreSQL port can reuse the mapping and
 see the whole schema in one place."""
@@ -102,15 +102,43 @@ def alert_from_row(row: Sequence[Any]) -> Alert:
     return Alert(**values)
 
 
-def alert_to_params(alert: Alert) -> dict[str, Any]:
+def _alert_params(alert: Alert) -> dict[str, Any]:
     """Column name to value, in ALERT_COLUMNS order."""
     values = asdict(alert)
     values["receivers"] = json.dumps(values["receivers"], ensure_ascii=False)
     return values
 
 
-def alert_snapshot(alert: Alert) -> str:
-    return json.dumps(asdict(alert), ensure_ascii=False, separators=(",", ":"))
+def insert_alert(cur: sqlite3.Cursor, alert: Alert, now: float) -> int:
+    """Insert a new alert (setting its id) and log it as 'fire'; returns the log seq."""
+    params = _alert_params(alert)
+    del params["id"]
+    cur.execute(
+        f"INSERT INTO alerts ({', '.join(params)}) VALUES ({', '.join('?' * len(params))})",
+        list(params.values()),
+    )
+    alert.id = int(cur.lastrowid or 0)
+    return _log(cur, alert, "fire", now)
+
+
+def save_alert(cur: sqlite3.Cursor, alert: Alert, kind: str, now: float) -> int:
+    """Write every field of an existing alert and log the change; returns the log seq."""
+    params = _alert_params(alert)
+    alert_id = params.pop("id")
+    cur.execute(
+        f"UPDATE alerts SET {', '.join(f'{c} = ?' for c in params)} WHERE id = ?",
+        [*params.values(), alert_id],
+    )
+    return _log(cur, alert, kind, now)
+
+
+def _log(cur: sqlite3.Cursor, alert: Alert, kind: str, now: float) -> int:
+    snapshot = json.dumps(asdict(alert), ensure_ascii=False, separators=(",", ":"))
+    cur.execute(
+        "INSERT INTO alert_log (alert_id, kind, at, snapshot, grid) VALUES (?, ?, ?, ?, ?)",
+        (alert.id, kind, now, snapshot, alert.grid),
+    )
+    return int(cur.lastrowid or 0)
 
 
 def alert_from_snapshot(text: str) -> Alert:

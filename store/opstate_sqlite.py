@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -22,11 +22,11 @@ from store.opstate_schema import (
     SCOPE_FILTER,
     alert_from_row,
     alert_from_snapshot,
-    alert_snapshot,
-    alert_to_params,
     create_schema,
     in_json_list,
+    insert_alert,
     raised_severity,
+    save_alert,
 )
 
 MAX_PAYLOAD = 64 * 1024
@@ -49,6 +49,8 @@ class SqliteOpStore:
     since a misbehaving agent could otherwise fill the disk with rejects."""
 
     def __init__(self, path: Path, max_dead_letters: int = 10_000) -> None:
+        if max_dead_letters < 1:
+            raise ValueError("max_dead_letters must be at least 1")
         path.parent.mkdir(parents=True, exist_ok=True)
         self._max_dead_letters = max_dead_letters
         self._lock = threading.Lock()
@@ -114,7 +116,7 @@ class SqliteOpStore:
                     started_at=change.ts, updated_at=change.ts, resolved_at=None,
                     value=change.value, summary=change.summary, receivers=list(ctx.receivers),
                 )  # fmt: skip
-                return alert, self._insert_alert(cur, alert, now)
+                return alert, insert_alert(cur, alert, now)
             alert = alert_from_row(row)
             alert.updated_at = max(alert.updated_at, change.ts)
             if change.kind == "resolve":
@@ -125,19 +127,17 @@ class SqliteOpStore:
                 alert.value, alert.summary = change.value, change.summary
                 alert.severity = raised_severity(alert.severity, change.severity)
                 kind = "update"
-            return alert, self._save_alert(cur, alert, kind, now)
+            return alert, save_alert(cur, alert, kind, now)
 
     def ack(self, alert_id: int, by: str, note: str, now: float) -> tuple[Alert, int] | None:
         """Acking a resolved alert is allowed; a second ack overwrites the first.
         `updated_at` is left alone: it tracks the condition, not the people."""
-        with self._tx() as cur:
-            row = cur.execute(f"{_ALERT_SELECT} WHERE id = ?", (alert_id,)).fetchone()
-            if row is None:
-                return None
-            alert = alert_from_row(row)
+
+        def edit(cur: sqlite3.Cursor, alert: Alert) -> None:
             alert.acked_by, alert.acked_at = by, now
             cur.execute("UPDATE alerts SET ack_note = ? WHERE id = ?", (note, alert_id))
-            return alert, self._save_alert(cur, alert, "ack", now)
+
+        return self._edit(alert_id, "ack", now, edit)
 
     def annotate(
         self,
@@ -150,18 +150,16 @@ class SqliteOpStore:
     ) -> tuple[Alert, int] | None:
         """Record what dispatch decided (escalation, incident, receivers), logged as an
         'update' so that live consoles see it. None when no such alert."""
-        with self._tx() as cur:
-            row = cur.execute(f"{_ALERT_SELECT} WHERE id = ?", (alert_id,)).fetchone()
-            if row is None:
-                return None
-            alert = alert_from_row(row)
+
+        def edit(_: sqlite3.Cursor, alert: Alert) -> None:
             if escalation_level is not None:
                 alert.escalation_level = escalation_level
             if incident_id is not None:
                 alert.incident_id = incident_id
             if receivers is not None:
                 alert.receivers = list(receivers)
-            return alert, self._save_alert(cur, alert, "update", now)
+
+        return self._edit(alert_id, "update", now, edit)
 
     def ack_note(self, alert_id: int) -> str | None:
         with self._read() as cur:
@@ -233,7 +231,7 @@ class SqliteOpStore:
     # tokens
 
     def add_token(self, token: StoredToken) -> None:
-        """A token id is never reused: adding an existing id raises ValueError."""
+        """Ids and hashes are never reused: adding an existing one raises ValueError."""
         try:
             with self._tx() as cur:
                 cur.execute(
@@ -243,7 +241,7 @@ class SqliteOpStore:
                      token.sha256, token.created_at, token.expires_at, token.revoked_at),
                 )  # fmt: skip
         except sqlite3.IntegrityError as exc:
-            raise ValueError(f"token {token.id!r} already exists") from exc
+            raise ValueError(f"token {token.id!r} or its hash already exists") from exc
 
     def get_token(self, token_id: str) -> StoredToken | None:
         with self._read() as cur:
@@ -270,31 +268,16 @@ class SqliteOpStore:
 
     # internals
 
-    def _insert_alert(self, cur: sqlite3.Cursor, alert: Alert, now: float) -> int:
-        params = alert_to_params(alert)
-        del params["id"]
-        cur.execute(
-            f"INSERT INTO alerts ({', '.join(params)}) VALUES ({', '.join('?' * len(params))})",
-            list(params.values()),
-        )
-        alert.id = int(cur.lastrowid or 0)
-        return self._log(cur, alert, "fire", now)
-
-    def _save_alert(self, cur: sqlite3.Cursor, alert: Alert, kind: str, now: float) -> int:
-        params = alert_to_params(alert)
-        alert_id = params.pop("id")
-        cur.execute(
-            f"UPDATE alerts SET {', '.join(f'{c} = ?' for c in params)} WHERE id = ?",
-            [*params.values(), alert_id],
-        )
-        return self._log(cur, alert, kind, now)
-
-    def _log(self, cur: sqlite3.Cursor, alert: Alert, kind: str, now: float) -> int:
-        cur.execute(
-            "INSERT INTO alert_log (alert_id, kind, at, snapshot, grid) VALUES (?, ?, ?, ?, ?)",
-            (alert.id, kind, now, alert_snapshot(alert), alert.grid),
-        )
-        return int(cur.lastrowid or 0)
+    def _edit(
+        self, alert_id: int, kind: str, now: float, edit: Callable[[sqlite3.Cursor, Alert], None]
+    ) -> tuple[Alert, int] | None:
+        with self._tx() as cur:
+            row = cur.execute(f"{_ALERT_SELECT} WHERE id = ?", (alert_id,)).fetchone()
+            if row is None:
+                return None
+            alert = alert_from_row(row)
+            edit(cur, alert)
+            return alert, save_alert(cur, alert, kind, now)
 
     @contextmanager
     def _tx(self) -> Iterator[sqlite3.Cursor]:
@@ -305,10 +288,11 @@ class SqliteOpStore:
             cur.execute("BEGIN IMMEDIATE")
             try:
                 yield cur
+                cur.execute("COMMIT")
             except BaseException:
+                # A failed COMMIT leaves the transaction open; end it so the next can begin.
                 cur.execute("ROLLBACK")
                 raise
-            cur.execute("COMMIT")
 
     @contextmanager
     def _read(self) -> Iterator[sqlite3.Cursor]:
