@@ -53,7 +53,7 @@ class DetectorEngine:
         slots = self.index.slots_of([e.device for e in events])
         ts = np.fromiter((e.ts for e in events), dtype=np.float64, count=len(events))
         known = slots >= 0
-        pass
+        changes += self.offline.observe(slots[known], ts[known], self.clock())
         return changes
 
     def tick(self, now: float | None = None) -> list[AlertChange]:

@@ -16,6 +16,7 @@ from config.models import (
     RulesSpec,
     StreetConfig,
     ThresholdRuleSpec,
+    TokenSpec,
 )
 from config.registry import Registry
 from gridwatch.records import DeviceEvent, Reading
@@ -133,3 +134,69 @@ def event(
         zone=zone,
         score=score,
     )
+
+
+# A small street of several districts, areas and maintenance units, for tests of scope
+# (API, routing): lc -> d1 (a1: m1 m2, a2: m1) and d2 (wy1: mg07 mg08).
+AREA_A1 = "lc/d1/a1"
+AREA_A2 = "lc/d1/a2"
+AREA_WY1 = "lc/d2/wy1"
+MaintainerKind = Literal["property", "elevator", "fire", "camera"]
+MAINTAINERS: dict[str, MaintainerKind] = {
+    "prop1": "property",
+    "elev1": "elevator",
+    "fire1": "fire",
+    "cam1": "camera",
+}
+# id -> (type, micro-grid, maintainer)
+LC_DEVICES: dict[str, tuple[DeviceType, str, str]] = {
+    "a1-smoke-1": ("smoke_detector", "lc/d1/a1/m1", "fire1"),
+    "a1-elev-1": ("elevator", "lc/d1/a1/m2", "elev1"),
+    "a1-cam-1": ("camera", "lc/d1/a1/m2", "cam1"),
+    "a2-smoke-1": ("smoke_detector", "lc/d1/a2/m1", "fire1"),
+    "wy1-elev-1": ("elevator", "lc/d2/wy1/mg07", "elev1"),
+    "wy1-cam-1": ("camera", "lc/d2/wy1/mg08", "cam1"),
+    "wy1-tank-1": ("water_tank", "lc/d2/wy1/mg08", "prop1"),
+}
+
+
+def _node(id: str, name: str, *children: GridNodeSpec) -> GridNodeSpec:
+    return GridNodeSpec(id=id, name=name, name_en=id.upper(), children=list(children))
+
+
+def lc_street(tokens: Sequence[TokenSpec] = ()) -> Registry:
+    """Two districts, three areas, five micro-grids, devices of four units, one agent
+    per area (`ag-a1`, `ag-a2`, `ag-wy1`); `tokens` become the configuration's tokens."""
+    d1 = _node(
+        "d1",
+        "第一片区",
+        _node("a1", "居民区一", _node("m1", "微网格1"), _node("m2", "微网格2")),
+        _node("a2", "居民区二", _node("m1", "微网格1")),
+    )
+    d2 = _node(
+        "d2",
+        "第二片区",
+        _node("wy1", "文苑一村", _node("mg07", "微网格7"), _node("mg08", "微网格8")),
+    )
+    areas = (AREA_A1, AREA_A2, AREA_WY1)
+    devices = [
+        DeviceSpec(
+            id=dev_id,
+            type=dev_type,
+            agent="ag-" + micro.split("/")[2],
+            grid=micro,
+            building=str(n % 3 + 1),
+            floor=n % 5 + 1,
+            maintainer=maintainer,
+            interval_s=60.0,
+        )
+        for n, (dev_id, (dev_type, micro, maintainer)) in enumerate(LC_DEVICES.items())
+    ]
+    config = StreetConfig(
+        street=_node("lc", "凉城新村街道", d1, d2),
+        agents=[AgentSpec(id="ag-" + a.split("/")[2], area=a, name=f"{a} console") for a in areas],
+        maintainers=[MaintainerSpec(id=m, name=m, kind=k) for m, k in MAINTAINERS.items()],
+        devices=devices,
+        tokens=list(tokens),
+    )
+    return Registry.from_config(config)

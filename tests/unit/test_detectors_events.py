@@ -15,6 +15,8 @@ RULES = [
         event_type="camera.vehicle_dwell", severity="warning", summary="{device} {zone} {value}"
     ),
 ]
+# A non-fire family on a fire panel, to show that a reset leaves it alone.
+CABINET = EventRuleSpec(event_type="panel.cabinet_open", severity="info", summary="{device}")
 RULE = {r.event_type: r for r in RULES}
 
 
@@ -26,7 +28,7 @@ def detector() -> EventDetector:
             device("smoke1", "smoke_detector"),
             device("cam1", "camera"),
         ],
-        events=RULES,
+        events=[*RULES, CABINET],
     )
     return EventDetector(registry.devices, registry.rules.events)
 
@@ -79,13 +81,15 @@ def test_fire_reset_resolves_the_panels_fire_alerts_only() -> None:
     mine += det.process(event("panel1", "fire.fault", "instant"))
     det.process(event("panel2", "fire.alarm"))
     det.process(event("smoke1", "fire.alarm"))
+    det.process(event("panel1", CABINET.event_type))
     resolved = det.process(event("panel1", FIRE_RESET, "instant", T0 + 30))
     assert kinds(resolved) == ["resolve", "resolve"]
     assert {c.fingerprint for c in resolved} == {c.fingerprint for c in mine}
     assert {c.ts for c in resolved} == {T0 + 30}
     assert det.process(event("panel1", FIRE_RESET, "instant", T0 + 31)) == []
-    # The other panel's alarm is still known to be firing.
+    # The other panel's alarm and the panel's non-fire alert are still firing.
     assert kinds(det.process(event("panel2", "fire.alarm", ts=T0 + 40))) == ["update"]
+    assert kinds(det.process(event("panel1", CABINET.event_type, ts=T0 + 40))) == ["update"]
 
 
 def test_fire_reset_from_a_non_panel_resolves_nothing() -> None:

@@ -114,6 +114,9 @@ def test_replaying_the_same_readings_changes_nothing(h: Harness) -> None:
     assert kinds(h.feed(*batch)) == ["fire", "fire"]
     assert h.feed(*batch) == []
     assert h.feed(batch[0]) == []
+    # A second reading at an already accepted device time is a replay, whatever its value.
+    past_clear = nudge(h.spec, h.spec.clear_at, toward_safe=True)
+    assert h.feed(h.at("s1", T0, past_clear)) == []
 
 
 def test_two_devices_in_one_batch(h: Harness) -> None:
