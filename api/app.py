@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import logging
 from importlib.metadata import PackageNotFoundError, version
-from typing import Any
+from typing import Any, cast
 
 from fastapi import FastAPI, Request, status
+from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from api import pages, routes_alerts, routes_registry
+from api import pages, routes_alerts, routes_data, routes_registry
 from api.context import ApiContext
 from api.sse import StreamSlots
 
@@ -29,7 +31,7 @@ _JSON_SCALARS = (str, int, float, bool, type(None))
 def _safe_error(error: dict[str, Any]) -> dict[str, Any]:
     # FastAPI's own handler can fail on what a client sent (undecodable bytes, objects
     # in `ctx`), turning a 422 into a 500; keep only plain, JSON-safe fields.
-    out = {k: error[k] for k in ("type", "loc", "msg") if k in error}
+    out: dict[str, Any] = {k: error[k] for k in ("type", "loc", "msg") if k in error}
     if "input" in error:
         value = error["input"]
         out["input"] = value if isinstance(value, _JSON_SCALARS) else repr(value)[:200]
@@ -42,6 +44,14 @@ async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
         {"detail": [_safe_error(dict(e)) for e in errors]},
         status_code=status.HTTP_422_UNPROCESSABLE_CONTENT,
     )
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    # FastAPI answers a body it cannot even decode with 400; the contract makes every
+    # invalid input a 422, and nothing of ours raises 400.
+    if isinstance(exc, StarletteHTTPException) and exc.status_code == 400:
+        exc = StarletteHTTPException(422, exc.detail, exc.headers)
+    return await http_exception_handler(request, cast(StarletteHTTPException, exc))
 
 
 async def _internal_error(request: Request, exc: Exception) -> JSONResponse:
@@ -63,9 +73,11 @@ def create_app(ctx: ApiContext) -> FastAPI:
     app.state.ctx = ctx
     app.state.streams = StreamSlots(ctx.max_streams)
     app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(Exception, _internal_error)
     app.include_router(routes_alerts.router)
     app.include_router(routes_registry.router)
+    app.include_router(routes_data.router)
     app.include_router(pages.router)
     app.mount("/ui/static", StaticFiles(directory=pages.STATIC_DIR), name="ui-static")
 

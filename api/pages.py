@@ -26,12 +26,17 @@ from api.auth import (
     scopes_for,
     visible_devices,
 )
-from api.params import iso
 from api.tokens import Principal
+from gridwatch.timefmt import iso
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 MAX_FORM_BYTES = 4096
-HOME = {"guard": "/ui/board", "ops": "/ui/ops", "admin": "/ui/ops", "maintenance": "/ui/maintenance"}
+HOME = {
+    "guard": "/ui/board",
+    "ops": "/ui/ops",
+    "admin": "/ui/ops",
+    "maintenance": "/ui/maintenance",
+}
 
 router = APIRouter(prefix="/ui", include_in_schema=False)
 Session = Annotated[str | None, Cookie(alias=SESSION_COOKIE)]
@@ -69,7 +74,8 @@ async def login(request: Request, ctx: Ctx) -> Response:
     principal = await run_in_threadpool(_session, ctx, token)
     if principal is None:
         return _signin("令牌无效或已过期 / invalid or expired token", status.HTTP_401_UNAUTHORIZED)
-    response = RedirectResponse(HOME[principal.role], status_code=status.HTTP_303_SEE_OTHER)
+    page = HOME.get(principal.role, "/ui/board")
+    response = RedirectResponse(page, status_code=status.HTTP_303_SEE_OTHER)
     response.set_cookie(
         SESSION_COOKIE,
         token,
@@ -108,9 +114,7 @@ def board(ctx: Ctx, session: Session = None) -> Response:
 
 def _table(headers: list[str], rows: list[list[str]]) -> str:
     head = "".join(f"<th>{escape(h)}</th>" for h in headers)
-    body = "".join(
-        "<tr>" + "".join(f"<td>{escape(c)}</td>" for c in row) + "</tr>" for row in rows
-    )
+    body = "".join("<tr>" + "".join(f"<td>{escape(c)}</td>" for c in row) + "</tr>" for row in rows)
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
@@ -131,12 +135,13 @@ def ops_page(ctx: Ctx, session: Session = None) -> Response:
         scopes_for(principal), status="firing", limit=1000, devices=devices_for(principal)
     )
     rows = [
-        [a.severity, a.type, a.device, a.building, a.grid, iso(a.started_at), a.summary]
+        [a.severity, a.type, a.device, a.building, a.grid, iso(a.started_at) or "", a.summary]
         for a in alerts
     ]
     headers = ["级别 severity", "类型 type", "设备 device", "楼 building", "网格 grid"]
     table = _table([*headers, "开始 started", "摘要 summary"], rows)
-    return _placeholder("运营中心 / operations centre", principal, _scope_label(ctx, principal), table)
+    scope = _scope_label(ctx, principal)
+    return _placeholder("运营中心 / operations centre", principal, scope, table)
 
 
 @router.get("/maintenance", response_class=HTMLResponse)
@@ -147,6 +152,7 @@ def maintenance_page(ctx: Ctx, session: Session = None) -> Response:
         return _to_signin()
     devices = visible_devices(ctx.registry, principal, scopes_for(principal))
     rows = [[d.id, d.type, d.grid, d.building, str(d.floor), d.maintainer] for d in devices]
-    headers = ["设备 device", "类型 type", "网格 grid", "楼 building", "层 floor", "维保 maintainer"]
+    headers = ["设备 device", "类型 type", "网格 grid", "楼 building", "层 floor"]
+    table = _table([*headers, "维保 maintainer"], rows)
     scope = principal.maintainer or _scope_label(ctx, principal)
-    return _placeholder("维保报告 / maintenance report", principal, scope, _table(headers, rows))
+    return _placeholder("维保报告 / maintenance report", principal, scope, table)

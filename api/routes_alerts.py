@@ -17,8 +17,8 @@ from api.auth import (
     grid_scopes,
     not_found,
 )
-from api.schemas import AckIn, AlertOut
 from api.params import Since
+from api.schemas import AckIn, AlertOut
 from api.sse import SlotResponse, StreamSlots, alert_events
 from config.models import Severity
 
@@ -40,9 +40,7 @@ def list_alerts(
     response: Response,
     since: Since,
     grid: GridQuery = None,
-    status_: Annotated[
-        Literal["firing", "resolved", "all"], Query(alias="status")
-    ] = "all",
+    status_: Annotated[Literal["firing", "resolved", "all"], Query(alias="status")] = "all",
     severity: Severity | None = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> list[AlertOut]:
@@ -78,7 +76,12 @@ def _resume_point(header: str | None, query: int | None) -> int | None:
     return value
 
 
-@router.get("/stream", response_class=SlotResponse)
+@router.get(
+    "/stream",
+    response_class=SlotResponse,
+    status_code=status.HTTP_200_OK,
+    responses={503: {"description": "Too many open streams; retry after Retry-After."}},
+)
 async def stream_alerts(
     ctx: Ctx,
     principal: CurrentPrincipal,

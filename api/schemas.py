@@ -1,21 +1,17 @@
 """Response and request bodies of the HTTP API (contract section 4).
 
-Times leave as ISO 8601 strings with a UTC offset; the records inside the backend keep
-Unix seconds, so the conversion happens here and nowhere else.
+Times leave as ISO 8601 strings with a UTC offset (`gridwatch.alert_json` is the one
+alert shape shared with SSE and MQTT; these models document it in the OpenAPI).
 """
 
 from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from api.params import iso
 from config.models import DeviceSpec, DeviceType, GridKind
 from config.registry import GridNode, Registry
+from gridwatch.alert_json import alert_json
 from gridwatch.records import Alert, AlertStatus
-
-
-def _iso_or_none(ts: float | None) -> str | None:
-    return None if ts is None else iso(ts)
 
 
 class AlertOut(BaseModel):
@@ -44,28 +40,7 @@ class AlertOut(BaseModel):
 
     @classmethod
     def of(cls, a: Alert) -> AlertOut:
-        return cls(
-            id=a.id,
-            fingerprint=a.fingerprint,
-            rule=a.rule,
-            type=a.type,
-            severity=a.severity,
-            status=a.status,
-            device=a.device,
-            device_type=a.device_type,
-            grid=a.grid,
-            building=a.building,
-            started_at=iso(a.started_at),
-            updated_at=iso(a.updated_at),
-            resolved_at=_iso_or_none(a.resolved_at),
-            value=a.value,
-            summary=a.summary,
-            acked_by=a.acked_by,
-            acked_at=_iso_or_none(a.acked_at),
-            escalation_level=a.escalation_level,
-            incident_id=a.incident_id,
-            receivers=list(a.receivers),
-        )
+        return cls.model_validate(alert_json(a))
 
 
 class DeviceOut(BaseModel):

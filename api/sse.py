@@ -8,13 +8,14 @@ delays an alert by at most one wait, never loses it.
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator, Sequence
 
 from sse_starlette import EventSourceResponse, ServerSentEvent
 from starlette.concurrency import run_in_threadpool
 from starlette.types import Receive, Scope, Send
 
-from api.schemas import AlertOut
+from gridwatch.alert_json import alert_json
 from gridwatch.metrics import SSE_CLIENTS
 from gridwatch.notify import LogNotifier
 from store.interfaces import OpStore
@@ -49,6 +50,8 @@ class SlotResponse(EventSourceResponse):
     cancelled), which a finally in the generator alone cannot promise: a generator
     that never started never runs its finally."""
 
+    media_type = "text/event-stream"  # read off the class by the OpenAPI generator
+
     def __init__(self, content: AsyncIterator[ServerSentEvent], slots: StreamSlots) -> None:
         super().__init__(content, ping=PING_S)
         self._slots = slots
@@ -77,9 +80,8 @@ async def alert_events(
         for seq, alert in entries:
             cursor = seq
             if devices is None or alert.device in devices:
-                yield ServerSentEvent(
-                    data=AlertOut.of(alert).model_dump_json(), event="alert", id=str(seq)
-                )
+                data = json.dumps(alert_json(alert), ensure_ascii=False)
+                yield ServerSentEvent(data=data, event="alert", id=str(seq))
         if len(entries) >= READ_LIMIT:
             continue
         cursor = max(cursor, head)

@@ -13,6 +13,7 @@ import hmac
 import re
 import secrets
 import sys
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TextIO
@@ -76,12 +77,11 @@ def _check_scope(registry: Registry, role: str, grid: str | None, maintainer: st
 def create_token(
     ops: OpStore,
     registry: Registry,
-    *,
     role: str,
-    grid: str | None = None,
-    maintainer: str | None = None,
-    name: str | None = None,
-    expires_s: float | None = None,
+    grid: str | None,
+    maintainer: str | None,
+    name: str | None,
+    expires_s: float | None,
     now: float,
 ) -> tuple[str, StoredToken]:
     """Create and store a token; returns the token string (shown once) and its record."""
@@ -164,29 +164,23 @@ def _when(ts: float | None) -> str:
 def cmd_token_create(
     ops: OpStore,
     registry: Registry,
-    *,
     role: str,
     grid: str | None = None,
     maintainer: str | None = None,
     name: str | None = None,
     expires: str | None = None,
-    now: float,
-    out: TextIO = sys.stdout,
-    err: TextIO = sys.stderr,
+    *,
+    now: float | None = None,
+    out: TextIO | None = None,
+    err: TextIO | None = None,
 ) -> int:
-    """`gridwatch token create`: prints the token on the first line, then its record."""
+    """`gridwatch token create`: prints the token on the first line, then its record.
+    Streams default to the process's at call time, so tests can capture them."""
+    out, err = out or sys.stdout, err or sys.stderr
     try:
         expires_s = None if expires is None else parse_duration(expires)
-        token, stored = create_token(
-            ops,
-            registry,
-            role=role,
-            grid=grid,
-            maintainer=maintainer,
-            name=name,
-            expires_s=expires_s,
-            now=now,
-        )
+        when = time.time() if now is None else now
+        token, stored = create_token(ops, registry, role, grid, maintainer, name, expires_s, when)
     except ValueError as exc:
         print(f"gridwatch token create: {exc}", file=err)
         return 2
@@ -200,8 +194,10 @@ def cmd_token_create(
     return 0
 
 
-def cmd_token_list(ops: OpStore, *, now: float, out: TextIO = sys.stdout) -> int:
+def cmd_token_list(ops: OpStore, *, now: float | None = None, out: TextIO | None = None) -> int:
     """`gridwatch token list`: one line per stored token, tab-separated, with its state."""
+    now = time.time() if now is None else now
+    out = out or sys.stdout
     print("id\tname\trole\tgrid\tmaintainer\tcreated\texpires\tstate", file=out)
     for t in ops.list_tokens():
         if t.revoked_at is not None:
@@ -217,10 +213,16 @@ def cmd_token_list(ops: OpStore, *, now: float, out: TextIO = sys.stdout) -> int
 
 
 def cmd_token_revoke(
-    ops: OpStore, token_id: str, *, now: float, out: TextIO = sys.stdout, err: TextIO = sys.stderr
+    ops: OpStore,
+    token_id: str,
+    *,
+    now: float | None = None,
+    out: TextIO | None = None,
+    err: TextIO | None = None,
 ) -> int:
     """`gridwatch token revoke ID`: exit 1 when there is no such token."""
-    if not ops.revoke_token(token_id, now):
+    out, err = out or sys.stdout, err or sys.stderr
+    if not ops.revoke_token(token_id, time.time() if now is None else now):
         print(f"gridwatch token revoke: no token {token_id!r}", file=err)
         return 1
     print(f"revoked {token_id}", file=out)

@@ -28,8 +28,10 @@ def check_references(
     return _Checker(config, locator, dropped_ids or {}).run()
 
 
-def _level_name(level: int) -> str:
-    return LEVEL_NAMES[level - 1] if level <= MAX_LEVELS else f"level-{level} node"
+def _a_level(level: int) -> str:
+    """'a district', 'an area', ...: the kind of node at `level` (1 is the street)."""
+    name = LEVEL_NAMES[level - 1] if level <= MAX_LEVELS else f"level-{level} node"
+    return f"{'an' if name[0] in 'aeiou' else 'a'} {name}"
 
 
 def hysteresis_problem(direction: str, fire_at: float, clear_at: float) -> str | None:
@@ -119,8 +121,8 @@ class _Checker:
         if level is not None and actual != level:
             self.report(
                 loc,
-                f"{who}: grid '{path}' is a {_level_name(actual)}, "
-                f"not a {_level_name(level)} (level {level}) path",
+                f"{who}: grid '{path}' is {_a_level(actual)}, "
+                f"not {_a_level(level)} (level {level}) path",
             )
             return False
         return True
@@ -181,7 +183,8 @@ class _Checker:
             self.report((*loc, "clear_at"), f"{who}: {wrong_side}")
         for device_id, fields in rule.overrides.items():
             where: Loc = (*loc, "overrides", device_id)
-            if not self._known(where, who, "device in overrides", device_id, devices):
+            if device_id not in devices:
+                self.report(where, f"{who}: override for unknown device '{device_id}'")
                 continue
             device_type = self.device_types.get(device_id)
             if device_type is not None and device_type != rule.device_type:

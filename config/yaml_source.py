@@ -17,6 +17,10 @@ from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 from config.errors import ConfigProblem, Loc
 
 _MERGE_TAG = "tag:yaml.org,2002:merge"
+# libyaml composes the sample street about ten times faster than pure Python.
+_LOADER: type[yaml.SafeLoader] | type[yaml.CSafeLoader] = getattr(
+    yaml, "CSafeLoader", yaml.SafeLoader
+)
 
 
 @dataclass
@@ -25,7 +29,8 @@ class ParsedFile:
     data: object = None  # None for an empty file
     lines: dict[Loc, int] = field(default_factory=dict)  # loc within this file -> 1-based line
     problems: list[ConfigProblem] = field(default_factory=list)
-    readable: bool = True  # False when the file could not be read or parsed at all
+    # False when the file could not be read as written: not at all, or with values lost.
+    readable: bool = True
 
 
 def parse_file(path: Path) -> ParsedFile:
@@ -34,7 +39,7 @@ def parse_file(path: Path) -> ParsedFile:
     if isinstance(text, ConfigProblem):
         return ParsedFile(name, problems=[text], readable=False)
     try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
+        root = yaml.compose(text, Loader=_LOADER)
     except yaml.MarkedYAMLError as exc:
         return ParsedFile(name, problems=[_syntax_problem(name, exc)], readable=False)
     except yaml.YAMLError as exc:  # unmarked errors are rare (e.g. a bad stream start)
@@ -66,7 +71,12 @@ def _read_text(path: Path) -> str | ConfigProblem:
 def _syntax_problem(file: str, exc: yaml.MarkedYAMLError) -> ConfigProblem:
     mark = exc.problem_mark or exc.context_mark
     line = mark.line + 1 if mark is not None else 1
-    what = "; ".join(part for part in (exc.context, exc.problem) if part)
+    context = exc.context or ""
+    # The error is found where parsing fails; what was left open (an unclosed bracket or
+    # quote) is often lines earlier, so name that line too.
+    if context and exc.context_mark is not None and exc.context_mark.line + 1 != line:
+        context += f" (from line {exc.context_mark.line + 1})"
+    what = "; ".join(part for part in (context, exc.problem) if part)
     return ConfigProblem(file, line, f"YAML syntax error: {what or exc}")
 
 
@@ -82,8 +92,10 @@ class _Converter:
         self._scalars = SafeConstructor()
         self._open: set[int] = set()  # ids of the collections being converted, to stop cycles
 
-    def _problem(self, node: Node, message: str) -> None:
+    def _problem(self, node: Node, message: str, *, value_lost: bool = True) -> None:
         self._parsed.problems.append(ConfigProblem(self._parsed.file, _line(node), message))
+        # A lost value would resurface as a misleading "missing" or "invalid" report.
+        self._parsed.readable = self._parsed.readable and not value_lost
 
     def convert(self, node: Node, loc: Loc) -> object:
         if isinstance(node, ScalarNode):
@@ -104,8 +116,10 @@ class _Converter:
     def _scalar(self, node: ScalarNode) -> object:
         try:
             return self._scalars.construct_object(node)
-        except yaml.YAMLError as exc:
-            self._problem(node, f"cannot read value {node.value!r}: {exc}")
+        # ValueError: a timestamp like 2025-13-45, or `!!int abc`.
+        except (yaml.MarkedYAMLError, ValueError) as exc:
+            detail = exc.problem if isinstance(exc, yaml.MarkedYAMLError) else exc
+            self._problem(node, f"cannot read value {node.value!r}: {detail}")
             return None
 
     def _mapping(self, node: MappingNode, loc: Loc) -> dict[str, object]:
@@ -121,7 +135,9 @@ class _Converter:
             key = str(key_node.value)
             first = self._parsed.lines.get((*loc, key))
             if first is not None:
-                self._problem(key_node, f"duplicate key '{key}' (first at line {first})")
+                self._problem(
+                    key_node, f"duplicate key '{key}' (first at line {first})", value_lost=False
+                )
                 continue
             self._parsed.lines[(*loc, key)] = _line(key_node)
             result[key] = self.convert(value_node, (*loc, key))

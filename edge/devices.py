@@ -96,7 +96,7 @@ class SmokeSim(DeviceSim):
 class HeatSim(DeviceSim):
     def __init__(self, spec: DeviceSpec, rng: np.random.Generator, now: float) -> None:
         super().__init__(spec, rng, now)
-        self.mean_c = float(rng.uniform(21.5, 24.5))
+        self.mean_c = float(rng.uniform(22.0, 24.0))
 
     def read(self, now: float) -> dict[str, float]:
         hour = (now / 3600.0 + UTC_OFFSET_H) % 24.0
@@ -163,10 +163,14 @@ class ElevatorSim(DeviceSim):
     battery_range = None
     radio = False
 
-    def __init__(self, spec: DeviceSpec, rng: np.random.Generator, now: float) -> None:
+    def __init__(
+        self, spec: DeviceSpec, rng: np.random.Generator, now: float, top_floor: int | None = None
+    ) -> None:
         super().__init__(spec, rng, now)
         lowest = min(1, spec.floor)
-        self.car = ElevatorCar(rng, lowest, lowest + int(rng.integers(5, 18)), now)
+        if top_floor is None or top_floor <= lowest:
+            top_floor = lowest + int(rng.integers(4, 7))  # most blocks here are walk-ups
+        self.car = ElevatorCar(rng, lowest, top_floor, now)
 
     def read(self, now: float) -> dict[str, float]:
         return self.car.status(now)
@@ -194,7 +198,17 @@ class Fleet:
         self, agent: str, specs: list[DeviceSpec], rng: np.random.Generator, now: float
     ) -> None:
         self.agent = agent
-        self.sims = [SIM_CLASSES[s.type](s, rng, now) for s in sorted(specs, key=lambda s: s.id)]
+        # A car serves up to the highest floor anything else is fitted on in its building.
+        tops: dict[str, int] = {}
+        for s in specs:
+            if s.type != "water_tank":  # tanks sit on the roof, above the last landing
+                tops[s.building] = max(s.floor, tops.get(s.building, s.floor))
+        self.sims = [
+            ElevatorSim(s, rng, now, tops.get(s.building))
+            if s.type == "elevator"
+            else SIM_CLASSES[s.type](s, rng, now)
+            for s in sorted(specs, key=lambda s: s.id)
+        ]
         self._index = {sim.spec.id: i for i, sim in enumerate(self.sims)}
         spread = np.minimum([s.spec.interval_s for s in self.sims], FIRST_REPORT_SPREAD_S)
         self._next_due = now + rng.uniform(0.0, 1.0, len(self.sims)) * spread

@@ -88,8 +88,10 @@ class ElevatorCar:
         if self.phase != "moving":
             return self.pos
         travelled = (now - self.phase_start) * self.speed_mps / FLOOR_HEIGHT_M
-        return min(self.pos + travelled, self.target) if self.direction > 0 else max(
-            self.pos - travelled, self.target
+        return (
+            min(self.pos + travelled, self.target)
+            if self.direction > 0
+            else max(self.pos - travelled, self.target)
         )
 
     def _advance(self, now: float) -> None:

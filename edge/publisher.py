@@ -18,7 +18,7 @@ from typing import Any
 
 import paho.mqtt.client as mqtt
 
-from edge.outbox import Kind, MemoryOutbox, OutMessage, Outbox
+from edge.outbox import Kind, MemoryOutbox, Outbox, OutMessage
 from gridwatch.clock import Clock
 from gridwatch.mqtt import MAX_ITEMS, MAX_PAYLOAD_BYTES, TOPIC_ROOT, MqttTarget, make_client
 from gridwatch.records import DeviceEvent, Reading
@@ -45,9 +45,16 @@ def reading_item(r: Reading) -> dict[str, Any]:
 
 def event_item(e: DeviceEvent) -> dict[str, Any]:
     return {
-        "id": e.id, "device": e.device, "ts": e.ts, "type": e.type, "state": e.state,
-        "zone": e.zone, "score": e.score, "attrs": e.attrs, "snapshot": e.snapshot,
-    }  # fmt: skip
+        "id": e.id,
+        "device": e.device,
+        "ts": e.ts,
+        "type": e.type,
+        "state": e.state,
+        "zone": e.zone,
+        "score": e.score,
+        "attrs": e.attrs,
+        "snapshot": e.snapshot,
+    }
 
 
 class Publisher:

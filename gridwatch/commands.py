@@ -77,7 +77,8 @@ def cmd_edge(args: argparse.Namespace) -> int:
         print(f"gridwatch edge: unknown agent {args.agent!r} (known: {known}, ...)",
               file=sys.stderr)
         return 2
-    return int(run_agent(args.agent, args.config, args.mqtt) or 0)
+    run_agent(args.agent, args.config, args.mqtt)
+    return 0
 
 
 def cmd_token(args: argparse.Namespace) -> int:

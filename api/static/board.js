@@ -22,7 +22,7 @@ const TEXT = {
     firing: "Firing", resolved: "Recently resolved", empty: "No alerts",
     severity: "Severity", type: "Type", device: "Device", building: "Building", grid: "Grid",
     started: "Started", summary: "Summary", status: "Status",
-    ack: "Acknowledge", ackPrompt: "Acknowledge the alert: what was seen or done?",
+    ack: "Ack", ackPrompt: "Acknowledge the alert: what was seen or done?",
     ackFailed: "Acknowledge failed: ",
     st_firing: "firing", st_acked: "acknowledged", st_resolved: "resolved",
     sev_critical: "critical", sev_major: "major", sev_minor: "minor", sev_warning: "warning",

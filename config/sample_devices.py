@@ -1,0 +1,123 @@
+"""The devices of the sample street: about 55 per residential area, placed like real ones.
+
+Liangcheng Xincun is mostly six-storey walk-ups from the 1980s, many with an elevator
+added later, plus a few high-rises per area. Each area draws its buildings and device
+counts from its own seeded generator, so one area's numbers never shift another's.
+"""
+
+from __future__ import annotations
+
+import random
+from collections import Counter
+from dataclasses import dataclass
+
+from config.sample_grid import AreaPlan
+
+SEED = "gridwatch-sample-street-1"
+
+# type -> (id abbreviation, expected reporting interval in seconds, (min, max) per area)
+DEVICE_KINDS: dict[str, tuple[str, float, tuple[int, int]]] = {
+    "camera": ("cam", 30.0, (7, 11)),
+    "elevator": ("elv", 5.0, (4, 8)),
+    "smoke_detector": ("smk", 60.0, (20, 28)),
+    "heat_detector": ("het", 60.0, (5, 8)),
+    "gas_detector": ("gas", 60.0, (2, 4)),
+    "hydrant_pressure": ("hyd", 30.0, (3, 3)),
+    "sprinkler_pressure": ("spr", 30.0, (2, 2)),
+    "water_tank": ("tnk", 60.0, (1, 1)),
+    "fire_panel": ("fap", 30.0, (1, 1)),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Building:
+    number: int
+    floors: int
+    micro: str  # micro-grid path
+
+
+@dataclass(frozen=True, slots=True)
+class Maintainers:
+    elevator: str
+    fire: str
+    camera: str
+
+    def of(self, device_type: str) -> str:
+        if device_type == "elevator":
+            return self.elevator
+        return self.camera if device_type == "camera" else self.fire
+
+
+def area_devices(area: AreaPlan, maintainers: Maintainers) -> list[dict[str, object]]:
+    rng = random.Random(f"{SEED}/{area.id}")
+    buildings = _buildings(area, rng)
+    tall = sorted((b for b in buildings if b.floors > 7), key=lambda b: -b.floors)
+    counts = {t: rng.randint(*spec[2]) for t, spec in DEVICE_KINDS.items()}
+    placed: list[tuple[str, Building, int]] = []  # (type, building, floor)
+    placed += [("elevator", b, 1) for b in _elevator_buildings(buildings, tall, counts, rng)]
+    placed += [("camera", buildings[i % len(buildings)], 1) for i in range(counts["camera"])]
+    for _ in range(counts["smoke_detector"]):
+        b = rng.choice(buildings)
+        placed.append(("smoke_detector", b, rng.randint(1, b.floors)))
+    # Heat detectors guard the e-bike charging sheds and ground-floor kitchens; gas
+    # detectors the gas meter rooms: all on the ground floor.
+    placed += [("heat_detector", rng.choice(buildings), 1) for _ in range(counts["heat_detector"])]
+    placed += [("gas_detector", rng.choice(buildings), 1) for _ in range(counts["gas_detector"])]
+    # Pressure is watched at the least favourable point: the top floor of the tall blocks.
+    for kind in ("hydrant_pressure", "sprinkler_pressure"):
+        placed += [(kind, b, b.floors) for b in _cycle(tall, counts[kind])]
+    placed += [("water_tank", tall[0], tall[0].floors + 1)]  # on the roof
+    placed += [("fire_panel", tall[0], 1)]  # in the control room
+    return _with_ids(area, placed, maintainers)
+
+
+def _buildings(area: AreaPlan, rng: random.Random) -> list[Building]:
+    count = rng.randint(10, 22)
+    tall = set(rng.sample(range(1, count + 1), rng.randint(1, 3)))
+    return [
+        Building(
+            number=n,
+            floors=rng.choice((11, 12, 14, 18)) if n in tall else rng.choice((5, 6, 6, 6, 7)),
+            micro=area.micro_path(area.micro[(n - 1) * len(area.micro) // count]),
+        )
+        for n in range(1, count + 1)
+    ]
+
+
+def _elevator_buildings(
+    buildings: list[Building], tall: list[Building], counts: dict[str, int], rng: random.Random
+) -> list[Building]:
+    """High-rises have two cars; walk-ups with a retro-fitted elevator have one."""
+    chosen = [b for b in tall for _ in range(2)][: counts["elevator"]]
+    walk_ups = [b for b in buildings if b not in tall]
+    extra = counts["elevator"] - len(chosen)
+    return chosen + rng.sample(walk_ups, min(extra, len(walk_ups)))
+
+
+def _cycle(items: list[Building], count: int) -> list[Building]:
+    return [items[i % len(items)] for i in range(count)]
+
+
+def _with_ids(
+    area: AreaPlan, placed: list[tuple[str, Building, int]], maintainers: Maintainers
+) -> list[dict[str, object]]:
+    """Ids read `<area>-b<building>-<type>-<floor><index>`, e.g. `wy1-b03-smk-0201`."""
+    seen: Counter[tuple[int, str, int]] = Counter()
+    devices: list[dict[str, object]] = []
+    for device_type, building, floor in sorted(placed, key=lambda p: (p[1].number, p[0], p[2])):
+        abbr, interval, _range = DEVICE_KINDS[device_type]
+        seen[(building.number, abbr, floor)] += 1
+        index = seen[(building.number, abbr, floor)]
+        devices.append(
+            {
+                "id": f"{area.id}-b{building.number:02d}-{abbr}-{floor:02d}{index:02d}",
+                "type": device_type,
+                "agent": area.agent,
+                "grid": building.micro,
+                "building": str(building.number),
+                "floor": floor,
+                "maintainer": maintainers.of(device_type),
+                "interval_s": interval,
+            }
+        )
+    return devices

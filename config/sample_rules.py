@@ -1,0 +1,93 @@
+"""Detector rules of the sample street: thresholds, silence and device events.
+
+Thresholds follow common practice for the sensors (GB 4715 smoke detectors alarm at a
+few %/m obscuration, fixed heat detectors at 57 °C class A1, a hydrant's least
+favourable point must keep about 0.10 MPa); events follow the facility states of
+GB 26875 and the elevator faults of GB/T 24476.
+"""
+
+from __future__ import annotations
+
+# id, device type, metric, direction, fire_at, clear_at, min_duration_s, severity,
+# alert type, summary ({device} and {value} are filled in)
+THRESHOLDS: tuple[tuple[str, str, str, str, float, float, float, str, str, str], ...] = (
+    ("smoke-high", "smoke_detector", "smoke_obscuration_pct_m", "above", 4.0, 1.0, 0.0,
+     "critical", "fire.smoke", "{device} 烟雾浓度 {value} %/m，疑似火情"),
+    ("heat-high", "heat_detector", "temperature_c", "above", 57.0, 45.0, 0.0,
+     "critical", "fire.heat", "{device} 温度 {value} °C，疑似火情"),
+    ("gas-co-high", "gas_detector", "co_ppm", "above", 50.0, 30.0, 10.0,
+     "major", "fire.gas", "{device} 一氧化碳 {value} ppm 超标"),
+    ("hydrant-pressure-low", "hydrant_pressure", "water_pressure_mpa", "below", 0.10, 0.14, 60.0,
+     "major", "fire.pressure_low", "{device} 消火栓水压 {value} MPa 过低"),
+    ("sprinkler-pressure-low", "sprinkler_pressure", "water_pressure_mpa", "below", 0.05, 0.08,
+     60.0, "major", "fire.pressure_low", "{device} 喷淋末端水压 {value} MPa 过低"),
+    ("tank-level-low", "water_tank", "water_level_m", "below", 1.0, 1.3, 120.0,
+     "major", "fire.tank_low", "{device} 消防水箱水位 {value} m 过低"),
+    ("elevator-overspeed", "elevator", "speed_mps", "above", 2.2, 1.9, 2.0,
+     "critical", "elevator.overspeed_reading", "{device} 运行速度 {value} m/s 超速"),
+    ("smoke-battery-low", "smoke_detector", "battery_pct", "below", 15.0, 25.0, 600.0,
+     "warning", "device.battery_low", "{device} 电池电量 {value}% 偏低，请更换"),
+    ("heat-battery-low", "heat_detector", "battery_pct", "below", 15.0, 25.0, 600.0,
+     "warning", "device.battery_low", "{device} 电池电量 {value}% 偏低，请更换"),
+)  # fmt: skip
+
+# event type -> (severity, summary)
+EVENTS: dict[str, tuple[str, str]] = {
+    "fire.alarm": ("critical", "{device} 火灾报警"),
+    "fire.fault": ("minor", "{device} 消防设施故障"),
+    "fire.supervisory": ("major", "{device} 监管报警"),
+    "fire.disabled": ("minor", "{device} 设备被屏蔽"),
+    "fire.start": ("major", "{device} 消防联动启动"),
+    "fire.feedback": ("info", "{device} 联动设备反馈"),
+    "fire.power_fault": ("major", "{device} 主电/备电故障"),
+    "fire.reset": ("info", "{device} 控制器复位"),
+    "elevator.trapped": ("critical", "{device} 电梯困人"),
+    "elevator.door_open_moving": ("critical", "{device} 开门走梯"),
+    "elevator.overtravel_top": ("critical", "{device} 冲顶"),
+    "elevator.overtravel_bottom": ("critical", "{device} 蹲底"),
+    "elevator.overspeed": ("critical", "{device} 电梯超速"),
+    "elevator.stop_outside_door_zone": ("major", "{device} 非平层停梯"),
+    "elevator.power_loss": ("major", "{device} 电梯停电"),
+    "elevator.safety_circuit_open": ("major", "{device} 安全回路断开"),
+    "elevator.door_fault": ("minor", "{device} 门锁回路故障"),
+    "elevator.emergency_call": ("major", "{device} 轿厢紧急呼叫"),
+    "elevator.ebike": ("major", "{device} 电动自行车进入轿厢"),
+    "camera.intrusion": ("major", "{device} 区域入侵"),
+    "camera.loitering": ("minor", "{device} 人员徘徊"),
+    "camera.line_crossing": ("minor", "{device} 越线"),
+    "camera.vehicle_dwell": ("minor", "{device} 车辆违停"),
+    "camera.fire_lane_blocked": ("major", "{device} 消防通道占用"),
+    "camera.falling_object": ("critical", "{device} 高空抛物"),
+    "camera.smoke": ("major", "{device} 画面中出现烟雾"),
+    "camera.tamper": ("minor", "{device} 摄像机被遮挡或移动"),
+}
+
+OFFLINE = {"factor": 3.0, "grace_s": 30.0, "severity": "major"}
+
+_THRESHOLD_KEYS = (
+    "id",
+    "device_type",
+    "metric",
+    "direction",
+    "fire_at",
+    "clear_at",
+    "min_duration_s",
+    "severity",
+    "alert_type",
+    "summary",
+)
+
+
+def rules(overrides: dict[str, dict[str, dict[str, float]]]) -> dict[str, object]:
+    """The `rules:` section; `overrides` maps rule id -> device id -> changed fields."""
+    thresholds: list[dict[str, object]] = []
+    for row in THRESHOLDS:
+        rule: dict[str, object] = dict(zip(_THRESHOLD_KEYS, row, strict=True))
+        if row[0] in overrides:
+            rule["overrides"] = overrides[row[0]]
+        thresholds.append(rule)
+    events = [
+        {"event_type": event_type, "severity": severity, "summary": summary}
+        for event_type, (severity, summary) in EVENTS.items()
+    ]
+    return {"thresholds": thresholds, "offline": dict(OFFLINE), "events": events}

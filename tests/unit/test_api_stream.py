@@ -1,0 +1,165 @@
+"""The SSE alert stream over a real uvicorn connection: resume after Last-Event-ID,
+live delivery, scope, the stream cap. Every read has a deadline, so nothing can hang."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from prometheus_client import REGISTRY
+
+from api.auth import SESSION_COOKIE
+from tests.support.api_harness import ApiHarness, api_harness, auth, served
+from tests.support.tiny_street import AREA_A1, AREA_WY1
+
+DEADLINE_S = 10.0
+
+
+@pytest.fixture
+def h(tmp_path: Path) -> Iterator[ApiHarness]:
+    with api_harness(tmp_path, max_streams=2) as harness:
+        yield harness
+
+
+@pytest.fixture
+def base(h: ApiHarness) -> Iterator[str]:
+    with served(h.app) as url:
+        yield url
+
+
+class Events:
+    """Reads `event: alert` messages off an open stream, each within the deadline."""
+
+    def __init__(self, response: httpx.Response) -> None:
+        self.response = response
+        self.lines = response.iter_lines()
+
+    def next(self) -> tuple[int, dict[str, Any]]:
+        fields: dict[str, str] = {}
+        start = time.monotonic()
+        for line in self.lines:
+            if time.monotonic() - start > DEADLINE_S:
+                break
+            if line == "":
+                if fields.get("event") == "alert":
+                    return int(fields["id"]), json.loads(fields["data"])
+                fields = {}
+            elif not line.startswith(":"):
+                key, _, value = line.partition(":")
+                fields[key] = value.removeprefix(" ")
+        raise AssertionError("no alert event within the deadline")
+
+
+@contextmanager
+def stream(base: str, token: str, query: str = "", **headers: str) -> Iterator[Events]:
+    # The read timeout bounds each wait for bytes: a silent stream fails, never hangs.
+    timeout = httpx.Timeout(DEADLINE_S, read=DEADLINE_S)
+    with (
+        httpx.Client(base_url=base, timeout=timeout) as client,
+        client.stream(
+            "GET", f"/api/v1/alerts/stream{query}", headers={**auth(token), **headers}
+        ) as resp,
+    ):
+        assert resp.status_code == 200, resp.read()
+        assert resp.headers["content-type"].startswith("text/event-stream")
+        yield Events(resp)
+
+
+def test_resumes_after_last_event_id(h: ApiHarness, base: str) -> None:
+    seqs = [h.fire(device)[1] for device in ("a1-smoke-1", "wy1-elev-1", "a1-cam-1", "a2-smoke-1")]
+    with stream(base, h.token("ops"), **{"Last-Event-ID": str(seqs[1])}) as events:
+        got = [events.next() for _ in seqs[2:]]
+        assert [seq for seq, _ in got] == seqs[2:]
+        assert [a["device"] for _, a in got] == ["a1-cam-1", "a2-smoke-1"]
+        alert, seq = h.fire("wy1-tank-1")
+        got_seq, streamed = events.next()
+        assert got_seq == seq
+        # The streamed alert is the very JSON that GET /alerts/{id} serves.
+        served_alert = h.client.get(f"/api/v1/alerts/{alert.id}", headers=auth(h.token("ops")))
+        assert streamed == served_alert.json()
+
+
+def test_query_resume_point_and_header_wins(h: ApiHarness, base: str) -> None:
+    seqs = [h.fire(device)[1] for device in ("a1-smoke-1", "wy1-elev-1", "a1-cam-1")]
+    token = h.token("ops")
+    with stream(base, token, f"?last_event_id={seqs[0]}") as events:
+        assert events.next()[0] == seqs[1]
+    headers = {"Last-Event-ID": str(seqs[1])}
+    with stream(base, token, f"?last_event_id={seqs[0]}", **headers) as events:
+        assert events.next()[0] == seqs[2]
+
+
+def test_without_resume_point_starts_at_the_end(h: ApiHarness, base: str) -> None:
+    h.fire("a1-smoke-1")
+    with stream(base, h.token("ops")) as events:
+        _, seq = h.fire("a1-elev-1")
+        assert events.next()[0] == seq
+
+
+def test_guard_stream_leaves_other_areas_out(h: ApiHarness, base: str) -> None:
+    guard = h.token("guard", AREA_A1)
+    with stream(base, guard, **{"Last-Event-ID": "0"}) as events:
+        h.fire("wy1-elev-1")
+        h.fire("wy1-cam-1")
+        _, mine = h.fire("a1-cam-1")
+        seq, alert = events.next()
+        assert (seq, alert["grid"].startswith(AREA_A1 + "/")) == (mine, True)
+    with httpx.Client(base_url=base, timeout=DEADLINE_S) as client:
+        resp = client.get(f"/api/v1/alerts/stream?grid={AREA_WY1}", headers=auth(guard))
+        assert resp.status_code == 404
+
+
+def test_acknowledgement_is_streamed(h: ApiHarness, base: str) -> None:
+    alert, _ = h.fire("a1-smoke-1")
+    with stream(base, h.token("ops")) as events:
+        guard = h.token("guard", AREA_A1)
+        resp = h.client.post(
+            f"/api/v1/alerts/{alert.id}/ack", json={"note": "n"}, headers=auth(guard)
+        )
+        assert resp.status_code == 200
+        _, streamed = events.next()
+        assert (streamed["id"], streamed["acked_by"]) == (alert.id, resp.json()["acked_by"])
+
+
+def test_cookie_auth_and_401(h: ApiHarness, base: str) -> None:
+    token = h.token("ops")
+    with httpx.Client(base_url=base, timeout=DEADLINE_S) as client:
+        assert client.get("/api/v1/alerts/stream").status_code == 401
+        client.cookies.set(SESSION_COOKIE, token)
+        with client.stream("GET", "/api/v1/alerts/stream") as resp:
+            assert resp.status_code == 200
+
+
+def _clients() -> float:
+    return REGISTRY.get_sample_value("gridwatch_sse_clients") or 0.0
+
+
+def test_stream_cap_and_release(h: ApiHarness, base: str) -> None:
+    token = h.token("ops")
+    before = _clients()
+    with stream(base, token), stream(base, token):
+        assert _clients() == before + 2
+        with httpx.Client(base_url=base, timeout=DEADLINE_S) as client:
+            resp = client.get("/api/v1/alerts/stream", headers=auth(token))
+            assert resp.status_code == 503
+            assert "limit 2" in resp.json()["detail"]
+    # The server notices the closed connections shortly after; poll within the deadline.
+    deadline = time.monotonic() + DEADLINE_S
+    while _clients() != before and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert _clients() == before
+    with stream(base, token), stream(base, token):
+        pass
+
+
+@pytest.mark.parametrize("value", ["abc", "-1", "1.5"])
+def test_bad_last_event_id_is_422(h: ApiHarness, base: str, value: str) -> None:
+    with httpx.Client(base_url=base, timeout=DEADLINE_S) as client:
+        headers = {**auth(h.token("ops")), "Last-Event-ID": value}
+        assert client.get("/api/v1/alerts/stream", headers=headers).status_code == 422
