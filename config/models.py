@@ -2,7 +2,7 @@
 
 Every model inherits one strict base, so an unknown or misspelt key is an error
 instead of a silently ignored setting. Cross-references (a device's agent, grid,
-maintainer) are checked by `config.registry`, which has the whole picture.
+maintainer) are checked by `config.validate`, which sees the whole configuration.
 """
 
 from __future__ import annotations
@@ -148,7 +148,9 @@ class TokenSpec(Strict):
     role: Role
     grid: str | None = Field(default=None, pattern=GRID_PATH)
     maintainer: str | None = None
-    sha256: str = Field(pattern=r"^[0-9a-f]{64}$", description="SHA-256 of the secret, hex.")
+    sha256: str = Field(
+        pattern=r"^[0-9a-f]{64}$", description="SHA-256 (hex) of the whole token string."
+    )
     expires: datetime | None = None
 
 

@@ -83,9 +83,14 @@ def running_agent(
     broker: Broker, interval_s: float, clock: Clock = time.time, health_s: float = 60.0
 ) -> Iterator[EdgeAgent]:
     agent = EdgeAgent(
-        AGENT, small_registry(interval_s), broker.url,
-        clock=clock, seed=11, tick_s=0.05, health_interval_s=health_s,
-    )  # fmt: skip
+        AGENT,
+        small_registry(interval_s),
+        broker.url,
+        clock=clock,
+        seed=11,
+        tick_s=0.05,
+        health_interval_s=health_s,
+    )
     agent.start()
     try:
         yield agent

@@ -17,9 +17,16 @@ from gridwatch.records import DeviceEvent, Reading
 from tests.support.edge_street import AGENT, small_registry
 
 ELEVATOR_METRICS = {
-    "speed_mps", "floor", "door_open", "in_door_zone", "car_occupied",
-    "running", "direction", "mode", "vibration_rms_g",
-}  # fmt: skip
+    "speed_mps",
+    "floor",
+    "door_open",
+    "in_door_zone",
+    "car_occupied",
+    "running",
+    "direction",
+    "mode",
+    "vibration_rms_g",
+}
 # Contract metric names per type, and the range a healthy device stays in.
 EXPECTED: dict[str, dict[str, tuple[float, float]]] = {
     "smoke_detector": {"smoke_obscuration_pct_m": (0.1, 0.4), "battery_pct": (0, 100)},

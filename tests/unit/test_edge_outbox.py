@@ -36,8 +36,12 @@ def test_full_outbox_drops_the_oldest_telemetry_and_keeps_every_event() -> None:
     sent = drain(box)
     # Events leave first, each class oldest first.
     assert [(m.kind, m.ts) for m in sent] == [
-        ("events", 1.0), ("events", 4.0), ("events", 6.0), ("health", 3.0), ("readings", 5.0),
-    ]  # fmt: skip
+        ("events", 1.0),
+        ("events", 4.0),
+        ("events", 6.0),
+        ("health", 3.0),
+        ("readings", 5.0),
+    ]
     assert box.depth == 0
     assert box.oldest_ts is None
 
@@ -63,8 +67,9 @@ def test_outbox_refuses_nonsense_bounds() -> None:
 
 
 def make_publisher(box: MemoryOutbox, clock: ManualClock) -> Publisher:
-    return Publisher("wy1-edge", parse_mqtt_url("mqtt://127.0.0.1:9"), clock=clock,
-                     version="test", outbox=box)  # fmt: skip
+    return Publisher(
+        "wy1-edge", parse_mqtt_url("mqtt://127.0.0.1:9"), clock=clock, version="test", outbox=box
+    )
 
 
 def payloads(box: MemoryOutbox) -> list[tuple[str, dict[str, Any]]]:
@@ -81,12 +86,26 @@ def test_readings_are_split_at_the_item_limit_and_numbered_per_topic() -> None:
     pub.publish_events([DeviceEvent("wy1-edge", "e1", "d1", clock(), "fire.alarm", "start")])
     pub.publish_readings([Reading("wy1-edge", "d1", "co_ppm", clock() + 1, 2.0)])
     sent = payloads(box)
-    assert sent[0] == ("gw/v1/wy1-edge/events", {
-        "agent": "wy1-edge", "seq": 1, "events": [{
-            "id": "e1", "device": "d1", "ts": clock(), "type": "fire.alarm", "state": "start",
-            "zone": None, "score": None, "attrs": {}, "snapshot": None,
-        }],
-    })  # fmt: skip
+    assert sent[0] == (
+        "gw/v1/wy1-edge/events",
+        {
+            "agent": "wy1-edge",
+            "seq": 1,
+            "events": [
+                {
+                    "id": "e1",
+                    "device": "d1",
+                    "ts": clock(),
+                    "type": "fire.alarm",
+                    "state": "start",
+                    "zone": None,
+                    "score": None,
+                    "attrs": {},
+                    "snapshot": None,
+                }
+            ],
+        },
+    )
     readings = [p for topic, p in sent if topic == "gw/v1/wy1-edge/readings"]
     assert [p["seq"] for p in readings] == [1, 2, 3, 4]
     assert [len(p["readings"]) for p in readings] == [MAX_ITEMS, MAX_ITEMS, 5, 1]
@@ -123,10 +142,12 @@ def test_health_reports_the_buffer_as_it_stands() -> None:
         pub.publish_readings([Reading("wy1-edge", "d1", "co_ppm", clock(), float(i))])
     pub.publish_health([{"device": "d1", "battery": 80, "rssi": -70, "fault": None}])
     health = [p for topic, p in payloads(box) if topic.endswith("/health")]
-    assert health == [{
-        "ts": clock(),
-        "devices": [{"device": "d1", "battery": 80, "rssi": -70, "fault": None}],
-        "buffer": {"depth": 2, "dropped": 1, "oldest_ts": clock() - 1},
-    }]  # fmt: skip
+    assert health == [
+        {
+            "ts": clock(),
+            "devices": [{"device": "d1", "battery": 80, "rssi": -70, "fault": None}],
+            "buffer": {"depth": 2, "dropped": 1, "oldest_ts": clock() - 1},
+        }
+    ]
     stats = pub.stats()
     assert (stats.messages, stats.dropped, stats.depth) == (0, 2, 0)
