@@ -58,6 +58,9 @@ def event_item(e: DeviceEvent) -> dict[str, Any]:
 
 
 class Publisher:
+    """Thread-safe: the agent's ticker hands messages over, the sender thread feeds paho,
+    and paho's network thread reports connections and PUBACKs."""
+
     def __init__(
         self,
         agent: str,
@@ -95,6 +98,7 @@ class Publisher:
 
     def start(self) -> None:
         """Connect in the background; paho retries until the broker answers."""
+        # The broker sends the will verbatim, so its ts is when the agent set it up.
         self.client.will_set(f"{self._root}/status", self._status("offline"), qos=1, retain=True)
         self.client.connect_async(self.target.host, self.target.port, self._keepalive_s)
         self.client.loop_start()
