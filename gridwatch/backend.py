@@ -66,7 +66,8 @@ class DetectorStage:
 
     def on_agent_status(self, agent: str, state: str, ts: float) -> None:
         self.agent_status[agent] = (state, ts)
-        log.info("agent %s is %s", agent, state)
+        log.log(logging.WARNING if state == "offline" else logging.INFO,
+                "agent %s is %s", agent, state)
 
     def tick(self) -> None:
         with self._lock:

@@ -92,6 +92,10 @@ def main(argv: list[str] | None = None) -> int:
         level=logging.DEBUG if args.verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    # Third-party libraries (amqtt's state machines above all) narrate every step at
+    # INFO; gridwatch's own INFO lines are what an operator reads.
+    for noisy in ("amqtt", "transitions", "uvicorn.error", "httpx"):
+        logging.getLogger(noisy).setLevel(logging.DEBUG if args.verbose else logging.WARNING)
     from gridwatch import commands
 
     handler = getattr(commands, "cmd_" + args.command.replace("-", "_"))

@@ -14,9 +14,13 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from config.registry import Registry
 from gridwatch.backend import Backend, BackendSettings
+
+if TYPE_CHECKING:
+    from edge.agent import EdgeAgent
 
 log = logging.getLogger("gridwatch.demo")
 
@@ -140,7 +144,9 @@ def run_demo(args: argparse.Namespace) -> int:
     return 0
 
 
-def _play_timeline(registry: Registry, agents: dict[str, object], stop: threading.Event) -> None:
+def _play_timeline(
+    registry: Registry, agents: dict[str, EdgeAgent], stop: threading.Event
+) -> None:
     start = time.monotonic()
     for i, incident in enumerate(TIMELINE):
         if stop.wait(max(0.0, start + incident.at_s - time.monotonic())):
@@ -149,7 +155,7 @@ def _play_timeline(registry: Registry, agents: dict[str, object], stop: threadin
         agent_id = _agent_for(registry, area)
         agent = agents[agent_id]
         try:
-            what = agent.trigger(incident.scenario)  # type: ignore[attr-defined]
+            what = agent.trigger(incident.scenario)
         except Exception as exc:
             log.warning("demo: %s in %s failed: %s", incident.scenario, area, exc)
             continue

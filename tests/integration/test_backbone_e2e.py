@@ -3,8 +3,6 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,6 +14,7 @@ from config.registry import Registry, in_scope
 from tests.support.backend_proc import BackendProcess, running_backend
 from tests.support.mosquitto import Broker
 from tests.support.mqtt_tools import SseCollector, TestPublisher, readings_msg
+from tests.support.tokens import make_token
 
 pytestmark = pytest.mark.integration
 
@@ -35,14 +34,6 @@ def smoke_detector_in(registry: Registry, area: str) -> tuple[str, str]:
     dev = next(d for d in registry.config.devices
                if d.type == "smoke_detector" and in_scope(d.grid, area))
     return dev.id, dev.agent
-
-
-def make_token(data_dir: Path, *args: str) -> str:
-    out = subprocess.run(
-        [sys.executable, "-m", "gridwatch.cli", "token", "create", "--data-dir", str(data_dir),
-         *args], capture_output=True, text=True, check=True,
-    ).stdout
-    return next(w for w in out.split() if w.startswith("gw_"))
 
 
 @pytest.fixture
