@@ -146,7 +146,8 @@ def bench_ingest(quick: bool) -> list[Result]:
         try:
             for r in range(ROUNDS):
                 # Fresh timestamps each round, so no round is a replay of the last.
-                payloads = _payloads(registry, messages, per_message, time.time() - 3600 + r * 1e4)
+                t0 = time.time() - 86_400 + r * 3600
+                payloads = _payloads(registry, messages, per_message, t0)
                 raw.append(_raw_delivery(broker.url, topic, payloads, rows))
                 ingest.append(_ingest_delivery(broker.url, registry, topic, payloads, rows))
         finally:
