@@ -8,10 +8,11 @@ a device's grid is ever read from the message.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from config.registry import Registry
 from gridwatch.mqtt import MAX_ITEMS, MAX_PAYLOAD_BYTES, TOPIC_ROOT
@@ -27,6 +28,8 @@ from ingest.payloads import (
 )
 
 MAX_SNAPSHOT_BYTES = MAX_PAYLOAD_BYTES
+_READINGS = TypeAdapter(list[ReadingItem])
+_EVENTS = TypeAdapter(list[EventItem])
 # Device clocks drift and agents replay after outages, but a reading from years ago or
 # far in the future is a broken clock, and would poison windows and retention.
 MAX_AGE_S = 30 * 86400
@@ -174,15 +177,26 @@ class Decoder:
             detail = f"{len(items)} items is over the {MAX_ITEMS}-item limit"
             return self._whole(agent, kind, "too_many_items", detail, msg)
         out = Decoded(agent, kind)
-        for raw in items:
-            self._item(agent, kind, raw, msg.received_at, out)
+        adapter = _READINGS if kind == "readings" else _EVENTS
+        try:
+            # One validation call for the whole list is several times faster than one per
+            # item; only a list with a bad item pays for the item-by-item pass.
+            valid: Sequence[ReadingItem | EventItem] = adapter.validate_python(items)
+        except ValidationError:
+            for raw in items:
+                item, err = self._parse(ReadingItem if kind == "readings" else EventItem, raw)
+                if err:
+                    out.rejects.append(Reject("bad_item", err, _item_bytes(raw)))
+                else:
+                    self._item(agent, item, raw, msg.received_at, out)
+            return out
+        for item, raw in zip(valid, items, strict=True):
+            self._item(agent, item, raw, msg.received_at, out)
         return out
 
-    def _item(self, agent: str, kind: str, raw: Any, now: float, out: Decoded) -> None:
-        item, err = self._parse(ReadingItem if kind == "readings" else EventItem, raw)
-        if err:
-            out.rejects.append(Reject("bad_item", err, _item_bytes(raw)))
-            return
+    def _item(
+        self, agent: str, item: ReadingItem | EventItem, raw: Any, now: float, out: Decoded
+    ) -> None:
         why = self._device_problem(agent, item.device)
         if why is None and not (now - MAX_AGE_S <= item.ts <= now + MAX_FUTURE_S):
             why = ("bad_timestamp", f"ts {item.ts} is more than 30 days old or 5 min ahead")
