@@ -88,6 +88,12 @@ class Registry:
     def devices_in(self, scope: str | None) -> list[DeviceSpec]:
         return [d for d in self.config.devices if in_scope(d.grid, scope)]
 
+    def find_area(self, area_id: str) -> str | None:
+        """The path of the residential area with node id `area_id`, if there is one."""
+        return next(
+            (p for p, n in self.grids.items() if n.kind == "area" and n.id == area_id), None
+        )
+
     def area_of(self, grid_path: str) -> str:
         """The residential-area path that contains `grid_path` (first three levels)."""
         return "/".join(grid_path.split("/")[:3])

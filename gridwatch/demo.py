@@ -43,10 +43,10 @@ TIMELINE = (
 
 
 def _area_path(registry: Registry, area_id: str) -> str:
-    for path, node in registry.grids.items():
-        if node.kind == "area" and node.id == area_id:
-            return path
-    raise SystemExit(f"demo: the config has no residential area {area_id!r}")
+    path = registry.find_area(area_id)
+    if path is None:
+        raise SystemExit(f"demo: the config has no residential area {area_id!r}")
+    return path
 
 
 def _agent_for(registry: Registry, area_path: str) -> str:

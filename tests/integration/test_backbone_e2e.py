@@ -4,42 +4,20 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from config.loader import DEFAULT_CONFIG_DIR, load_registry
 from config.registry import Registry, in_scope
-from tests.support.backend_proc import BackendProcess, running_backend
+from tests.support.backend_proc import BackendProcess
 from tests.support.mosquitto import Broker
 from tests.support.mqtt_tools import SseCollector, TestPublisher, readings_msg
+from tests.support.sample_street import area_path, smoke_detector_in
 from tests.support.tokens import make_token
 
 pytestmark = pytest.mark.integration
 
 SMOKE = "smoke_obscuration_pct_m"
-
-
-@pytest.fixture(scope="module")
-def registry() -> Registry:
-    return load_registry(DEFAULT_CONFIG_DIR)
-
-
-def area_path(registry: Registry, area_id: str) -> str:
-    return next(p for p, n in registry.grids.items() if n.kind == "area" and n.id == area_id)
-
-
-def smoke_detector_in(registry: Registry, area: str) -> tuple[str, str]:
-    dev = next(d for d in registry.config.devices
-               if d.type == "smoke_detector" and in_scope(d.grid, area))
-    return dev.id, dev.agent
-
-
-@pytest.fixture
-def backend(tmp_path: Path, broker: Broker) -> Iterator[BackendProcess]:
-    with running_backend(tmp_path / "data", broker.url) as b:
-        yield b
 
 
 def test_fire_reaches_the_areas_guard_within_2s_and_no_other_area(

@@ -13,11 +13,11 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from config.loader import DEFAULT_CONFIG_DIR, load_registry
-from config.registry import Registry, in_scope
-from tests.support.backend_proc import BackendProcess, running_backend
+from config.registry import Registry
+from tests.support.backend_proc import BackendProcess
 from tests.support.mosquitto import Broker
 from tests.support.mqtt_tools import TestPublisher, readings_msg
+from tests.support.sample_street import area_path, smoke_detector_in
 from tests.support.tokens import make_token
 
 if TYPE_CHECKING:
@@ -69,27 +69,6 @@ def browser(tmp_path: Path) -> Iterator[BrowserContext]:
             yield ctx
         finally:
             ctx.close()
-
-
-@pytest.fixture(scope="module")
-def registry() -> Registry:
-    return load_registry(DEFAULT_CONFIG_DIR)
-
-
-@pytest.fixture
-def backend(tmp_path: Path, broker: Broker) -> Iterator[BackendProcess]:
-    with running_backend(tmp_path / "data", broker.url) as b:
-        yield b
-
-
-def area_path(registry: Registry, area_id: str) -> str:
-    return next(p for p, n in registry.grids.items() if n.kind == "area" and n.id == area_id)
-
-
-def smoke_detector_in(registry: Registry, area: str) -> tuple[str, str]:
-    dev = next(d for d in registry.config.devices
-               if d.type == "smoke_detector" and in_scope(d.grid, area))
-    return dev.id, dev.agent
 
 
 def sign_in(ctx: BrowserContext, backend: BackendProcess, token: str) -> Page:
