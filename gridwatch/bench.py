@@ -141,7 +141,9 @@ def bench_ingest(quick: bool) -> list[Result]:
     topic = f"gw/v1/{agent}/readings"
     ingest, raw = [], []
     with tempfile.TemporaryDirectory(prefix="gw-bench-broker-") as tmp:
-        broker = Broker(Path(tmp))
+        # The production setting the README recommends: ingest acks after each durable
+        # write, so the in-flight window is what a write transaction can batch.
+        broker = Broker(Path(tmp), "max_inflight_messages 1000\n")
         broker.start()
         try:
             for r in range(ROUNDS):
