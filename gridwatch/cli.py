@@ -80,6 +80,12 @@ def build_parser() -> argparse.ArgumentParser:
     masks.add_argument("in_dir")
     masks.add_argument("out_dir")
 
+    acl = sub.add_parser(
+        "mqtt-acl", help="write Mosquitto password and ACL files for the registry's agents"
+    )
+    acl.add_argument("--out", required=True, help="folder for the generated files")
+    acl.add_argument("--config", default=_env("GRIDWATCH_CONFIG"))
+
     bench = sub.add_parser("bench", help="run the benchmarks")
     bench.add_argument("--only", default=None, help="run only benchmarks whose name has this")
     bench.add_argument("--quick", action="store_true", help="smaller sizes, for a smoke run")

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import argparse
+import importlib
 import logging
 import os
 import signal
 import sys
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from types import FrameType
+from typing import cast
 
 from config.registry import Registry
 
@@ -99,16 +102,31 @@ def cmd_token(args: argparse.Namespace) -> int:
         ops.close()
 
 
+def _feature(command: str, module: str, function: str) -> Callable[..., int] | None:
+    """The function behind a command whose stage may not be built yet; None (after
+    saying so) when its module is absent."""
+    try:
+        return cast(Callable[..., int], getattr(importlib.import_module(module), function))
+    except ModuleNotFoundError as exc:
+        if exc.name != module:
+            raise
+        print(f"gridwatch {command}: not built yet ({module} is missing)", file=sys.stderr)
+        return None
+
+
 def cmd_anomaly_scores(args: argparse.Namespace) -> int:
-    print("gridwatch anomaly-scores: not built yet (the detectors issue adds it)",
-          file=sys.stderr)
-    return 2
+    run = _feature("anomaly-scores", "detectors.nab_runner", "run_anomaly_scores")
+    return 2 if run is None else run(Path(args.in_dir), Path(args.out_dir), args.detector)
 
 
 def cmd_motion_masks(args: argparse.Namespace) -> int:
-    print("gridwatch motion-masks: not built yet (the edge-agent issue adds it)",
-          file=sys.stderr)
-    return 2
+    run = _feature("motion-masks", "edge.camera.motion_runner", "run_motion_masks")
+    return 2 if run is None else run(Path(args.in_dir), Path(args.out_dir))
+
+
+def cmd_mqtt_acl(args: argparse.Namespace) -> int:
+    run = _feature("mqtt-acl", "gridwatch.mqtt_acl", "run_mqtt_acl")
+    return 2 if run is None else run(load_registry_or_exit(args.config), Path(args.out))
 
 
 def cmd_bench(args: argparse.Namespace) -> int:

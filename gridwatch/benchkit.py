@@ -1,0 +1,23 @@
+"""What every benchmark returns: its figure beside a reference measured in the same run."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+ROUNDS = 3  # each figure is the median of this many rounds: the machines are shared
+
+
+@dataclass(frozen=True, slots=True)
+class Result:
+    name: str
+    unit: str
+    figure: float
+    reference_name: str
+    reference: float
+
+    def line(self) -> str:
+        ratio = self.figure / self.reference if self.reference else float("nan")
+        return (
+            f"{self.name}: {self.figure:,.6g} {self.unit}  |  reference ({self.reference_name}): "
+            f"{self.reference:,.6g} {self.unit}  |  ratio {ratio:.2f}"
+        )
