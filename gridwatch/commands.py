@@ -108,7 +108,7 @@ def _feature(command: str, module: str, function: str) -> Callable[..., int] | N
     try:
         return cast(Callable[..., int], getattr(importlib.import_module(module), function))
     except ModuleNotFoundError as exc:
-        if exc.name != module:
+        if not module.startswith(str(exc.name)):
             raise
         print(f"gridwatch {command}: not built yet ({module} is missing)", file=sys.stderr)
         return None
