@@ -14,7 +14,9 @@ from gridwatch.mosquitto_proc import MosquittoMissing
 BENCHMARKS: dict[str, str] = {
     "ingest": "ingest.bench",
     "detectors": "detectors.bench",
+    "anomaly": "detectors.bench_anomaly",
     "camera": "edge.bench",
+    "edge-replay": "edge.bench_forward",
     "dispatch": "dispatch.bench",
     "influx": "store.bench_influx",
 }
