@@ -11,6 +11,7 @@ crash of this process; they are redelivered and the idempotent writes absorb the
 
 from __future__ import annotations
 
+import itertools
 import logging
 import queue
 import threading
@@ -27,6 +28,8 @@ from ingest.pipeline import IngestPipeline
 
 log = logging.getLogger(__name__)
 
+BATCH_TRIES = 5  # whole-batch attempts before looking for a poison message
+ALONE_TRIES = 3  # attempts of one message on its own before it counts as poison
 SUBSCRIPTIONS = ("readings", "events", "status", "health", "snapshots/+")
 
 
@@ -112,15 +115,20 @@ class IngestConsumer:
 
     def _take_batch(self) -> list[_Pending]:
         try:
-            batch = [self._queue.get(timeout=0.2)]
+            first = self._queue.get(timeout=0.2)
         except queue.Empty:
             return []
-        while len(batch) < self.settings.max_batch:
+        return [first, *self._take_now(self.settings.max_batch - 1)]
+
+    def _take_now(self, limit: int) -> list[_Pending]:
+        """Up to `limit` messages already waiting, without waiting for more."""
+        out: list[_Pending] = []
+        while len(out) < limit:
             try:
-                batch.append(self._queue.get_nowait())
+                out.append(self._queue.get_nowait())
             except queue.Empty:
                 break
-        return batch
+        return out
 
     def _write_loop(self) -> None:
         while not (self._stopping.is_set() and self._queue.empty()):
@@ -133,31 +141,55 @@ class IngestConsumer:
 
     def _process_until_done(self, batch: list[_Pending]) -> None:
         """Nothing is acknowledged before it is written, so a failing write is retried
-        (a full disk or a locked store clears up); a message that fails on its own
-        every time is a bug's poison pill and goes to the dead-letter store instead."""
+        (a full disk or a locked store clears up). After a few failures the batch is tried
+        message by message: a message that keeps failing while others in the batch go
+        through is a bug's poison pill and goes to the dead-letter store; when nothing
+        goes through, the store is down and everything waits (unacknowledged) for it.
+        A lone failing message is topped up with whatever arrived since, so new traffic
+        is what tells the two cases apart. `batch` is extended in place."""
         delay = 0.1
-        for _ in range(5):
+        for attempt in itertools.count(1):
             try:
                 self.pipeline.process([p.raw for p in batch])
                 return
             except Exception:
                 log.exception("ingest: batch of %d failed; retrying in %.1f s", len(batch), delay)
-                time.sleep(delay)
-                delay = min(delay * 2, 5.0)
-        for p in batch:
-            self._process_alone(p.raw)
-
-    def _process_alone(self, raw: RawMessage) -> None:
-        delay = 0.5
-        for attempt in range(1, 1_000_000):
-            try:
-                if attempt <= 3:
-                    self.pipeline.process([raw])
-                else:
-                    self.pipeline.dead_letter(raw, "internal", "processing failed 3 times")
+            time.sleep(delay)
+            delay = min(delay * 2, 5.0)
+            if attempt >= BATCH_TRIES and self._isolate_poison(batch):
                 return
+            batch.extend(self._take_now(self.settings.max_batch - len(batch)))
+
+    def _isolate_poison(self, batch: list[_Pending]) -> bool:
+        """True when every message is now written or dead-lettered."""
+        failed = [p for p in batch if not self._process_alone(p.raw)]
+        if len(failed) == len(batch):
+            return False
+        for p in failed:
+            self._dead_letter_until_done(p.raw)
+        return True
+
+    def _process_alone(self, raw: RawMessage) -> bool:
+        delay = 0.5
+        for attempt in range(1, ALONE_TRIES + 1):
+            try:
+                self.pipeline.process([raw])
+                return True
             except Exception:
                 log.exception("ingest: message on %s failed (attempt %d)", raw.topic, attempt)
+                time.sleep(delay)
+                delay *= 2
+        return False
+
+    def _dead_letter_until_done(self, raw: RawMessage) -> None:
+        delay = 0.5
+        while True:
+            try:
+                detail = f"processing failed {ALONE_TRIES} times"
+                self.pipeline.dead_letter(raw, "internal", detail)
+                return
+            except Exception:
+                log.exception("ingest: dead letter for %s failed", raw.topic)
                 time.sleep(delay)
                 delay = min(delay * 2, 30.0)
 

@@ -8,6 +8,8 @@ a device's grid is ever read from the message.
 from __future__ import annotations
 
 import json
+import math
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -28,6 +30,7 @@ from ingest.payloads import (
 )
 
 MAX_SNAPSHOT_BYTES = MAX_PAYLOAD_BYTES
+SNAPSHOT_ID = re.compile(r"^[A-Za-z0-9_.-]{1,128}$")
 _READINGS = TypeAdapter(list[ReadingItem])
 _EVENTS = TypeAdapter(list[EventItem])
 # Device clocks drift and agents replay after outages, but a reading from years ago or
@@ -85,6 +88,12 @@ def _errors(exc: ValidationError) -> str:
     return "; ".join(parts)
 
 
+def _ts_problem(ts: float, now: float) -> str | None:
+    if not math.isfinite(ts) or not (now - MAX_AGE_S <= ts <= now + MAX_FUTURE_S):
+        return f"ts {ts} is more than 30 days old or 5 min ahead of the backend's clock"
+    return None
+
+
 def _item_bytes(item: Any) -> bytes:
     return json.dumps(item, ensure_ascii=False, default=str).encode()
 
@@ -135,28 +144,36 @@ class Decoder:
             return self._whole(agent, "snapshots", "oversized", "snapshot over 1 MiB", msg)
         if not msg.payload.startswith(b"\xff\xd8"):
             return self._whole(agent, "snapshots", "bad_envelope", "snapshot is not a JPEG", msg)
-        if not snap_id.replace("-", "").replace("_", "").replace(".", "").isalnum():
-            return self._whole(agent, "snapshots", "bad_topic", "bad snapshot id", msg)
+        if not SNAPSHOT_ID.match(snap_id) or ".." in snap_id:
+            detail = f"snapshot id {snap_id[:40]!r} is not 1-128 of A-Z a-z 0-9 _ . -"
+            return self._whole(agent, "snapshots", "bad_topic", detail, msg)
         return Decoded(agent, "snapshots", snapshot=(snap_id, msg.payload))
 
     def _status(self, agent: str, body: Any, msg: RawMessage) -> Decoded:
         status, err = self._parse(StatusPayload, body)
         if err:
             return self._whole(agent, "status", "bad_envelope", err, msg)
+        if (why := _ts_problem(status.ts, msg.received_at)) is not None:
+            return self._whole(agent, "status", "bad_timestamp", why, msg)
         return Decoded(agent, "status", status=status)
 
     def _health(self, agent: str, body: Any, msg: RawMessage) -> Decoded:
         health, err = self._parse(HealthPayload, body)
         if err:
             return self._whole(agent, "health", "bad_envelope", err, msg)
+        if (why := _ts_problem(health.ts, msg.received_at)) is not None:
+            return self._whole(agent, "health", "bad_timestamp", why, msg)
+        if len(health.devices) > MAX_ITEMS:
+            detail = f"{len(health.devices)} devices is over the {MAX_ITEMS}-item limit"
+            return self._whole(agent, "health", "too_many_items", detail, msg)
         out = Decoded(agent, "health")
-        for raw in health.devices[:MAX_ITEMS]:
+        for raw in health.devices:
             item, err = self._parse(DeviceHealthItem, raw)
             if err:
                 out.rejects.append(Reject("bad_item", err, _item_bytes(raw)))
                 continue
-            if (why := self._device_problem(agent, item.device)) is not None:
-                out.rejects.append(Reject(why[0], why[1], _item_bytes(raw)))
+            if (problem := self._device_problem(agent, item.device)) is not None:
+                out.rejects.append(Reject(problem[0], problem[1], _item_bytes(raw)))
                 continue
             # Health figures become ordinary readings, so reports and rules see them.
             for metric, value in (("battery_pct", item.battery), ("rssi_dbm", item.rssi)):
@@ -198,8 +215,8 @@ class Decoder:
         self, agent: str, item: ReadingItem | EventItem, raw: Any, now: float, out: Decoded
     ) -> None:
         why = self._device_problem(agent, item.device)
-        if why is None and not (now - MAX_AGE_S <= item.ts <= now + MAX_FUTURE_S):
-            why = ("bad_timestamp", f"ts {item.ts} is more than 30 days old or 5 min ahead")
+        if why is None and (ts_why := _ts_problem(item.ts, now)) is not None:
+            why = ("bad_timestamp", ts_why)
         if why is not None:
             out.rejects.append(Reject(why[0], why[1], _item_bytes(raw)))
         elif isinstance(item, ReadingItem):

@@ -13,7 +13,8 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, StrictFloat, StrictInt, field_validator
 
 ID = Annotated[str, Field(min_length=1, max_length=128)]
-Seconds = StrictFloat | StrictInt  # JSON has one number type; 1764090000 is a fine time
+Number = StrictFloat | StrictInt  # JSON has one number type; bools and strings are refused
+Seconds = Number  # Unix seconds; 1764090000 is a fine time
 
 
 class Wire(BaseModel):
@@ -42,7 +43,7 @@ class EventItem(Wire):
     type: Annotated[str, Field(pattern=r"^[a-z]+\.[a-z_]+$", max_length=64)]
     state: Literal["start", "update", "end", "instant"]
     zone: Annotated[str, Field(max_length=64)] | None = None
-    score: Annotated[float, Field(ge=0, le=1)] | None = None
+    score: Annotated[Number, Field(ge=0, le=1)] | None = None
     attrs: dict[str, Any] = Field(default_factory=dict)
     snapshot: Annotated[str, Field(max_length=128)] | None = None
 
@@ -51,7 +52,7 @@ class BatchEnvelope(Wire):
     """`readings` and `events` messages: the items stay raw until validated one by one."""
 
     agent: ID
-    seq: Annotated[int, Field(ge=0)]
+    seq: Annotated[StrictInt, Field(ge=0)]
 
 
 class ReadingsEnvelope(BatchEnvelope):
@@ -70,8 +71,8 @@ class StatusPayload(Wire):
 
 class DeviceHealthItem(Wire):
     device: ID
-    battery: Annotated[float, Field(ge=0, le=100)] | None = None
-    rssi: Annotated[float, Field(ge=-150, le=0)] | None = None
+    battery: Annotated[Number, Field(ge=0, le=100)] | None = None
+    rssi: Annotated[Number, Field(ge=-150, le=0)] | None = None
     fault: Annotated[str, Field(max_length=256)] | None = None
 
 

@@ -226,12 +226,40 @@ def test_a_failing_dead_letter_is_retried_too(
         real_dead_letter(*args, **kwargs)
 
     monkeypatch.setattr(pipeline, "dead_letter", flaky_dead_letter)
-    consumer._process_until_done([poison])
+    # A good message beside it shows the store works, so the poison is the message.
+    consumer._process_until_done([pending(6, 6.0), poison])
     assert client.acks == []  # _process_until_done never acks by itself
     assert len(sleeps) == 5 + 3 + 2  # batch tries, alone tries, failed dead letters
     assert [d.reason for d in pipeline.op_store.dead_letters()] == [
         "internal: processing failed 3 times"
     ]
+
+
+def test_when_nothing_goes_through_nothing_is_dead_lettered(
+    pipeline: ScriptedPipeline, client: FakeClient, sleeps: list[float]
+) -> None:
+    """A store outage is not poison: every message waits, unacknowledged, for the store."""
+    consumer = make_consumer(pipeline, client)
+    # 5 batch tries + 3 alone tries for each of 2 messages + 1 more batch try all fail.
+    pipeline.fail_first = 5 + 3 + 3 + 1
+    run_writer(consumer, [pending(1, 1.0), pending(2, 2.0)])
+    assert pipeline.op_store.dead_letter_count() == 0
+    assert pipeline.ts_store.reading_count() == 2
+    assert client.acks == [(1, 1), (2, 1)]
+
+
+def test_a_lone_failing_message_is_judged_with_the_traffic_that_follows(
+    pipeline: ScriptedPipeline, client: FakeClient, sleeps: list[float]
+) -> None:
+    consumer = make_consumer(pipeline, client)
+    poison = pending(1, 1.0, topic="events")
+    pipeline.poison = {poison.raw.topic}
+    consumer._queue.put(pending(2, 2.0))  # arrives while the poison is being retried
+    batch = [poison]
+    consumer._process_until_done(batch)
+    assert [p.mid for p in batch] == [1, 2]
+    assert [d.topic for d in pipeline.op_store.dead_letters()] == [poison.raw.topic]
+    assert pipeline.ts_store.reading_count() == 1
 
 
 # --- connection generations ------------------------------------------------------------

@@ -402,11 +402,6 @@ def test_bad_event_item_costs_only_itself(decoder: Decoder, bad: dict[str, Any])
     assert [e.score for e in d.events] == [None, 1.0, 0.0]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG ingest/payloads.py EventItem.score is a lax float: true and '0.5' are "
-    "coerced, against the module's 'values are strict' rule",
-)
 @pytest.mark.parametrize("score", [True, "0.5"])
 def test_event_score_of_the_wrong_type_is_bad_item(decoder: Decoder, score: Any) -> None:
     d = decoder.decode(events_msg([ev("e1"), ev("e2", score=score), ev("e3")]))
@@ -490,11 +485,6 @@ def test_a_bad_health_item_is_rejected_alone(
     ]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG ingest/payloads.py DeviceHealthItem battery/rssi are lax floats: true and "
-    "'87' are coerced, against the module's 'values are strict' rule",
-)
 @pytest.mark.parametrize("battery", [True, "87"])
 def test_health_figure_of_the_wrong_type_is_bad_item(decoder: Decoder, battery: Any) -> None:
     body = {
@@ -515,11 +505,6 @@ def test_bad_health_envelope(decoder: Decoder, body: dict[str, Any]) -> None:
     assert_whole_reject(decoder.decode(msg), msg, "bad_envelope")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG ingest/decode.py Decoder._health: the health ts is not checked like a "
-    "reading's ts, so a 31-day-old or infinite ts becomes battery_pct/rssi_dbm readings",
-)
 @pytest.mark.parametrize("ts", ["Infinity", str(NOW - 31 * 86400), str(NOW + 600)])
 def test_health_with_an_impossible_ts_makes_no_readings(decoder: Decoder, ts: str) -> None:
     payload = f'{{"ts": {ts}, "devices": [{{"device": "a1-smoke-1", "battery": 80}}]}}'

@@ -263,11 +263,6 @@ def test_save_snapshot_refuses_unsafe_ids(
     assert not (snapshot_dir / AGENT).exists() or list((snapshot_dir / AGENT).iterdir()) == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG ingest/decode.py _snapshot accepts ids that pipeline.py SAFE_NAME refuses "
-    "(non-ASCII, over 128 chars); _save_snapshot then drops the JPEG silently, no dead letter",
-)
 @pytest.mark.parametrize("snap_id", ["快照1", "s" * 129])
 def test_a_snapshot_is_either_saved_or_dead_lettered(
     pipeline: IngestPipeline, snapshot_dir: Path, ops: SqliteOpStore, snap_id: str
