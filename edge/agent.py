@@ -1,5 +1,6 @@
-"""The simulated edge agent: its devices, its scenarios and its MQTT publisher, ticked by
-one background thread; and `run_agent`, the blocking entry point of `gridwatch edge`."""
+"""One edge agent: its device adapters (the simulators by default), its MQTT publisher
+and outbox, ticked by one background thread; and `run_agent`, the blocking entry point
+of `gridwatch edge`, whose outbox is on disk under the data dir."""
 
 from __future__ import annotations
 
@@ -15,9 +16,12 @@ from types import FrameType
 import numpy as np
 
 from config.registry import Registry
-from edge.devices import Fleet
+from edge.adapters.base import Adapter, Polled
+from edge.adapters.simulated import SimulatorAdapter
+from edge.health import HealthBook
+from edge.outbox import Outbox
 from edge.publisher import Publisher, PublishStats
-from edge.scenarios import SCENARIOS, Scenarios
+from edge.scenarios import SCENARIOS
 from gridwatch.clock import Clock
 from gridwatch.mqtt import parse_mqtt_url
 
@@ -47,7 +51,14 @@ class EdgeAgent:
         seed: int | None = None,
         tick_s: float = 1.0,
         health_interval_s: float = HEALTH_INTERVAL_S,
+        outbox: Outbox | None = None,
+        adapters: list[Adapter] | None = None,
+        simulators: bool = True,
+        max_rate: float | None = None,
     ) -> None:
+        """`outbox`: where messages wait for the broker (default in memory; `run_agent`
+        puts it on disk). `adapters`: device sources besides the simulators, which run
+        unless `simulators=False`. `max_rate`: messages/s to the broker."""
         if agent_id not in registry.agents:
             known = ", ".join(sorted(registry.agents)[:5]) or "none"
             raise ValueError(f"agent {agent_id!r} is not in the configuration (e.g. {known})")
@@ -60,12 +71,19 @@ class EdgeAgent:
         # Without a seed the agent id decides, so each agent differs and reruns repeat.
         rng = np.random.default_rng(seed if seed is not None else zlib.crc32(agent_id.encode()))
         now = clock()
-        self.fleet = Fleet(agent_id, registry.devices_of_agent(agent_id), rng, now)
-        self.scenarios = Scenarios(agent_id, self.fleet, rng, now)
+        self.simulators: SimulatorAdapter | None = None
+        self.adapters: list[Adapter] = []
+        if simulators:
+            specs = registry.devices_of_agent(agent_id)
+            self.simulators = SimulatorAdapter(agent_id, specs, rng, now)
+            self.adapters.append(self.simulators)
+        self.adapters.extend(adapters or [])
+        self.health = HealthBook()
         self.publisher = Publisher(
-            agent_id, parse_mqtt_url(mqtt_url), clock=clock, version=package_version()
+            agent_id, parse_mqtt_url(mqtt_url), clock=clock, version=package_version(),
+            outbox=outbox, max_rate=max_rate,
         )
-        self._lock = threading.Lock()  # fleet and scenarios: the ticker and trigger() share them
+        self._lock = threading.Lock()  # the adapters: the ticker and trigger() share them
         self._stopped = threading.Event()
         self._thread: threading.Thread | None = None
         self._next_health = now
@@ -73,6 +91,8 @@ class EdgeAgent:
     def start(self) -> None:
         if self._thread is not None:
             raise RuntimeError(f"agent {self.agent_id} is already started")
+        for adapter in self.adapters:
+            adapter.start()
         self.publisher.start()
         self._thread = threading.Thread(target=self._run, name=f"edge-{self.agent_id}")
         self._thread.daemon = True
@@ -83,32 +103,40 @@ class EdgeAgent:
         self._stopped.set()
         if self._thread is not None:
             self._thread.join()
+            for adapter in self.adapters:
+                adapter.stop()
             self.publisher.stop(timeout_s)
 
     def trigger(self, scenario: str, target: str | None = None) -> str:
         """Start a scenario (one of `SCENARIOS`) on this agent; returns what it did.
         Raises ValueError for an unknown name or a target that does not fit."""
+        if self.simulators is None:
+            raise ValueError(f"agent {self.agent_id} runs no simulators to play scenarios on")
         with self._lock:
-            return self.scenarios.trigger(scenario, target, self._clock())
+            return self.simulators.trigger(scenario, target, self._clock())
 
     def stats(self) -> PublishStats:
         return self.publisher.stats()
 
     def tick(self) -> None:
-        """One step: what the scenarios say and what the devices read, handed to the
-        publisher. The background thread calls this every `tick_s`."""
+        """One step: what every adapter heard, handed to the publisher. The background
+        thread calls this every `tick_s`."""
         now = self._clock()
+        polled = Polled()
         with self._lock:
-            events = self.scenarios.step(now)
-            readings = self.fleet.due(now)
-            health = self.fleet.health() if now >= self._next_health else None
+            for adapter in self.adapters:
+                polled.extend(adapter.poll(now))
+            due = now >= self._next_health
+            reports = [h for a in self.adapters for h in a.health(now)] if due else []
         # Events first: an alarm must not queue behind the telemetry of the same tick.
-        if events:
-            self.publisher.publish_events(events)
-        if readings:
-            self.publisher.publish_readings(readings)
-        if health is not None:
-            self.publisher.publish_health(health)
+        if polled.events:
+            self.publisher.publish_events(polled.events)
+        if polled.readings:
+            self.health.note(polled.readings)
+            self.publisher.publish_readings(polled.readings)
+        if due:
+            devices = self.health.devices(reports)
+            self.publisher.publish_health(devices, self.health.agent_fields())
             self._next_health = now + self.health_interval_s
 
     def _run(self) -> None:
@@ -125,11 +153,25 @@ class EdgeAgent:
             self._stopped.wait(delay)
 
 
-def run_agent(agent_id: str, config_path: str | Path, mqtt_url: str) -> None:
-    """Run one agent until SIGTERM or SIGINT, then stop cleanly (offline published)."""
-    from config.loader import load_registry  # the loader pulls in YAML; only the CLI needs it
+def run_agent(
+    agent_id: str,
+    config_path: str | Path | None,
+    mqtt_url: str,
+    data_dir: str | Path | None = None,
+    adapters_path: str | Path | None = None,
+) -> None:
+    """Run one agent until SIGTERM or SIGINT, then stop cleanly (offline published).
+    Its outbox lives in `data_dir/edge/<agent>/outbox.sqlite3` (default: under the
+    gridwatch data dir), so a restart resends what was not acknowledged."""
+    # The loader pulls in YAML; only the CLI needs it.
+    from config.loader import DEFAULT_CONFIG_DIR, load_registry
+    from edge.wiring import build_agent
+    from gridwatch.cli import default_data_dir
 
-    agent = EdgeAgent(agent_id, load_registry(Path(config_path)), mqtt_url)
+    registry = load_registry(Path(config_path) if config_path else DEFAULT_CONFIG_DIR)
+    base = Path(data_dir) if data_dir is not None else default_data_dir()
+    agent = build_agent(agent_id, registry, mqtt_url, base,
+                        Path(adapters_path) if adapters_path else None)
     done = threading.Event()
 
     def on_signal(signum: int, _frame: FrameType | None) -> None:
@@ -140,7 +182,8 @@ def run_agent(agent_id: str, config_path: str | Path, mqtt_url: str) -> None:
     try:
         agent.start()
         target = agent.publisher.target.display
-        log.info("%s: %d devices -> %s", agent_id, len(agent.fleet.sims), target)
+        names = ", ".join(a.name for a in agent.adapters) or "none"
+        log.info("%s: adapters %s -> %s", agent_id, names, target)
         log.info("%s: scenarios %s", agent_id, ", ".join(SCENARIOS))
         while not done.wait(1.0):
             pass

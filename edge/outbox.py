@@ -3,8 +3,11 @@
 While the broker is unreachable the outbox fills. When it is full the oldest telemetry
 (readings, health) makes room; an events message is never dropped for telemetry, and
 events leave before any telemetry, so a backlog of readings cannot delay an alarm.
-`Outbox` is the small interface the publisher needs, so that an on-disk store can
-replace `MemoryOutbox` without touching the publisher.
+`Outbox` is the small interface the publisher needs, so that the on-disk store
+(`edge.outbox_sqlite.SqliteOutbox`, the agent's default) can replace `MemoryOutbox`
+without touching the publisher. A popped message is in flight until `ack` (the broker's
+PUBACK); the memory outbox forgets it at `pop`, the on-disk one only at `ack`, so a
+crash in between sends it again on restart.
 """
 
 from __future__ import annotations
@@ -23,6 +26,8 @@ class OutMessage:
     kind: Kind
     ts: float  # when the agent made it
     items: int = 0  # readings or events it carries
+    seq: int = 0  # its `seq` on its topic (0: health, which carries none)
+    key: int = 0  # the outbox's own handle, set by `pop` (the on-disk row id)
 
 
 class Outbox(Protocol):
@@ -32,6 +37,14 @@ class Outbox(Protocol):
 
     def pop(self) -> OutMessage | None:
         """The next message to send: events first, then telemetry, each oldest first."""
+        ...
+
+    def ack(self, msg: OutMessage) -> None:
+        """The broker has `msg` (a popped message): forget it for good."""
+        ...
+
+    def last_seq(self, kind: Kind) -> int:
+        """The highest `seq` put for `kind`, so numbering carries on after a restart."""
         ...
 
     @property
@@ -58,8 +71,10 @@ class MemoryOutbox:
         self._telemetry: deque[OutMessage] = deque()
         self._dropped = 0
         self.dropped_events = 0
+        self._seq: dict[Kind, int] = {}
 
     def put(self, msg: OutMessage) -> None:
+        self._seq[msg.kind] = max(msg.seq, self._seq.get(msg.kind, 0))
         if self.depth >= self.capacity:
             if self._telemetry:
                 self._telemetry.popleft()
@@ -82,6 +97,12 @@ class MemoryOutbox:
         if self._telemetry:
             return self._telemetry.popleft()
         return None
+
+    def ack(self, msg: OutMessage) -> None:
+        pass  # nothing kept: a memory outbox cannot outlive the process anyway
+
+    def last_seq(self, kind: Kind) -> int:
+        return self._seq.get(kind, 0)
 
     @property
     def depth(self) -> int:

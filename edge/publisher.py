@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -71,7 +72,13 @@ class Publisher:
         outbox: Outbox | None = None,
         window: int = 32,
         keepalive_s: int = 15,
+        max_rate: float | None = None,
     ) -> None:
+        """`max_rate` caps messages per second to the broker, so that replaying hours of
+        backlog after an outage does not flood the broker or starve live alarms of other
+        agents; None sends as fast as PUBACKs come back."""
+        if max_rate is not None and max_rate <= 0:
+            raise ValueError("max_rate must be positive")
         self.agent = agent
         self.target = target
         self.version = version
@@ -80,7 +87,10 @@ class Publisher:
         self._outbox: Outbox = outbox if outbox is not None else MemoryOutbox()
         self._window = window
         self._keepalive_s = keepalive_s
-        self._seq: dict[Kind, int] = {"readings": 0, "events": 0}
+        # Carried on from the outbox: an on-disk one remembers them across restarts.
+        self._seq: dict[Kind, int] = {k: self._outbox.last_seq(k) for k in ("readings", "events")}
+        self._gap_s = 0.0 if max_rate is None else 1.0 / max_rate
+        self._next_send = 0.0
         self._cond = threading.Condition()
         self._connected = False
         self._stopping = False
@@ -139,7 +149,11 @@ class Publisher:
     def publish_events(self, events: Sequence[DeviceEvent]) -> None:
         self._enqueue_batches("events", [event_item(e) for e in events])
 
-    def publish_health(self, devices: list[dict[str, Any]]) -> None:
+    def publish_health(
+        self, devices: list[dict[str, Any]], extra: dict[str, Any] | None = None
+    ) -> None:
+        """`extra`: more per-agent fields (e.g. camera fps, decoder restarts); they may
+        not replace the contract's own `ts`, `devices` and `buffer`."""
         now = self._clock()
         with self._cond:
             buffer = {
@@ -147,7 +161,8 @@ class Publisher:
                 "dropped": self._outbox.dropped,
                 "oldest_ts": self._outbox.oldest_ts,
             }
-            payload = encode({"ts": now, "devices": devices, "buffer": buffer})
+            body = {**(extra or {}), "ts": now, "devices": devices, "buffer": buffer}
+            payload = encode(body)
             self._put(OutMessage(f"{self._root}/health", payload, "health", now))
 
     def stats(self) -> PublishStats:
@@ -178,7 +193,8 @@ class Publisher:
             self._enqueue_fitting(kind, items[half:], now)
             return
         self._seq[kind] += 1
-        self._put(OutMessage(f"{self._root}/{kind}", payload, kind, now, len(items)))
+        topic = f"{self._root}/{kind}"
+        self._put(OutMessage(topic, payload, kind, now, len(items), self._seq[kind]))
 
     def _put(self, msg: OutMessage) -> None:
         self._outbox.put(msg)
@@ -194,7 +210,16 @@ class Publisher:
                     return
                 msg = self._outbox.pop()
             if msg is not None:
+                self._pace()
                 self._send(msg.topic, msg.payload, retain=False, msg=msg)
+
+    def _pace(self) -> None:
+        # Outside our lock, so PUBACKs and the ticker carry on while the sender waits.
+        if self._gap_s:
+            now = time.monotonic()
+            if self._next_send > now:
+                time.sleep(self._next_send - now)
+            self._next_send = max(now, self._next_send) + self._gap_s
 
     def _can_send(self) -> bool:
         return self._connected and self._outbox.depth > 0 and len(self._inflight) < self._window
@@ -215,8 +240,10 @@ class Publisher:
                 self._inflight[info.mid] = msg
 
     def _count(self, msg: OutMessage | None) -> None:
+        """The broker has `msg`: the outbox may forget it. Called with our lock held."""
         if msg is None:
             return
+        self._outbox.ack(msg)
         self._acked["messages"] += 1
         if msg.kind != "health":
             self._acked[msg.kind] += msg.items

@@ -52,8 +52,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     edge = sub.add_parser("edge", help="one edge agent")
     edge.add_argument("--agent", required=True)
-    _add_common(edge, data_dir=False)
+    _add_common(edge)  # --data-dir: the agent's on-disk outbox lives under it
     edge.add_argument("--mqtt", default=_env("GRIDWATCH_MQTT_URL", DEFAULT_MQTT))
+    edge.add_argument("--adapters", type=Path, default=None,
+                      help="YAML: device adapters and outbox caps (default: simulators)")
 
     check = sub.add_parser("check-config", help="validate a configuration")
     check.add_argument("path")

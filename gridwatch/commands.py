@@ -80,7 +80,7 @@ def cmd_edge(args: argparse.Namespace) -> int:
         print(f"gridwatch edge: unknown agent {args.agent!r} (known: {known}, ...)",
               file=sys.stderr)
         return 2
-    run_agent(args.agent, args.config, args.mqtt)
+    run_agent(args.agent, args.config, args.mqtt, args.data_dir, args.adapters)
     return 0
 
 

@@ -145,7 +145,8 @@ def test_payloads_follow_the_contract_and_status_is_retained(broker: Broker) -> 
         assert set(h["buffer"]) == {"depth", "dropped", "oldest_ts"}
         assert {d["device"] for d in h["devices"]} == devices
         for d in h["devices"]:
-            assert set(d) == {"device", "battery", "rssi", "fault"} and d["fault"] is None
+            assert set(d) == {"device", "battery", "rssi", "fault", "last_good_ts"}
+            assert d["fault"] is None
             assert d["battery"] is None or 0 <= d["battery"] <= 100
             assert d["rssi"] is None or -120 <= d["rssi"] < 0
     assert stats.messages == len(readings) + len(health)
@@ -235,13 +236,14 @@ def test_a_scripted_fire_reaches_the_broker_as_smoke_readings_and_a_panel_alarm(
     assert_seq_contiguous(rec.payloads(f"{ROOT}/events"))
 
 
-def test_run_agent_stops_cleanly_on_sigterm(broker: Broker) -> None:
+def test_run_agent_stops_cleanly_on_sigterm(broker: Broker, tmp_path: Path) -> None:
     repo = Path(__file__).resolve().parents[2]
     sample = repo / "config" / "street"
     agent_id = sorted(load_registry(sample).agents)[0]
     code = "import sys; from edge.agent import run_agent; run_agent(*sys.argv[1:])"
     with recorder(broker.url) as rec:
-        argv = [sys.executable, "-c", code, agent_id, str(sample), broker.url]
+        argv = [sys.executable, "-c", code, agent_id, str(sample), broker.url,
+                str(tmp_path / "data")]
         proc = subprocess.Popen(argv, cwd=repo)
         try:
             topic = f"gw/v1/{agent_id}/status"
