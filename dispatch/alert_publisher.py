@@ -9,6 +9,7 @@ from typing import Any, Protocol
 
 import paho.mqtt.client as mqtt
 
+from gridwatch import metrics
 from gridwatch.mqtt import TOPIC_ROOT, MqttTarget, make_client
 from gridwatch.records import Alert
 
@@ -48,5 +49,8 @@ class MqttAlertPublisher:
         if self._client is None:
             return
         info = self._client.publish(alert_topic(alert.grid), json.dumps(payload), qos=1)
-        if info.rc != mqtt.MQTT_ERR_SUCCESS and info.rc != mqtt.MQTT_ERR_NO_CONN:
+        # Without a connection paho queues the message and sends it on reconnect.
+        queued = info.rc in (mqtt.MQTT_ERR_SUCCESS, mqtt.MQTT_ERR_NO_CONN)
+        metrics.ALERTS_PUBLISHED.labels(result="queued" if queued else "failed").inc()
+        if not queued:
             log.warning("alert %s not queued for MQTT (rc %s)", alert.id, info.rc)
