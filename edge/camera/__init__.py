@@ -1,0 +1,1 @@
+"""Camera analysis at the edge: decoded sources, motion, tracking, zones and events."""
