@@ -133,4 +133,4 @@ def _texture_correlation(frame: Image, background: Image, where: Bool) -> float:
     b = cv2.Laplacian(cv2.cvtColor(background, cv2.COLOR_BGR2GRAY), cv2.CV_32F)[where]
     if a.size < 2 or float(a.std()) == 0.0 or float(b.std()) == 0.0:
         return 0.0
-    return float(np.corrcoef(a, b)[0, 1])
+    return float(np.corrcoef(a.astype(np.float64), b.astype(np.float64))[0, 1])
