@@ -1,0 +1,97 @@
+"""Per-row features of the anomaly detector, computed for a batch of series at once.
+
+Every function takes the chronological past of each series in the batch as one row of
+a 2-D array (oldest first, NaN where the series has no value yet) and the new value of
+each series, and returns one feature per row in units of that series' robust scale.
+They only read the past handed to them, so the detector stays causal.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import numpy.typing as npt
+
+FloatArray = npt.NDArray[np.float64]
+IntArray = npt.NDArray[np.intp]
+
+MAD_TO_SIGMA = 1.4826  # a normal distribution's sigma per median absolute deviation
+MEAN_AD_TO_SIGMA = 1.2533  # ... and per mean absolute deviation
+A5 = 1.061405429  # the last coefficient of the erfc approximation below
+KNN_CHUNK = 256  # rows per KNN block: bounds the (rows, window, embed) temporary
+
+
+def row_median(a: FloatArray, valid: IntArray) -> FloatArray:
+    """Median of the `valid` finite values of each row (NaN elsewhere), rows of any fill.
+
+    np.nanmedian falls back to a Python loop per row on wide arrays, so NaN is sorted
+    to the end as +inf and the middle of each row's valid prefix is picked directly.
+    """
+    s = np.sort(np.where(np.isnan(a), np.inf, a), axis=1)
+    k = np.maximum(valid, 1)
+    rows = np.arange(len(a))
+    med: FloatArray = 0.5 * (s[rows, (k - 1) // 2] + s[rows, k // 2])
+    return med
+
+
+def robust_scale(dev: FloatArray, valid: IntArray, floor: FloatArray) -> FloatArray:
+    """Spread of absolute deviations as a sigma: MAD, or the mean deviation when the
+    MAD is zero (on/off and stepwise signals), never below `floor`."""
+    mad = MAD_TO_SIGMA * row_median(dev, valid)
+    mean_ad = MEAN_AD_TO_SIGMA * np.nansum(dev, axis=1) / np.maximum(valid, 1)
+    scale: FloatArray = np.maximum(np.maximum(mad, mean_ad), floor)
+    return scale
+
+
+def centre_and_scale(hist: FloatArray, valid: IntArray) -> tuple[FloatArray, FloatArray]:
+    """Robust centre (median) and scale of each row of the past."""
+    med = row_median(hist, valid)
+    # The floor keeps a flat line's scale positive, so any change from it scores high.
+    floor = 1e-9 * (np.abs(med) + 1.0)
+    return med, robust_scale(np.abs(hist - med[:, None]), valid, floor)
+
+
+def level_z(hist_n: FloatArray, x_n: FloatArray, short: int) -> tuple[FloatArray, FloatArray]:
+    """|robust z| of the new value, and of the mean of the last `short` values (with the
+    new one): the first sees spikes, the second level shifts and drift through noise."""
+    recent = np.concatenate([hist_n[:, hist_n.shape[1] - (short - 1) :], x_n[:, None]], axis=1)
+    return np.abs(x_n), np.abs(np.nanmean(recent, axis=1))
+
+
+def step_z(hist: FloatArray, x: FloatArray, valid: IntArray) -> FloatArray:
+    """|latest change| over the robust scale of past changes: spikes and sudden vibration."""
+    diffs = np.abs(np.diff(hist, axis=1))
+    last = hist[:, -1]
+    floor = 1e-9 * (np.abs(last) + 1.0)
+    scale = robust_scale(diffs, np.maximum(valid - 1, 1), floor)
+    return np.nan_to_num(np.abs(x - last) / scale, nan=0.0)
+
+
+def knn_distance(hist_n: FloatArray, x_n: FloatArray, embed: int) -> FloatArray:
+    """RMS distance from the latest `embed` values (ending with the new one) to the
+    nearest window of the same length in the past, in scale units: a shape never seen
+    before (a changed daily pattern, a new vibration) is far from everything.
+
+    Windows overlapping the latest one are left out: they would always be near.
+    """
+    width = hist_n.shape[1]
+    current = np.concatenate([hist_n[:, width - (embed - 1) :], x_n[:, None]], axis=1)
+    past = np.lib.stride_tricks.sliding_window_view(hist_n[:, : width - embed], embed, axis=1)
+    out = np.empty(len(x_n))
+    for lo in range(0, len(x_n), KNN_CHUNK):
+        hi = lo + KNN_CHUNK
+        d2 = np.square(past[lo:hi] - current[lo:hi, None, :]).mean(axis=2)
+        out[lo:hi] = np.sqrt(np.nan_to_num(d2, nan=np.inf).min(axis=1))
+    return out
+
+
+def normal_sf(z: FloatArray) -> FloatArray:
+    """P(Z > z) of a standard normal, vectorised (Abramowitz-Stegun 7.1.26, |error|
+    below 1.5e-7) because numpy has no erfc and scipy is not worth a dependency here."""
+    x = np.abs(z) / np.sqrt(2.0)
+    t = 1.0 / (1.0 + 0.3275911 * x)
+    poly = t * (
+        0.254829592 + t * (-0.284496736 + t * (1.421413741 + t * (-1.453152027 + t * 1.061405429)))
+    )
+    upper = 0.5 * poly * np.exp(-x * x)
+    sf: FloatArray = np.where(z >= 0, upper, 1.0 - upper)
+    return sf

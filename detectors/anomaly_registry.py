@@ -1,0 +1,45 @@
+"""The online anomaly detectors by name: what `gridwatch anomaly-scores --detector`
+and the engine's anomaly rule choose from. Each takes the number of slots."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, Protocol
+
+import numpy.typing as npt
+
+from detectors.anomaly import AnomalyDetector, AnomalyParams
+from detectors.anomaly_features import FloatArray, IntArray
+from detectors.anomaly_gaussian import GaussianDetector
+
+
+class OnlineDetector(Protocol):
+    n_slots: int
+
+    def score(self, slots: IntArray, ts: FloatArray, values: FloatArray) -> FloatArray: ...
+
+    def state_dict(self) -> dict[str, npt.NDArray[Any]]: ...
+
+    def load_state(self, state: dict[str, npt.NDArray[Any]]) -> None: ...
+
+
+# The default plus a variant that also scores sudden steps: better on vibration and
+# pressure rigs (SKAB), worse on series with sharp daily edges (NAB).
+STEP_WEIGHTS = (0.0, 0.0, 1.0, 1.0, 1.0)
+
+
+def _with_steps(n_slots: int) -> AnomalyDetector:
+    return AnomalyDetector(n_slots, AnomalyParams(weights=STEP_WEIGHTS))
+
+
+DEFAULT_DETECTOR = "robust-knn"
+DETECTORS: dict[str, Callable[[int], OnlineDetector]] = {
+    DEFAULT_DETECTOR: AnomalyDetector,
+    "robust-knn-step": _with_steps,
+    "gaussian": GaussianDetector,
+}
+
+
+def make_detector(name: str | None, n_slots: int) -> OnlineDetector:
+    """The named detector (the default when None); KeyError for an unknown name."""
+    return DETECTORS[name or DEFAULT_DETECTOR](n_slots)
