@@ -14,7 +14,17 @@ from fastapi.staticfiles import StaticFiles
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from api import pages, routes_alerts, routes_data, routes_registry
+from api import (
+    openapi_doc,
+    pages,
+    routes_alerts,
+    routes_data,
+    routes_health,
+    routes_incidents,
+    routes_registry,
+    routes_silences,
+    routes_snapshots,
+)
 from api.context import ApiContext
 from api.sse import StreamSlots
 
@@ -51,6 +61,15 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     # invalid input a 422, and nothing of ours raises 400.
     if isinstance(exc, StarletteHTTPException) and exc.status_code == 400:
         exc = StarletteHTTPException(422, exc.detail, exc.headers)
+    # Every 422 is documented as a list of errors (FastAPI's own shape); a plain-text
+    # reason raised anywhere is wrapped, so clients parse one kind of 422.
+    if (
+        isinstance(exc, StarletteHTTPException)
+        and exc.status_code == 422
+        and isinstance(exc.detail, str)
+    ):
+        detail = [{"type": "value_error", "loc": [], "msg": exc.detail}]
+        exc = StarletteHTTPException(422, detail, exc.headers)  # type: ignore[arg-type]
     return await http_exception_handler(request, cast(StarletteHTTPException, exc))
 
 
@@ -78,8 +97,13 @@ def create_app(ctx: ApiContext) -> FastAPI:
     app.include_router(routes_alerts.router)
     app.include_router(routes_registry.router)
     app.include_router(routes_data.router)
+    app.include_router(routes_health.router)
+    app.include_router(routes_snapshots.router)
+    app.include_router(routes_incidents.router)
+    app.include_router(routes_silences.router)
     app.include_router(pages.router)
     app.mount("/ui/static", StaticFiles(directory=pages.STATIC_DIR), name="ui-static")
+    openapi_doc.install(app)
 
     @app.get("/healthz", tags=["service"])
     def healthz() -> dict[str, str]:

@@ -21,6 +21,7 @@ from gridwatch.records import Alert
 
 SESSION_COOKIE = "gw_session"
 ACK_ROLES = ("ops", "guard", "admin")
+ROLE_CHECK_ATTR = "gw_roles"
 
 # auto_error off: a missing token must be our 401 with WWW-Authenticate, and either
 # source may carry it. Declared as schemes so that /docs offers to authorise.
@@ -77,6 +78,8 @@ def require_roles(*roles: str) -> Callable[[Principal], Principal]:
             )
         return principal
 
+    # Marks the dependency so that the OpenAPI document can list 403 where it applies.
+    setattr(check, ROLE_CHECK_ATTR, roles)
     return check
 
 

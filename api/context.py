@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 from config.registry import Registry
 from gridwatch.clock import Clock, wall_clock
@@ -30,6 +31,8 @@ class ApiContext:
     # Each open stream holds a connection and wakes on every alert; the cap keeps a
     # reconnect storm from exhausting the process.
     max_streams: int = MAX_STREAMS
+    # Where ingest saves camera snapshots (<dir>/<agent>/<id>.jpg); None: none served.
+    snapshot_dir: Path | None = None
 
 
 def store_ack(ops: OpStore, notifier: LogNotifier, clock: Clock = wall_clock) -> AckFn:

@@ -1,5 +1,5 @@
-"""The web pages under /ui/: sign-in, the guard-room board, and (for now) plain
-placeholder pages for the operations centre and the maintenance report.
+"""The web pages under /ui/: sign-in, the guard-room board, the operations centre, the
+maintenance health report and its printable daily report.
 
 Pages authenticate by the `gw_session` cookie only, since a browser loading a page
 sends no Authorization header. The cookie holds the token itself, so revoking the
@@ -18,16 +18,10 @@ from fastapi import APIRouter, Cookie, Request, status
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 
-from api.auth import (
-    SESSION_COOKIE,
-    Ctx,
-    devices_for,
-    principal_of,
-    scopes_for,
-    visible_devices,
-)
+from api.auth import SESSION_COOKIE, Ctx, principal_of, scopes_for, visible_devices
+from api.health_report import health_report
+from api.report_page import render_report
 from api.tokens import Principal
-from gridwatch.timefmt import iso
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 MAX_FORM_BYTES = 4096
@@ -112,47 +106,43 @@ def board(ctx: Ctx, session: Session = None) -> Response:
     return HTMLResponse(page)
 
 
-def _table(headers: list[str], rows: list[list[str]]) -> str:
-    head = "".join(f"<th>{escape(h)}</th>" for h in headers)
-    body = "".join("<tr>" + "".join(f"<td>{escape(c)}</td>" for c in row) + "</tr>" for row in rows)
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+@router.get("/ops", response_class=HTMLResponse)
+def ops_page(ctx: Ctx, session: Session = None) -> Response:
+    """The operations centre: the grid tree, firing alerts and the incident queue, all
+    read from the API by the page's script (so any role sees only its scope)."""
+    principal = _session(ctx, session)
+    if principal is None:
+        return _to_signin()
+    return _app_page("ops.html", ctx, principal)
 
 
-def _placeholder(title: str, principal: Principal, scope: str, table: str) -> HTMLResponse:
-    page = _template("placeholder.html").substitute(
-        title=escape(title), name=escape(principal.name), scope=escape(scope), table=table
+def _app_page(template: str, ctx: Ctx, principal: Principal) -> HTMLResponse:
+    page = _template(template).substitute(
+        role=escape(principal.role),
+        name=escape(principal.name),
+        scope=escape(principal.maintainer or _scope_label(ctx, principal)),
     )
     return HTMLResponse(page)
 
 
-@router.get("/ops", response_class=HTMLResponse)
-def ops_page(ctx: Ctx, session: Session = None) -> Response:
-    """Placeholder for the operations centre: the firing alerts in scope, as a table."""
+@router.get("/maintenance", response_class=HTMLResponse)
+def maintenance_page(ctx: Ctx, session: Session = None) -> Response:
+    """The device health report: the figures come from /api/v1/health/devices."""
     principal = _session(ctx, session)
     if principal is None:
         return _to_signin()
-    alerts = ctx.ops.list_alerts(
-        scopes_for(principal), status="firing", limit=1000, devices=devices_for(principal)
-    )
-    rows = [
-        [a.severity, a.type, a.device, a.building, a.grid, iso(a.started_at) or "", a.summary]
-        for a in alerts
-    ]
-    headers = ["级别 severity", "类型 type", "设备 device", "楼 building", "网格 grid"]
-    table = _table([*headers, "开始 started", "摘要 summary"], rows)
-    scope = _scope_label(ctx, principal)
-    return _placeholder("运营中心 / operations centre", principal, scope, table)
+    return _app_page("maintenance.html", ctx, principal)
 
 
-@router.get("/maintenance", response_class=HTMLResponse)
-def maintenance_page(ctx: Ctx, session: Session = None) -> Response:
-    """Placeholder for the maintenance report: the unit's devices, as a table."""
-    principal = _session(ctx, session)
+@router.get("/maintenance/report", response_class=HTMLResponse)
+async def maintenance_report(ctx: Ctx, session: Session = None) -> Response:
+    """The printable daily report of the devices in the session's scope."""
+    principal = await run_in_threadpool(_session, ctx, session)
     if principal is None:
         return _to_signin()
     devices = visible_devices(ctx.registry, principal, scopes_for(principal))
-    rows = [[d.id, d.type, d.grid, d.building, str(d.floor), d.maintainer] for d in devices]
-    headers = ["设备 device", "类型 type", "网格 grid", "楼 building", "层 floor"]
-    table = _table([*headers, "维保 maintainer"], rows)
-    scope = principal.maintainer or _scope_label(ctx, principal)
-    return _placeholder("维保报告 / maintenance report", principal, scope, table)
+    rows = await run_in_threadpool(health_report, ctx, devices)
+    unit = principal.maintainer or _scope_label(ctx, principal)
+    if principal.maintainer in ctx.registry.maintainers:
+        unit = f"{ctx.registry.maintainers[principal.maintainer].name} ({principal.maintainer})"
+    return HTMLResponse(render_report(unit, principal.name, ctx.clock(), rows))

@@ -90,3 +90,25 @@ class AckIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     note: str = Field(default="", max_length=2000, description="What was seen or done.")
+
+
+class DeviceHealthOut(BaseModel):
+    """One device's health over the last 24 h (see GET /api/v1/health/devices)."""
+
+    device: str
+    type: DeviceType
+    grid: str = Field(description="Grid path of the device's micro-grid.")
+    building: str
+    floor: int
+    maintainer: str
+    interval_s: float = Field(description="Expected reporting interval.")
+    allowance_s: float = Field(description="Longest silence still counted as online.")
+    last_seen: str | None = Field(description="Last reading or event, ever; ISO 8601.")
+    online: bool
+    uptime_pct_24h: float | None = Field(ge=0, le=100)
+    messages_24h: int = Field(ge=0)
+    expected_24h: int = Field(ge=0)
+    gaps_24h: int | None = Field(ge=0)
+    battery: float | None = Field(description="Last battery_pct reported in the 24 h.")
+    faults_24h: int | None = Field(ge=0)
+    alerts_24h: int = Field(ge=0)

@@ -8,9 +8,22 @@ maintainer) are checked by `config.validate`, which sees the whole configuration
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
+
+if TYPE_CHECKING:
+    from config.models_routes import RouteSpec
+    from config.models_rules import (
+        AnomalyRuleSpec,
+        CameraRuleSpec,
+        CorrelationSpec,
+        ElevatorRulesSpec,
+        FlatlineRuleSpec,
+        NoisyRuleSpec,
+        RangeRuleSpec,
+        RateRuleSpec,
+    )
 
 DeviceType = Literal[
     "camera",
@@ -103,6 +116,11 @@ class ReceiverSpec(Strict):
     device_types: list[DeviceType] | None = Field(
         default=None, description="Only alerts of these device types (all when omitted)."
     )
+    webhook: str | None = Field(
+        default=None,
+        pattern=r"^https?://[^\s]+$",
+        description="Outside units: alerts and dispatched incidents are POSTed here (JSON).",
+    )
 
 
 class ThresholdRuleSpec(Strict):
@@ -140,6 +158,15 @@ class RulesSpec(Strict):
     thresholds: list[ThresholdRuleSpec] = Field(default_factory=list)
     offline: OfflineRuleSpec = Field(default_factory=OfflineRuleSpec)
     events: list[EventRuleSpec] = Field(default_factory=list)
+    # The rule library (config.models_rules); completed at the end of this module.
+    rates: list[RateRuleSpec] = Field(default_factory=list)
+    ranges: list[RangeRuleSpec] = Field(default_factory=list)
+    flatlines: list[FlatlineRuleSpec] = Field(default_factory=list)
+    noisy: list[NoisyRuleSpec] = Field(default_factory=list)
+    anomalies: list[AnomalyRuleSpec] = Field(default_factory=list)
+    elevator: ElevatorRulesSpec | None = None
+    cameras: list[CameraRuleSpec] = Field(default_factory=list)
+    correlation: CorrelationSpec | None = None
 
 
 class TokenSpec(Strict):
@@ -163,3 +190,13 @@ class StreetConfig(Strict):
     receivers: list[ReceiverSpec] = Field(default_factory=list)
     rules: RulesSpec = Field(default_factory=RulesSpec)
     tokens: list[TokenSpec] = Field(default_factory=list)
+    routes: RouteSpec | None = Field(
+        default=None, description="The routing tree's root; built-in routing when absent."
+    )
+
+
+# Last: the rule library completes `RulesSpec`, then the routing models `StreetConfig`.
+from config import models_rules  # noqa: E402, F401
+
+# isort: split
+from config import models_routes  # noqa: E402, F401

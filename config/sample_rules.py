@@ -64,6 +64,60 @@ EVENTS: dict[str, tuple[str, str]] = {
 
 OFFLINE = {"factor": 3.0, "grace_s": 30.0, "severity": "major"}
 
+# The rule library (config/models_rules.py). Rates: EN 54-5 class R heat detectors
+# respond to a rise of about 10 °C/min; a hydrant losing 0.05 MPa a minute is a leak or
+# an open valve long before the 0.10 MPa threshold is reached.
+_HEAT = {"device_type": "heat_detector", "metric": "temperature_c"}
+_SMOKE = {"device_type": "smoke_detector", "metric": "smoke_obscuration_pct_m"}
+_HYD = {"device_type": "hydrant_pressure", "metric": "water_pressure_mpa"}
+_SPR = {"device_type": "sprinkler_pressure", "metric": "water_pressure_mpa"}
+_FAULT = {"severity": "minor", "alert_type": "device.sensor_fault", "hold_s": 300.0}
+# fmt: off
+RATES: list[dict[str, object]] = [
+    {"id": "heat-rise", **_HEAT, "direction": "rise", "window_s": 180.0, "fire_per_min": 8.0,
+     "clear_per_min": 4.0, "hold_s": 120.0, "severity": "critical", "alert_type": "fire.heat_rise",
+     "summary": "{device} 温升速率 {value} °C/min，疑似火情"},
+    {"id": "hydrant-pressure-fall", **_HYD, "direction": "fall", "window_s": 120.0,
+     "fire_per_min": 0.05, "clear_per_min": 0.01, "hold_s": 300.0, "severity": "major",
+     "alert_type": "fire.pressure_loss", "summary": "{device} 水压下降 {value} MPa/min"},
+    {"id": "sprinkler-pressure-fall", **_SPR, "direction": "fall", "window_s": 120.0,
+     "fire_per_min": 0.05, "clear_per_min": 0.01, "hold_s": 300.0, "severity": "major",
+     "alert_type": "fire.pressure_loss", "summary": "{device} 喷淋水压下降 {value} MPa/min"},
+]
+RANGES: list[dict[str, object]] = [
+    {"id": "heat-range", **_HEAT, "low": -40.0, "high": 150.0, **_FAULT,
+     "summary": "{device} 温度读数 {value} 不可信，传感器故障"},
+    {"id": "smoke-range", **_SMOKE, "low": 0.0, "high": 100.0, **_FAULT,
+     "summary": "{device} 烟雾读数 {value} 不可信，传感器故障"},
+    {"id": "hydrant-range", **_HYD, "low": 0.0, "high": 2.5, **_FAULT,
+     "summary": "{device} 水压读数 {value} 不可信，传感器故障"},
+]
+FLATLINES: list[dict[str, object]] = [
+    {"id": "heat-stuck", **_HEAT, "tolerance": 0.0005, "samples": 30, "stuck_s": 1800.0,
+     **_FAULT, "alert_type": "device.sensor_stuck", "summary": "{device} 温度读数长时间不变"},
+]
+NOISY: list[dict[str, object]] = [
+    {"id": "heat-noisy", **_HEAT, "samples": 20, "min_step": 0.5, "fire_reversals": 10,
+     "clear_reversals": 4, **_FAULT, "alert_type": "device.sensor_noisy",
+     "summary": "{device} 温度读数跳变（{value} 次反复）"},
+]
+ELEVATOR = {"trapped_confirm_s": 30.0, "hold_s": 30.0}
+CAMERAS: list[dict[str, object]] = [
+    {"id": "night-intrusion", "event_type": "camera.intrusion", "schedule": "22:00-06:00",
+     "severity": "major", "alert_type": "camera.intrusion", "summary": "{device} 夜间入侵 {zone}"},
+    {"id": "loitering", "event_type": "camera.loitering", "min_dwell_s": 120.0,
+     "severity": "minor", "alert_type": "camera.loitering", "summary": "{device} 人员徘徊 {zone}"},
+    {"id": "red-line-parking", "event_type": "camera.vehicle_dwell", "min_dwell_s": 180.0,
+     "severity": "minor", "alert_type": "camera.vehicle_dwell", "summary": "{device} 违停 {zone}"},
+    {"id": "fire-lane-blocked", "event_type": "camera.fire_lane_blocked", "min_dwell_s": 60.0,
+     "severity": "major", "alert_type": "camera.fire_lane_blocked",
+     "summary": "{device} 消防通道占用 {zone}"},
+    {"id": "falling-object", "event_type": "camera.falling_object", "severity": "critical",
+     "alert_type": "camera.falling_object", "summary": "{device} 高空抛物"},
+]
+# fmt: on
+CORRELATION = {"fire_window_s": 180.0, "agent_min_devices": 5, "agent_fraction": 0.5}
+
 _THRESHOLD_KEYS = (
     "id",
     "device_type",
@@ -90,4 +144,15 @@ def rules(overrides: dict[str, dict[str, dict[str, float]]]) -> dict[str, object
         {"event_type": event_type, "severity": severity, "summary": summary}
         for event_type, (severity, summary) in EVENTS.items()
     ]
-    return {"thresholds": thresholds, "offline": dict(OFFLINE), "events": events}
+    return {
+        "thresholds": thresholds,
+        "offline": dict(OFFLINE),
+        "events": events,
+        "rates": RATES,
+        "ranges": RANGES,
+        "flatlines": FLATLINES,
+        "noisy": NOISY,
+        "elevator": ELEVATOR,
+        "cameras": CAMERAS,
+        "correlation": CORRELATION,
+    }

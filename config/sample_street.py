@@ -15,6 +15,7 @@ from config.loader import DEFAULT_CONFIG_DIR
 from config.sample_devices import area_devices
 from config.sample_grid import DISTRICTS, grid_tree, plan_areas
 from config.sample_parties import agents, maintainers, maintainers_for, receivers
+from config.sample_routes import routes
 from config.sample_rules import rules
 
 HEADER = (
@@ -28,6 +29,10 @@ RECEIVERS_NOTE = (
 RULES_NOTE = (
     "Thresholds fire at fire_at and clear only past clear_at (hysteresis); a device is\n"
     "# offline after factor x its interval + grace_s of silence; events map to severities."
+)
+ROUTES_NOTE = (
+    "Children inherit what they do not set; the first matching child wins unless it\n"
+    "# says continue. A kind takes the nearest on-duty receivers of that kind up the grid."
 )
 DEVICES_NOTE = "Building numbers are strings; the roof is recorded as the floor above the top."
 TOKENS_NOTE = (
@@ -66,6 +71,9 @@ def render() -> dict[str, str]:
         + "\n"
         + TOKENS_NOTE
         + _dump("tokens", []),
+        "routes.yaml": HEADER
+        + "# The routing tree: matchers, receivers (kinds or ids), escalation up the grid.\n"
+        + _section(ROUTES_NOTE, "routes", routes()),
     }
     for district, name, name_en, _members in DISTRICTS:
         in_district = [d for a in areas if a.district == district for d in devices[a.id]]

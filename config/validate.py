@@ -12,6 +12,8 @@ from collections.abc import Mapping, Sequence
 from config.errors import ConfigProblem, Loc, Locator, problem_at
 from config.models import GridNodeSpec, StreetConfig, ThresholdRuleSpec
 from config.registry import in_scope
+from config.validate_routes import check_routes
+from config.validate_rules import check_rule_library
 
 LEVEL_NAMES = ("street", "district", "area", "micro-grid")
 MAX_LEVELS = len(LEVEL_NAMES)
@@ -78,8 +80,10 @@ class _Checker:
         self._check_devices(agents, maintainers)
         self._check_receivers(maintainers)
         self._check_tokens(maintainers)
+        check_routes(cfg, set(self.grids), self.report)
         for index, rule in enumerate(cfg.rules.thresholds):
             self._check_threshold(("rules", "thresholds", index), rule, devices)
+        check_rule_library(cfg, self.report)
         return self.problems
 
     def _walk_grid(self, node: GridNodeSpec, parent: str | None, loc: Loc, level: int) -> None:

@@ -39,18 +39,18 @@ class OfflineDetector:
         candidates = np.unique(slots[self.offline[slots]])
         back = candidates[now - self.last_seen[candidates] <= self.allowance[candidates]]
         self.offline[back] = False
-        return self._emit("resolve", back, self.last_seen[back], now)
+        return self.emit("resolve", back, self.last_seen[back], now)
 
     def tick(self, now: float) -> list[AlertChange]:
         """Fire for every device silent past its allowance that is not already offline."""
         due = np.flatnonzero(~self.offline & (now - self.last_seen > self.allowance))
         self.offline[due] = True
-        return self._emit("fire", due, np.full(len(due), now), now)
+        return self.emit("fire", due, np.full(len(due), now), now)
 
     def restore(self, slot: int) -> None:
         self.offline[slot] = True
 
-    def _emit(
+    def emit(
         self, kind: ChangeKind, slots: IntArray, ts: FloatArray, now: float
     ) -> list[AlertChange]:
         silent = now - self.last_seen[slots]

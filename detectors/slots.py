@@ -15,7 +15,8 @@ from operator import attrgetter
 import numpy as np
 import numpy.typing as npt
 
-from config.models import DEVICE_TYPES
+from config.models import DEVICE_TYPES, RulesSpec
+from config.models_rules import ELEVATOR_METRICS, READING_RULE_LISTS
 from config.registry import Registry
 from gridwatch.records import Reading
 
@@ -27,6 +28,16 @@ _device_of = attrgetter("device")
 _metric_of = attrgetter("metric")
 _ts_of = attrgetter("ts")
 _value_of = attrgetter("value")
+
+
+def watched_metrics(rules: RulesSpec) -> list[str]:
+    """Every metric some rule reads; other metrics only count as signs of life."""
+    listed = [r.metric for r in rules.thresholds]
+    for name in READING_RULE_LISTS:
+        listed += [r.metric for r in getattr(rules, name)]
+    if rules.elevator is not None:
+        listed += ELEVATOR_METRICS
+    return listed
 
 
 class DeviceIndex:
@@ -44,7 +55,7 @@ class DeviceIndex:
         self.interval_s: FloatArray = np.fromiter(
             (d.interval_s for d in specs), dtype=np.float64, count=len(specs)
         )
-        metrics = dict.fromkeys(r.metric for r in registry.rules.thresholds)
+        metrics = dict.fromkeys(watched_metrics(registry.rules))
         self.metric_id: dict[str, int] = {m: i for i, m in enumerate(metrics)}
 
     def __len__(self) -> int:
@@ -69,6 +80,9 @@ class ReadingBatch:
     metric: IntArray
     ts: FloatArray
     value: FloatArray
+
+    def where(self, mask: BoolArray) -> ReadingBatch:
+        return ReadingBatch(self.slot[mask], self.metric[mask], self.ts[mask], self.value[mask])
 
     @classmethod
     def from_readings(cls, index: DeviceIndex, readings: Sequence[Reading]) -> ReadingBatch:
@@ -116,6 +130,10 @@ def rounds(slot: IntArray, ts: FloatArray) -> Iterator[IntArray]:
     """
     n = len(slot)
     if n == 0:
+        return
+    if np.bincount(slot).max() == 1:
+        # The common batch, one reading per device: one round, no sort needed.
+        yield np.arange(n, dtype=np.intp)
         return
     order = np.lexsort((ts, slot))
     s = slot[order]

@@ -1,4 +1,5 @@
-"""Dispatch: store each detector change, then fan it out (SSE wake-up, MQTT).
+"""Dispatch: route each detector change, store it, then fan it out (SSE wake-up, MQTT);
+escalate what nobody acknowledges and turn serious alerts into incidents.
 
 The store is written first and is the source of truth; MQTT and SSE are views of its
 alert log, so a subscriber that misses a message can always catch up from the log.
@@ -10,17 +11,37 @@ import logging
 import threading
 from collections.abc import Sequence
 
+from config.models import DeviceSpec
 from config.registry import Registry
 from dispatch.alert_publisher import AlertSink
+from dispatch.escalation import Escalator
 from dispatch.receivers import ReceiverIndex
+from dispatch.routes import Route, build_routes
+from dispatch.selection import ReceiverSelector
+from dispatch.suppression import Inhibitor, silence_matches
+from dispatch.webhooks import WebhookSender
 from gridwatch import metrics
 from gridwatch.alert_json import alert_json
 from gridwatch.clock import Clock, wall_clock
 from gridwatch.notify import LogNotifier
-from gridwatch.records import Alert, AlertChange
+from gridwatch.records import Alert, AlertChange, Reading
 from store.interfaces import AlertContext, OpStore
+from store.opstate_dispatch import DispatchState
+from store.opstate_incidents import IncidentStore
+from store.opstate_sqlite import SqliteOpStore
 
 log = logging.getLogger(__name__)
+ELEVATOR_MODE = "mode"
+
+
+def labels_of(
+    type_: str, severity: str, rule: str, device: DeviceSpec, registry: Registry
+) -> dict[str, str]:
+    return {
+        "type": type_, "severity": severity, "device_type": device.type,
+        "grid": device.grid, "building": device.building, "device": device.id,
+        "rule": rule, "agent": device.agent, "area": registry.area_of(device.grid),
+    }  # fmt: skip
 
 
 class Dispatcher:
@@ -38,9 +59,47 @@ class Dispatcher:
         self.sinks = list(sinks)
         self.clock = clock
         self.receivers = ReceiverIndex(registry)
-        # Ingest and the detector ticker both dispatch; one at a time keeps the
-        # log order equal to the order changes were decided in.
+        self.routes: Route = build_routes(registry.config.routes)
+        self.selector = ReceiverSelector(registry)
+        self.inhibitor = Inhibitor()
+        # Group key -> the alert that notified for the group while it fires.
+        self._groups: dict[tuple[str, ...], int] = {}
+        # Escalation, silences and incidents need the SQLite store's transactions.
+        self.state = DispatchState(ops) if isinstance(ops, SqliteOpStore) else None
+        self.incidents = IncidentStore(ops) if isinstance(ops, SqliteOpStore) else None
+        self.webhooks = (
+            WebhookSender(registry, ops, clock) if isinstance(ops, SqliteOpStore) else None
+        )
+        self.escalator = (
+            Escalator(registry, ops, self.state, self.selector, self._fan_out, self.open_incident)
+            if isinstance(ops, SqliteOpStore) and self.state is not None
+            else None
+        )
+        for alert in ops.firing_alerts():
+            self.inhibitor.observe(alert, registry.area_of(alert.grid))
+        # Ingest and the tickers all dispatch; one at a time keeps the log order equal
+        # to the order changes were decided in.
         self._lock = threading.Lock()
+        # Firing alerts whose timer row exists; after _recover, every firing alert.
+        self._armed: set[int] = set()
+        self._recover()
+        self._armed.update(a.id for a in ops.firing_alerts())
+
+    def _recover(self) -> None:
+        """Arm what a crash left unarmed: alerts stored but given no timer (and no
+        incident) because the process died between the two commits."""
+        if self.state is None:
+            return
+        for alert_id, raised_at in self.state.unarmed():
+            alert = self.ops.get_alert(alert_id)
+            device = None if alert is None else self.registry.devices.get(alert.device)
+            if alert is None or device is None:
+                continue
+            labels = labels_of(alert.type, alert.severity, alert.rule, device, self.registry)
+            _, incident = self._arm(alert, labels, self.routes.match(labels), raised_at)
+            if incident:
+                self.open_incident(alert, self.clock())
+            log.warning("alert %s armed after a restart", alert_id)
 
     def apply(self, changes: Sequence[AlertChange]) -> list[Alert]:
         out: list[Alert] = []
@@ -51,37 +110,128 @@ class Dispatcher:
                     out.append(alert)
         return out
 
+    def _receivers(
+        self, routes: list[Route], device: DeviceSpec, severity: str, now: float
+    ) -> list[str]:
+        if self.registry.config.routes is None:  # the built-in routing of the backbone
+            return self.receivers.receivers_for(device, severity, now)
+        chosen = [r for route in routes for r in self.selector.select(route.receivers, device, now)]
+        return list(dict.fromkeys(chosen))
+
     def _apply_one(self, change: AlertChange) -> Alert | None:
         device = self.registry.devices.get(change.device)
         if device is None:
             log.error("dispatch: change for unknown device %s dropped", change.device)
             return None
+        now = self.clock()
+        labels = labels_of(change.type, change.severity, change.rule, device, self.registry)
+        routes = self.routes.match(labels)
         ctx = AlertContext(
-            device_type=device.type,
-            grid=device.grid,
-            building=device.building,
-            receivers=self.receivers.receivers_for(device, change.severity, change.ts),
-        )
-        result = self.ops.apply_change(change, ctx, self.clock())
+            device_type=device.type, grid=device.grid, building=device.building,
+            receivers=self._receivers(routes, device, change.severity, now),
+        )  # fmt: skip
+        result = self.ops.apply_change(change, ctx, now)
         if result is None:
             return None
         alert, seq = result
         metrics.ALERT_CHANGES.labels(kind=change.kind, severity=alert.severity).inc()
-        self._fan_out(alert, seq)
+        self.inhibitor.observe(alert, labels["area"])
+        if alert.status == "resolved":
+            group = self._group_of(routes[0], labels)
+            notify = self._groups.get(group) in (None, alert.id)
+            if self._groups.get(group) == alert.id:
+                del self._groups[group]
+            self._fan_out(alert, seq, publish=notify and not self._suppressed(alert, labels, now))
+            if self.state is not None:
+                self.state.set_timer(alert.id, "done", None)
+            self._armed.discard(alert.id)
+            return alert
+        notify, incident = self._arm(alert, labels, routes, now)
+        self._fan_out(alert, seq, publish=notify)
+        if incident:
+            self.open_incident(alert, now)
         return alert
+
+    @staticmethod
+    def _group_of(route: Route, labels: dict[str, str]) -> tuple[str, ...]:
+        return (route.name, *(labels.get(k, "") for k in route.group_by)) if route.group_by else ()
+
+    def _arm(
+        self, alert: Alert, labels: dict[str, str], routes: list[Route], raised_at: float
+    ) -> tuple[bool, bool]:
+        """Decide whether a firing alert notifies; arm its escalation timer (a row in
+        every case, so a restart can tell an unarmed alert). (notify, open incident)."""
+        route = routes[0]
+        group = self._group_of(route, labels)
+        if group:
+            self._groups.setdefault(group, alert.id)
+        grouped = bool(group) and self._groups[group] != alert.id
+        notify = not grouped and self._suppressed(alert, labels, raised_at) is None
+        # A repeat of a firing alert is already armed: no write (and no fsync) for it.
+        if self.state is not None and alert.id not in self._armed:
+            due = raised_at + route.escalate_after_s if notify else None
+            self.state.start_timer(alert.id, due, route.escalate_after_s, route.renotify_after_s)
+            self._armed.add(alert.id)
+        return notify, notify and alert.severity == "critical" and alert.incident_id is None
+
+    def _suppressed(self, alert: Alert, labels: dict[str, str], now: float) -> str | None:
+        reason = self.inhibitor.reason(alert, labels["area"])
+        if reason is None and self.state is not None:
+            for silence in self.state.silences(now, active_only=True):
+                if silence_matches(silence.matchers, labels):
+                    reason = f"silenced by #{silence.id}: {silence.comment}"
+                    break
+        if reason is not None:
+            log.info("alert %s not notified: %s", alert.id, reason)
+        return reason
+
+    def open_incident(self, alert: Alert, now: float) -> int | None:
+        """Open the incident of `alert` (or join the open one with its dedup key)."""
+        if self.incidents is None:
+            return None
+        area = self.registry.area_of(alert.grid)
+        why = f"{alert.severity} {alert.type} on {alert.device}: {alert.summary}"
+        incident_id, opened, logged = self.incidents.open_or_join(
+            f"{area}|{alert.device}|{alert.rule}", alert.grid, alert.id, now, why
+        )
+        if logged is not None:
+            self._fan_out(*logged)
+        if opened:
+            log.warning("incident %s opened for alert %s", incident_id, alert.id)
+        return incident_id
+
+    def note_readings(self, readings: Sequence[Reading]) -> None:
+        """Elevator modes, for inhibition (a car in inspection reports expected faults)."""
+        for r in readings:
+            if r.metric == ELEVATOR_MODE:
+                self.inhibitor.set_mode(r.device, int(r.value))
+
+    def tick(self) -> int:
+        """Fire due escalation and re-notification timers; the steps recorded."""
+        if self.escalator is None:
+            return 0
+        with self._lock:
+            return self.escalator.tick(self.clock())
 
     def ack(self, alert_id: int, by: str, note: str) -> Alert | None:
         with self._lock:
-            result = self.ops.ack(alert_id, by, note, self.clock())
+            now = self.clock()
+            result = self.ops.ack(alert_id, by, note, now)
             if result is None:
                 return None
             alert, seq = result
+            if self.escalator is not None and alert.status == "firing":
+                self.escalator.acknowledged(alert_id, now)
             self._fan_out(alert, seq)
             return alert
 
-    def _fan_out(self, alert: Alert, seq: int) -> None:
+    def _fan_out(self, alert: Alert, seq: int, publish: bool = True) -> None:
         self.notifier.notify(seq)
+        if not publish:
+            return
         payload = alert_json(alert)
+        if self.webhooks is not None:
+            self.webhooks.enqueue_alert(alert, seq, payload)
         for sink in self.sinks:
             try:
                 sink.publish(alert, payload)

@@ -7,6 +7,7 @@ stores and connects. `serve` and `demo` both run this.
 from __future__ import annotations
 
 import logging
+import os
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -20,6 +21,7 @@ from config.registry import Registry
 from detectors.engine import DetectorEngine
 from dispatch.alert_publisher import MqttAlertPublisher
 from dispatch.dispatcher import Dispatcher
+from gridwatch import metrics
 from gridwatch.clock import Clock, wall_clock
 from gridwatch.mqtt import parse_mqtt_url
 from gridwatch.notify import LogNotifier
@@ -31,6 +33,14 @@ from store.interfaces import OpStore, TimeSeriesStore
 
 log = logging.getLogger(__name__)
 TICK_S = 1.0  # offline and minimum-duration checks; alarms never wait for it
+# Test-only: seconds added to dispatch's clock, so an end-to-end test can make the real
+# process route "at 21:00 Shanghai time" (who is on duty) without touching the host.
+CLOCK_OFFSET_ENV = "GRIDWATCH_CLOCK_OFFSET_S"
+
+
+def dispatch_clock(clock: Clock) -> Clock:
+    offset = float(os.environ.get(CLOCK_OFFSET_ENV) or 0.0)
+    return clock if not offset else (lambda: clock() + offset)
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,13 +65,14 @@ class DetectorStage:
         self._lock = threading.Lock()
 
     def on_events(self, events: Sequence[DeviceEvent]) -> None:
-        with self._lock:
+        with self._lock, metrics.DETECTOR_SECONDS.labels(input="events").time():
             changes = self.engine.process_events(events)
         self.dispatcher.apply(changes)
 
     def on_readings(self, readings: Sequence[Reading]) -> None:
-        with self._lock:
+        with self._lock, metrics.DETECTOR_SECONDS.labels(input="readings").time():
             changes = self.engine.process_readings(readings)
+        self.dispatcher.note_readings(readings)
         self.dispatcher.apply(changes)
 
     def on_agent_status(self, agent: str, state: str, ts: float) -> None:
@@ -69,8 +80,14 @@ class DetectorStage:
         log.log(logging.WARNING if state == "offline" else logging.INFO,
                 "agent %s is %s", agent, state)
 
-    def tick(self) -> None:
+    def rebuild(self, timeseries: TimeSeriesStore, now: float) -> None:
+        history = self.engine.history(timeseries, now)  # store reads, outside the lock
         with self._lock:
+            self.engine.warm(history)
+        log.info("detector windows rebuilt from %d stored readings", len(history))
+
+    def tick(self) -> None:
+        with self._lock, metrics.DETECTOR_SECONDS.labels(input="tick").time():
             changes = self.engine.tick()
         self.dispatcher.apply(changes)
 
@@ -99,15 +116,20 @@ class Backend:
         data_dir.mkdir(parents=True, exist_ok=True)
         self.timeseries = open_timeseries(self.settings.store_url, data_dir)
         self.ops = ops = open_ops(data_dir)
+        metrics.track_firing_alerts(ops.firing_alerts)
         self.notifier.notify(ops.last_log_seq())
 
         engine = DetectorEngine(self.registry, clock=self.clock)
         engine.restore((a.fingerprint, a.device, a.value) for a in ops.firing_alerts())
         self.publisher = MqttAlertPublisher(self.mqtt)
         self.dispatcher = Dispatcher(
-            self.registry, ops, self.notifier, [self.publisher], clock=self.clock
+            self.registry, ops, self.notifier, [self.publisher], clock=dispatch_clock(self.clock)
         )
         self.stage = DetectorStage(engine, self.dispatcher)
+        # Windowed rules get their history back instead of going blind after a restart;
+        # in the background, under the stage lock, so the restart itself is not delayed.
+        timeseries, now = self.timeseries, self.clock()
+        self._spawn("detector-rebuild", lambda: self.stage.rebuild(timeseries, now))
         pipeline = IngestPipeline(
             self.registry, self.timeseries, ops, self.stage, snapshot_dir=data_dir / "snapshots"
         )
@@ -117,6 +139,7 @@ class Backend:
         self.publisher.start()
         self.consumer.start()
         self._spawn("detector-ticker", self._tick_loop)
+        self._spawn("webhooks", self._webhook_loop)
 
     def _spawn(self, name: str, target: object) -> None:
         thread = threading.Thread(target=target, name=name, daemon=True)  # type: ignore[arg-type]
@@ -129,6 +152,19 @@ class Backend:
                 self.stage.tick()
             except Exception:
                 log.exception("detector tick failed")
+            try:
+                self.dispatcher.tick()  # escalation and re-notification timers
+            except Exception:
+                log.exception("dispatch tick failed")
+
+    def _webhook_loop(self) -> None:
+        # Its own thread: a slow outside receiver must not hold up the detector ticks.
+        while not self._stop.wait(TICK_S):
+            try:
+                if self.dispatcher.webhooks is not None:
+                    self.dispatcher.webhooks.deliver_due()
+            except Exception:
+                log.exception("webhook delivery failed")
 
     def api_context(self) -> ApiContext:
         assert self.ops is not None and self.timeseries is not None, "start() first"
@@ -140,6 +176,7 @@ class Backend:
             clock=self.clock,
             bootstrap_token=self.settings.bootstrap_token,
             ack_alert=self.dispatcher.ack,
+            snapshot_dir=self.settings.data_dir / "snapshots",
         )
 
     def make_server(self) -> uvicorn.Server:

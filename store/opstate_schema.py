@@ -13,7 +13,7 @@ from typing import Any
 
 from gridwatch.records import Alert
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 _DDL = """
 CREATE TABLE IF NOT EXISTS dead_letters (
@@ -71,6 +71,70 @@ CREATE TABLE IF NOT EXISTS tokens (
 );
 """
 
+# Version 2 (dispatch): escalation timers, incidents and their history, silences and the
+# webhook delivery log. Only new tables, so the migration from 1 is creating them.
+_DDL_V2 = """
+CREATE TABLE IF NOT EXISTS escalations (
+    alert_id INTEGER PRIMARY KEY REFERENCES alerts (id),
+    mode TEXT NOT NULL CHECK (mode IN ('escalate', 'renotify', 'done')),
+    due_at REAL,
+    escalate_after_s REAL NOT NULL,
+    renotify_after_s REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS escalations_due ON escalations (due_at) WHERE due_at IS NOT NULL;
+CREATE TABLE IF NOT EXISTS incidents (
+    id INTEGER PRIMARY KEY,
+    dedup_key TEXT NOT NULL,
+    status TEXT NOT NULL,
+    grid TEXT NOT NULL,
+    created_at REAL NOT NULL,
+    updated_at REAL NOT NULL
+);
+CREATE UNIQUE INDEX IF NOT EXISTS incidents_one_open ON incidents (dedup_key)
+    WHERE status != 'closed';
+CREATE TABLE IF NOT EXISTS incident_alerts (
+    incident_id INTEGER NOT NULL REFERENCES incidents (id),
+    alert_id INTEGER NOT NULL REFERENCES alerts (id),
+    PRIMARY KEY (incident_id, alert_id)
+);
+CREATE TABLE IF NOT EXISTS incident_history (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    incident_id INTEGER NOT NULL REFERENCES incidents (id),
+    at REAL NOT NULL,
+    who TEXT NOT NULL,
+    from_status TEXT,
+    to_status TEXT NOT NULL,
+    note TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS webhook_deliveries (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    receiver TEXT NOT NULL,
+    url TEXT NOT NULL,
+    key TEXT NOT NULL,
+    payload TEXT NOT NULL,
+    status TEXT NOT NULL CHECK (status IN ('pending', 'delivered')),
+    attempts INTEGER NOT NULL DEFAULT 0,
+    next_attempt_at REAL NOT NULL,
+    last_error TEXT,
+    created_at REAL NOT NULL,
+    delivered_at REAL,
+    UNIQUE (receiver, key)
+);
+CREATE INDEX IF NOT EXISTS webhook_due ON webhook_deliveries (next_attempt_at)
+    WHERE status = 'pending';
+CREATE TABLE IF NOT EXISTS silences (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    matchers TEXT NOT NULL,
+    created_by TEXT NOT NULL,
+    comment TEXT NOT NULL,
+    starts_at REAL NOT NULL,
+    ends_at REAL NOT NULL,
+    created_at REAL NOT NULL,
+    deleted_at REAL
+);
+"""
+MIGRATIONS: dict[int, str] = {1: _DDL, 2: _DDL_V2}
+
 ALERT_COLUMNS: tuple[str, ...] = tuple(f.name for f in fields(Alert))
 
 # A grid is in scope when it equals a scope or lies below it. substr rather than LIKE:
@@ -90,9 +154,12 @@ def create_schema(cur: sqlite3.Cursor) -> None:
         raise RuntimeError(
             f"operational store has schema version {version}, this build knows {SCHEMA_VERSION}"
         )
-    for statement in _DDL.split(";"):
-        if statement.strip():
-            cur.execute(statement)
+    # Every step only creates what is missing (IF NOT EXISTS), so running them all is
+    # both the fresh install and the migration of an older file, half-applied or not.
+    for step in range(1, SCHEMA_VERSION + 1):
+        for statement in MIGRATIONS[step].split(";"):
+            if statement.strip():
+                cur.execute(statement)
     cur.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
 
 

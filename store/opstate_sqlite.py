@@ -12,7 +12,7 @@ from __future__ import annotations
 import sqlite3
 import threading
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 
 from gridwatch.records import Alert, AlertChange
@@ -265,6 +265,15 @@ class SqliteOpStore:
     def close(self) -> None:
         with self._lock:
             self._con.close()
+
+    # Dispatch state (store.opstate_dispatch, store.opstate_incidents) shares this
+    # connection, so an alert change and its timer or incident commit together.
+
+    def tx(self) -> AbstractContextManager[sqlite3.Cursor]:
+        return self._tx()
+
+    def read(self) -> AbstractContextManager[sqlite3.Cursor]:
+        return self._read()
 
     # internals
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 import queue
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from operator import attrgetter
@@ -28,6 +28,7 @@ import duckdb
 import pyarrow as pa
 
 from gridwatch.records import DeviceEvent, Reading
+from store.health_duckdb import DeviceHealthStats, device_health
 from store.interfaces import DeviceActivity, SeriesPoint
 
 _SCHEMA = (
@@ -171,6 +172,39 @@ class DuckDBTimeSeries:
         with self._reader() as cur:
             rows = cur.execute(sql, [start, end]).fetchall()
         return [DeviceActivity(device, float(ts), int(n)) for device, ts, n in rows]
+
+    def device_health(
+        self,
+        start: float,
+        end: float,
+        allowances: Mapping[str, float],
+        fault_types: Sequence[str],
+    ) -> list[DeviceHealthStats]:
+        """Per-device health figures over [start, end) in one grouped query; see
+        `store.health_duckdb.device_health`."""
+        with self._reader() as cur:
+            return device_health(cur, start, end, allowances, fault_types)
+
+    def snapshot_device(self, agent: str, snapshot_id: str) -> str | None:
+        """The device of the event that carried this snapshot, or None if no event did
+        (callers scope a snapshot by its device)."""
+        sql = "SELECT device FROM events WHERE agent = ? AND snapshot = ? LIMIT 1"
+        with self._reader() as cur:
+            rows = cur.execute(sql, [agent, snapshot_id]).fetchall()
+        # fetchall: a half-read result would block the next query on this pooled cursor.
+        return str(rows[0][0]) if rows else None
+
+    def latest_snapshot(
+        self, device: str, start: float, end: float
+    ) -> tuple[str, str] | None:
+        """(agent, snapshot id) of the device's last event with a snapshot in
+        [start, end], or None."""
+        sql = """SELECT agent, snapshot FROM events
+            WHERE device = ? AND snapshot IS NOT NULL AND ts >= ? AND ts <= ?
+            ORDER BY ts DESC LIMIT 1"""
+        with self._reader() as cur:
+            rows = cur.execute(sql, [device, start, end]).fetchall()
+        return (str(rows[0][0]), str(rows[0][1])) if rows else None
 
     def close(self) -> None:
         with self._write_lock, self._cursor_lock:

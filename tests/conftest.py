@@ -22,3 +22,4 @@ def shared_dir() -> Path:
     if not SHARED.is_dir():
         pytest.skip(f"../shared is absent ({SHARED}); it holds the public test data")
     return SHARED
+

@@ -15,6 +15,7 @@ const TEXT = {
     ack: "确认", ackPrompt: "确认告警：请填写处置说明", ackFailed: "确认失败：",
     st_firing: "告警中", st_acked: "已确认", st_resolved: "已恢复",
     sev_critical: "紧急", sev_major: "重要", sev_minor: "次要", sev_warning: "警告", sev_info: "提示",
+    all: "全部", criticalCue: "紧急告警未确认：", snapshot: "抓拍",
     lang: "EN", locale: "zh-CN",
   },
   en: {
@@ -27,6 +28,7 @@ const TEXT = {
     st_firing: "firing", st_acked: "acknowledged", st_resolved: "resolved",
     sev_critical: "critical", sev_major: "major", sev_minor: "minor", sev_warning: "warning",
     sev_info: "info",
+    all: "All", criticalCue: "Unacknowledged critical alerts: ", snapshot: "snapshot",
     lang: "中文", locale: "en-GB",
   },
 };
@@ -97,7 +99,8 @@ function alertRow(a) {
   cell(row, a.building, "building");
   cell(row, a.grid, "grid");
   cell(row, formatTime(a.started_at), "time");
-  cell(row, a.summary, "summary");
+  const summary = cell(row, a.summary, "summary");
+  if (a.device_type === "camera") summary.appendChild(snapshotLink(a));
   cell(row, statusText(a), "status");
   const action = row.insertCell();
   if (canAck && a.status === "firing" && !a.acked_by) {
@@ -111,6 +114,44 @@ function alertRow(a) {
   return row;
 }
 
+// The camera's snapshot of the alert, if it has one: a 404 (none, or not ours) just
+// removes the thumbnail.
+function snapshotLink(a) {
+  const link = document.createElement("a");
+  link.href = `/api/v1/alerts/${a.id}/snapshot`;
+  link.target = "_blank";
+  link.title = t("snapshot");
+  const img = document.createElement("img");
+  img.className = "snap";
+  img.alt = t("snapshot");
+  img.loading = "lazy";
+  img.src = link.href;
+  img.addEventListener("error", () => link.remove());
+  link.appendChild(img);
+  return link;
+}
+
+function shown(a) {
+  const building = document.getElementById("f-building").value;
+  const type = document.getElementById("f-type").value;
+  return (!building || a.building === building) && (!type || a.type === type);
+}
+
+// Keeps each filter's choices to what the alerts on the board carry (and the choice made).
+function refreshChoices(id, values) {
+  const select = document.getElementById(id);
+  const keep = select.value;
+  const wanted = [...new Set([...values, ...(keep ? [keep] : [])])].sort();
+  const options = wanted.map((v) => {
+    const opt = document.createElement("option");
+    opt.value = v;
+    opt.textContent = id === "f-type" && lang === "zh" ? TYPE_ZH[v] ?? v : v;
+    return opt;
+  });
+  select.replaceChildren(select.options[0], ...options);
+  select.value = keep;
+}
+
 function byUrgency(a, b) {
   const rank = (SEVERITY_RANK[a.severity] ?? 9) - (SEVERITY_RANK[b.severity] ?? 9);
   return rank !== 0 ? rank : Date.parse(b.started_at) - Date.parse(a.started_at);
@@ -122,11 +163,18 @@ function fill(table, alerts) {
 }
 
 function render() {
-  const list = [...firing.values()].sort(byUrgency);
+  const all = [...firing.values(), ...resolved];
+  refreshChoices("f-building", all.map((a) => a.building));
+  refreshChoices("f-type", all.map((a) => a.type));
+  const list = [...firing.values()].filter(shown).sort(byUrgency);
   fill(document.getElementById("firing"), list);
-  fill(document.getElementById("resolved"), resolved);
+  fill(document.getElementById("resolved"), resolved.filter(shown));
   document.getElementById("firing-count").textContent = String(list.length);
   document.getElementById("empty").hidden = list.length > 0;
+  // The visible cue ignores the filters: a critical alert must never hide behind one.
+  const critical = [...firing.values()].filter((a) => a.severity === "critical" && !a.acked_by);
+  document.getElementById("critical-count").textContent = String(critical.length);
+  document.getElementById("critical").hidden = critical.length === 0;
 }
 
 function beep() {
@@ -222,6 +270,9 @@ async function restart() {
   }
 }
 
+for (const id of ["f-building", "f-type"]) {
+  document.getElementById(id).addEventListener("change", render);
+}
 document.getElementById("lang").addEventListener("click", () => {
   lang = lang === "zh" ? "en" : "zh";
   localStorage.setItem("gw.lang", lang);

@@ -3,11 +3,8 @@ Mosquitto, the real `gridwatch serve` process, tokens from the real CLI."""
 
 from __future__ import annotations
 
-import importlib.util
-import os
 import sqlite3
 import time
-from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -15,6 +12,7 @@ import pytest
 
 from config.registry import Registry
 from tests.support.backend_proc import BackendProcess
+from tests.support.browser import shot, sign_in, until
 from tests.support.mosquitto import Broker
 from tests.support.mqtt_tools import TestPublisher, readings_msg
 from tests.support.sample_street import area_path, smoke_detector_in
@@ -25,11 +23,6 @@ if TYPE_CHECKING:
 
 pytestmark = [pytest.mark.browser, pytest.mark.integration]
 
-CHROMIUM = "/usr/bin/chromium"
-# Without the background-networking flags Chromium keeps dialling out on a closed network.
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync"]
 SMOKE = "smoke_obscuration_pct_m"
 NOTE = "已到场查看：厨房油烟，无明火"
 FIND_ROW = """dev => {
@@ -38,49 +31,6 @@ FIND_ROW = """dev => {
       return {id: r.dataset.alertId, severity: r.dataset.severity};
   return null;
 }"""
-
-
-def _browser_problem() -> str | None:
-    if not Path(CHROMIUM).is_file():
-        return f"{CHROMIUM} is missing (apt-get install chromium)"
-    if importlib.util.find_spec("playwright") is None:
-        return "playwright is not importable (pip install -e '.[dev]')"
-    return None
-
-
-@pytest.fixture
-def browser(tmp_path: Path) -> Iterator[BrowserContext]:
-    """Debian's Chromium, headless, with a fresh profile; Playwright's own browser
-    downloads are never used."""
-    problem = _browser_problem()
-    if problem is not None:
-        if os.environ.get("GRIDWATCH_REQUIRE_CHROMIUM"):
-            pytest.fail(f"GRIDWATCH_REQUIRE_CHROMIUM is set but {problem}")
-        pytest.skip(problem)
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        ctx = pw.chromium.launch_persistent_context(
-            tmp_path / "chromium-profile", executable_path=CHROMIUM, headless=True,
-            args=CHROMIUM_ARGS, viewport={"width": 1366, "height": 768}, locale="zh-CN",
-            timezone_id="Asia/Shanghai")
-        ctx.set_default_timeout(10_000)
-        try:
-            yield ctx
-        finally:
-            ctx.close()
-
-
-def sign_in(ctx: BrowserContext, backend: BackendProcess, token: str) -> Page:
-    """Types the token into the form and submits; returns once the board's live stream
-    answered, so that whatever is published next reaches it over SSE."""
-    page = ctx.pages[0] if ctx.pages else ctx.new_page()
-    page.goto(f"{backend.base}/ui/")
-    page.fill("input[name=token]", token)
-    with page.expect_response(lambda r: "/api/v1/alerts/stream" in r.url and r.status == 200):
-        page.click("button[type=submit]")
-    assert page.url == f"{backend.base}/ui/board"
-    return page
 
 
 def fire(broker: Broker, agent: str, device: str, value: float = 6.0) -> float:
@@ -95,23 +45,10 @@ def fire(broker: Broker, agent: str, device: str, value: float = 6.0) -> float:
         pub.close()
 
 
-def until(probe: Callable[[], Any], timeout: float = 5.0) -> Any:
-    """Polls until `probe` returns something other than None (or the deadline passes)."""
-    deadline = time.monotonic() + timeout
-    while (found := probe()) is None and time.monotonic() < deadline:
-        time.sleep(0.02)
-    return found
-
-
 def wait_for_row(page: Page, device: str, timeout: float = 5.0) -> dict[str, Any] | None:
     """The board's firing row for `device`, as {id, severity}, once it shows."""
     row: dict[str, Any] | None = until(lambda: page.evaluate(FIND_ROW, device), timeout)
     return row
-
-
-def shot(page: Page, path: Path) -> None:
-    page.screenshot(path=str(path), full_page=True)
-    print(f"screenshot: {path}")
 
 
 def test_guard_sees_fire_within_2s_and_acks_it_from_the_page(
@@ -133,6 +70,7 @@ def test_guard_sees_fire_within_2s_and_acks_it_from_the_page(
     assert row["severity"] == "critical", row
     assert elapsed < 2.0, f"the row took {elapsed:.2f} s"
     print(f"publish -> critical row on the board: {elapsed:.3f} s")
+    assert page.locator("#critical").is_visible()  # the visible cue, whatever the filters
     shot(page, tmp_path / "board-critical.png")
 
     prompts: list[str] = []
@@ -146,6 +84,7 @@ def test_guard_sees_fire_within_2s_and_acks_it_from_the_page(
     page.wait_for_selector(f'tr[data-alert-id="{row["id"]}"].acked')
     assert prompts == ["prompt"]
     assert page.locator(f'tr[data-alert-id="{row["id"]}"] button.ack').count() == 0
+    assert page.locator("#critical").is_hidden()
     shot(page, tmp_path / "board-acked.png")
 
     with backend.client() as ops:
@@ -159,6 +98,50 @@ def test_guard_sees_fire_within_2s_and_acks_it_from_the_page(
     finally:
         db.close()
     assert stored == (NOTE,)
+
+
+def test_board_shows_lost_connection_and_resumes_without_missing_an_alert(
+    browser: BrowserContext, backend: BackendProcess, broker: Broker, registry: Registry,
+    tmp_path: Path,
+) -> None:
+    wy1 = area_path(registry, "wy1")
+    page = sign_in(browser, backend, make_token(backend.data_dir, "--role", "guard", "--grid", wy1))
+    resumes: list[dict[str, str]] = []
+    page.on("request", lambda r: resumes.append({"url": r.url, **r.headers})
+            if "/alerts/stream" in r.url else None)
+    device, agent = smoke_detector_in(registry, wy1)
+    fire(broker, agent, device)  # gives the board a Last-Event-ID to resume from
+    assert wait_for_row(page, device) is not None
+    # The stream drops: the backend goes away. Reconnects are held back until the alert
+    # published meanwhile exists, so that only a resume after Last-Event-ID can bring it.
+    page.route("**/api/v1/alerts/stream**", lambda route: route.abort())
+    backend.stop()
+    page.wait_for_selector("#banner", state="visible", timeout=15_000)
+    shot(page, tmp_path / "board-reconnecting.png")
+    backend.start()
+    other = next(d for d in registry.config.devices
+                 if d.type == "smoke_detector" and d.grid.startswith(wy1 + "/") and d.id != device)
+    fire(broker, other.agent, other.id)
+    with backend.client() as ops:
+        made = until(lambda: next((a for a in ops.get("/api/v1/alerts").json()
+                                   if a["device"] == other.id), None), 10)
+    assert made is not None, f"no alert for {other.id}:\n{backend.log()}"
+    resumes.clear()
+    page.unroute("**/api/v1/alerts/stream**")
+    row = wait_for_row(page, other.id, timeout=20)
+    assert row is not None and row["id"] == str(made["id"]), row
+    page.wait_for_selector("#banner", state="hidden")
+    assert any(r.get("last-event-id") or "last_event_id=" in r["url"] for r in resumes), resumes
+    # The building filter: its own building shows the row, the first device's hides it.
+    page.select_option("#f-building", made["building"])
+    assert wait_for_row(page, other.id, timeout=1) is not None
+    first_building = registry.devices[device].building
+    if first_building != made["building"]:
+        page.select_option("#f-building", first_building)
+        assert wait_for_row(page, other.id, timeout=0.2) is None
+        assert wait_for_row(page, device, timeout=1) is not None
+    page.select_option("#f-building", made["building"])
+    shot(page, tmp_path / "board-resumed.png")
 
 
 def test_guard_of_another_area_does_not_see_the_alert(

@@ -169,10 +169,15 @@ def test_sinks_get_the_alert_json(
 ) -> None:
     [fired] = dispatcher.apply([change("fire", T0, severity="critical", value=12.5)])
     [resolved] = dispatcher.apply([change("resolve", T0 + 60, value=1.0)])
+    # A critical alert opens an incident at once; the alert's new incident_id is
+    # published as an update between the fire and the resolve.
     assert [(a.id, a.status) for a, _ in sink.published] == [
+        (fired.id, "firing"),
         (fired.id, "firing"),
         (fired.id, "resolved"),
     ]
+    assert sink.published[0][0].incident_id is None
+    assert sink.published[1][0].incident_id is not None
     for alert, payload in sink.published:
         assert payload == alert_json(alert)
     payload = sink.published[0][1]
@@ -198,10 +203,10 @@ def test_sinks_get_the_alert_json(
         "incident_id": None,
         "receivers": ["guard-a1", "ops"],
     }
-    assert sink.published[1][1]["resolved_at"] == "2025-11-25T17:01:00+00:00"
+    assert sink.published[-1][1]["resolved_at"] == "2025-11-25T17:01:00+00:00"
     # What was published is what is stored.
     stored = ops.get_alert(fired.id)
-    assert stored is not None and alert_json(stored) == sink.published[1][1]
+    assert stored is not None and alert_json(stored) == sink.published[-1][1]
     assert resolved.id == fired.id
 
 

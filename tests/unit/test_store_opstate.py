@@ -11,6 +11,7 @@ import pytest
 
 from gridwatch.records import AlertChange, ChangeKind
 from store.interfaces import AlertContext, StoredToken
+from store.opstate_schema import SCHEMA_VERSION
 from store.opstate_sqlite import MAX_PAYLOAD, SqliteOpStore
 
 T0 = 1_764_090_000.0
@@ -260,7 +261,8 @@ def test_state_survives_reopen_with_schema_version(path: Path) -> None:
     finally:
         second.close()
     with sqlite3.connect(path) as con:
-        assert con.execute("PRAGMA user_version").fetchone()[0] == 1
+        # Schema 2 added the dispatch tables (escalations, incidents, silences, webhooks).
+        assert con.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 2
         assert con.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
 
 

@@ -1,0 +1,125 @@
+"""The device health report: per-device figures over the last 24 hours.
+
+Definitions (the window is [now - 24 h, now)):
+
+- `allowance_s`: the longest silence that still counts as online, the offline rule's
+  `factor * interval_s + grace_s` (the same the offline detector uses).
+- `last_seen`: the device's last reading or event, ever.
+- `online`: seen within its allowance of now.
+- `messages_24h`: distinct reading timestamps in the window (one MQTT message carries
+  several metrics of one instant; health messages count, being battery readings).
+- `expected_24h`: 86,400 / `interval_s`, rounded.
+- `gaps_24h`: silences longer than the allowance overlapping the window, including
+  one still running now and one that began before the window.
+- `uptime_pct_24h`: 100 x the share of the window not spent past the allowance.
+- `battery`: the last `battery_pct` reading in the window (null when none).
+- `faults_24h`: device fault events in the window that started (or were instant):
+  see FAULT_TYPES.
+- `alerts_24h`: alerts of the device that were raised, changed or still firing in the
+  window (from the 1,000 most recently changed alerts in scope: the store's list cap).
+
+`gaps_24h`, `uptime_pct_24h` and `faults_24h` need a store that can group silences
+(the embedded DuckDB one); on another store they are null and battery is null.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Protocol, runtime_checkable
+
+from api.context import ApiContext
+from api.schemas import DeviceHealthOut
+from config.models import DeviceSpec
+from gridwatch.timefmt import iso
+from store.health_duckdb import DeviceHealthStats
+
+WINDOW_S = 86_400.0
+ALERT_LIST_CAP = 1000
+FAULT_TYPES = (
+    "fire.fault",
+    "fire.power_fault",
+    "elevator.power_loss",
+    "elevator.safety_circuit_open",
+    "elevator.door_fault",
+    "camera.tamper",
+)
+
+
+@runtime_checkable
+class HealthStatsSource(Protocol):
+    def device_health(
+        self,
+        start: float,
+        end: float,
+        allowances: Mapping[str, float],
+        fault_types: Sequence[str],
+    ) -> list[DeviceHealthStats]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class _Figures:
+    last_seen: float | None
+    messages: int
+    gaps: int | None
+    offline_s: float | None
+    battery: float | None
+    faults: int | None
+
+
+def _figures(
+    ctx: ApiContext, start: float, end: float, allowances: dict[str, float]
+) -> dict[str, _Figures]:
+    store = ctx.timeseries
+    if isinstance(store, HealthStatsSource):
+        rows = store.device_health(start, end, allowances, FAULT_TYPES)
+        return {
+            r.device: _Figures(r.last_seen, r.messages, r.gaps, r.offline_s, r.battery, r.faults)
+            for r in rows
+        }
+    # A store without the grouped query: messages and last seen only, the rest null.
+    unknown = _Figures(None, 0, None, None, None, None)
+    found = dict.fromkeys(allowances, unknown)
+    for a in store.activity(start, end):
+        if a.device in found:
+            found[a.device] = _Figures(a.last_seen, a.messages, None, None, None, None)
+    return found
+
+
+def _alert_counts(ctx: ApiContext, start: float, devices: Sequence[str]) -> Counter[str]:
+    recent = ctx.ops.list_alerts(None, since=start, limit=ALERT_LIST_CAP, devices=devices)
+    firing = ctx.ops.list_alerts(None, status="firing", limit=ALERT_LIST_CAP, devices=devices)
+    ids = {a.id: a.device for a in [*recent, *firing]}
+    return Counter(ids.values())
+
+
+def _uptime(offline_s: float | None) -> float | None:
+    if offline_s is None:
+        return None
+    return round(min(100.0, max(0.0, 100.0 * (1.0 - offline_s / WINDOW_S))), 2)
+
+
+def health_report(ctx: ApiContext, devices: Sequence[DeviceSpec]) -> list[DeviceHealthOut]:
+    """The figures for `devices` (already cut to what the caller may see)."""
+    now = ctx.clock()
+    start = now - WINDOW_S
+    offline = ctx.registry.rules.offline
+    allowances = {d.id: offline.factor * d.interval_s + offline.grace_s for d in devices}
+    figures = _figures(ctx, start, now, allowances)
+    alerts = _alert_counts(ctx, start, [d.id for d in devices])
+    out = []
+    for d in devices:
+        f = figures[d.id]
+        out.append(
+            DeviceHealthOut(
+                device=d.id, type=d.type, grid=d.grid, building=d.building, floor=d.floor,
+                maintainer=d.maintainer, interval_s=d.interval_s, allowance_s=allowances[d.id],
+                last_seen=iso(f.last_seen),
+                online=f.last_seen is not None and now - f.last_seen <= allowances[d.id],
+                uptime_pct_24h=_uptime(f.offline_s), messages_24h=f.messages,
+                expected_24h=round(WINDOW_S / d.interval_s), gaps_24h=f.gaps,
+                battery=f.battery, faults_24h=f.faults, alerts_24h=alerts[d.id],
+            )
+        )  # fmt: skip
+    return out

@@ -1,0 +1,110 @@
+"""`/api/v1/incidents`: list, one incident, and lifecycle transitions.
+
+Roles ops and admin may transition; guards see the incidents of their grid scope read
+only; maintenance units have no incident view (403). Out of scope looks like missing."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, HTTPException, Path, Query, status
+from pydantic import BaseModel, ConfigDict, Field
+
+from api.auth import Ctx, require_roles, scopes_for
+from api.tokens import Principal
+from config.registry import in_scope
+from dispatch.webhooks import WebhookSender
+from gridwatch.timefmt import iso
+from store.opstate_incidents import STATUSES, Incident, IncidentStore, InvalidTransition
+from store.opstate_sqlite import SqliteOpStore
+
+router = APIRouter(prefix="/api/v1/incidents", tags=["incidents"])
+IncidentId = Annotated[int, Path(ge=1, le=2**63 - 1)]
+Reader = Annotated[Principal, Depends(require_roles("ops", "guard", "admin"))]
+Writer = Annotated[Principal, Depends(require_roles("ops", "admin"))]
+Status = Literal["open", "dispatched", "acknowledged", "resolved", "closed"]
+assert set(Status.__args__) == set(STATUSES)  # type: ignore[attr-defined]
+
+
+class TransitionIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    to: Literal["dispatched", "acknowledged", "resolved", "closed"]
+    note: str = Field(default="", max_length=2000)
+    unit: str | None = Field(
+        default=None,
+        description="With to=dispatched: an outside unit's receiver id; the incident is "
+        "sent to its webhook.",
+    )
+
+
+def incident_json(incident: Incident) -> dict[str, Any]:
+    return {
+        "id": incident.id,
+        "status": incident.status,
+        "alerts": incident.alerts,
+        "grid": incident.grid,
+        "dedup_key": incident.dedup_key,
+        "created_at": iso(incident.created_at),
+        "updated_at": iso(incident.updated_at),
+        "history": [
+            {"who": h.who, "when": iso(h.at), "from": h.from_status, "to": h.to_status,
+             "note": h.note}
+            for h in incident.history
+        ],
+    }  # fmt: skip
+
+
+def _sqlite(ctx: Ctx) -> SqliteOpStore:
+    if not isinstance(ctx.ops, SqliteOpStore):
+        raise HTTPException(status.HTTP_501_NOT_IMPLEMENTED, "incidents need the SQLite store")
+    return ctx.ops
+
+
+def _store(ctx: Ctx) -> IncidentStore:
+    return IncidentStore(_sqlite(ctx))
+
+
+def _visible(ctx: Ctx, principal: Principal, incident_id: int) -> Incident:
+    incident = _store(ctx).get(incident_id)
+    if incident is None or not in_scope(incident.grid, principal.grid):
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"incident {incident_id} not found")
+    return incident
+
+
+@router.get("")
+def list_incidents(
+    ctx: Ctx,
+    principal: Reader,
+    status_: Annotated[Status | None, Query(alias="status")] = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+) -> list[dict[str, Any]]:
+    """Incidents in scope, most recently changed first."""
+    found = _store(ctx).list(scopes_for(principal), status_, limit)
+    return [incident_json(i) for i in found]
+
+
+@router.get("/{incident_id}")
+def get_incident(ctx: Ctx, principal: Reader, incident_id: IncidentId) -> dict[str, Any]:
+    return incident_json(_visible(ctx, principal, incident_id))
+
+
+@router.post("/{incident_id}/transition")
+def transition(
+    ctx: Ctx, principal: Writer, incident_id: IncidentId, body: TransitionIn
+) -> dict[str, Any]:
+    """Move an incident on; 409 with the allowed next states when it may not go there."""
+    _visible(ctx, principal, incident_id)
+    sender = WebhookSender(ctx.registry, _sqlite(ctx), ctx.clock)
+    if body.unit is not None and (body.to != "dispatched" or body.unit not in sender.urls):
+        raise HTTPException(
+            status.HTTP_422_UNPROCESSABLE_CONTENT,
+            f"unit must be a receiver with a webhook, and only with to=dispatched: {body.unit!r}",
+        )
+    try:
+        moved = _store(ctx).transition(incident_id, body.to, principal.name, body.note, ctx.clock())
+    except InvalidTransition as exc:
+        raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from None
+    out = incident_json(moved)
+    if body.unit is not None:
+        sender.enqueue_incident(body.unit, out)  # delivered by the backend's sender thread
+    return out

@@ -1,0 +1,195 @@
+// The maintenance health report: the unit's devices with the contract's 24 h figures,
+// sortable, filterable, with lazily drawn sparklines of the key metric and message rate.
+"use strict";
+
+const KEY_METRIC = {
+  camera: "fps", elevator: "vibration_rms_g", smoke_detector: "smoke_obscuration_pct_m",
+  heat_detector: "temperature_c", gas_detector: "co_ppm", hydrant_pressure: "water_pressure_mpa",
+  sprinkler_pressure: "water_pressure_mpa", water_tank: "water_level_m", fire_panel: "battery_pct",
+};
+const TYPE_ZH = {
+  camera: "摄像机", elevator: "电梯", smoke_detector: "烟感", heat_detector: "温感",
+  gas_detector: "燃气探测器", hydrant_pressure: "消火栓水压", sprinkler_pressure: "喷淋水压",
+  water_tank: "消防水箱", fire_panel: "火灾报警控制器",
+};
+const LOW_BATTERY = 20;
+const SPARK_STEP = 1800;
+const SPARK_SLOTS = 48;
+const SPARK_PARALLEL = 4;
+
+I18N.onChange.push(() => render());
+const DICT = {
+  zh: {
+    title: "设备健康报告", logout: "退出", search: "设备 / 楼栋 / 网格", allTypes: "全部类型",
+    allStates: "全部状态", offlineOnly: "离线", gapsOnly: "有中断", batteryLow: "电量低 (<20%)",
+    faultsOnly: "有故障", csv: "导出 CSV", json: "导出 JSON", report: "打印日报",
+    device: "设备", type: "类型", building: "楼栋", grid: "网格", lastSeen: "最后上报",
+    online: "在线", uptime: "24h在线率", messages: "消息/应收", gaps: "中断", battery: "电量",
+    faults: "故障", alerts: "告警", trend: "24h 趋势 (指标 / 消息率)", yes: "在线", no: "离线",
+    shown: "显示 {n} / {total} 台，离线 {off} 台",
+  },
+  en: {
+    title: "Device health report", logout: "Sign out", search: "device / building / grid",
+    allTypes: "All types", allStates: "All states", offlineOnly: "Offline", gapsOnly: "With gaps",
+    batteryLow: "Battery low (<20%)", faultsOnly: "With faults", csv: "Export CSV",
+    json: "Export JSON", report: "Printable daily report", device: "Device", type: "Type",
+    building: "Building", grid: "Grid", lastSeen: "Last seen", online: "Online",
+    uptime: "Uptime 24h", messages: "Msgs/expected", gaps: "Gaps", battery: "Battery",
+    faults: "Faults", alerts: "Alerts", trend: "24h trend (metric / message rate)",
+    yes: "online", no: "OFFLINE", shown: "{n} of {total} devices shown, {off} offline",
+  },
+};
+
+let rows = [];
+let sortKey = "online";
+let sortDir = "asc";
+const sparkQueue = [];
+const sparkCache = new Map(); // device -> its two drawn sparklines, kept across re-renders
+let sparkRunning = 0;
+
+function typeName(type) {
+  return I18N.lang === "zh" ? TYPE_ZH[type] ?? type : type;
+}
+
+function matches(r) {
+  const q = document.getElementById("search").value.trim().toLowerCase();
+  const type = document.getElementById("type").value;
+  const state = document.getElementById("state").value;
+  if (q && ![r.device, r.building, r.grid].some((s) => s.toLowerCase().includes(q))) return false;
+  if (type && r.type !== type) return false;
+  if (state === "offline" && r.online) return false;
+  if (state === "gaps" && !(r.gaps_24h > 0)) return false;
+  if (state === "battery" && !(r.battery !== null && r.battery < LOW_BATTERY)) return false;
+  if (state === "faults" && !(r.faults_24h > 0)) return false;
+  return true;
+}
+
+function compare(a, b) {
+  const x = a[sortKey];
+  const y = b[sortKey];
+  // Missing figures sort last whichever the direction.
+  if (x === null && y === null) return a.device.localeCompare(b.device);
+  if (x === null) return 1;
+  if (y === null) return -1;
+  const order = typeof x === "string" ? x.localeCompare(y) : Number(x) - Number(y);
+  return (sortDir === "asc" ? order : -order) || a.device.localeCompare(b.device);
+}
+
+function cell(tr, text, cls) {
+  const td = tr.insertCell();
+  td.textContent = text;
+  if (cls) td.className = cls;
+  return td;
+}
+
+function rowOf(r) {
+  const tr = document.createElement("tr");
+  tr.dataset.device = r.device;
+  tr.className = r.online ? "online" : "offline";
+  cell(tr, r.device, "device");
+  cell(tr, typeName(r.type), "type");
+  cell(tr, r.building, "building");
+  cell(tr, r.grid, "grid");
+  cell(tr, I18N.time(r.last_seen), "last-seen");
+  cell(tr, I18N.t(r.online ? "yes" : "no"), "online");
+  cell(tr, r.uptime_pct_24h === null ? "—" : `${r.uptime_pct_24h.toFixed(1)}%`, "uptime");
+  cell(tr, `${r.messages_24h} / ${r.expected_24h}`, "messages");
+  cell(tr, r.gaps_24h ?? "—", "gaps");
+  const low = r.battery !== null && r.battery < LOW_BATTERY;
+  cell(tr, r.battery === null ? "—" : `${Math.round(r.battery)}%`, low ? "battery low" : "battery");
+  cell(tr, r.faults_24h ?? "—", "faults");
+  cell(tr, String(r.alerts_24h), "alerts");
+  const spark = cell(tr, "", "spark");
+  spark.dataset.device = r.device;
+  spark.dataset.metric = KEY_METRIC[r.type] ?? "battery_pct";
+  const drawn = sparkCache.get(r.device);
+  if (drawn) spark.replaceChildren(...drawn.map((svg) => svg.cloneNode(true)));
+  return tr;
+}
+
+function render() {
+  const shown = rows.filter(matches).sort(compare);
+  document.querySelector("#health tbody").replaceChildren(...shown.map(rowOf));
+  for (const th of document.querySelectorAll("#health th[data-key]")) {
+    if (th.dataset.key === sortKey) th.dataset.sort = sortDir;
+    else delete th.dataset.sort;
+  }
+  const off = rows.filter((r) => !r.online).length;
+  document.getElementById("summary").textContent = I18N.t("shown")
+    .replace("{n}", shown.length).replace("{total}", rows.length).replace("{off}", off);
+  for (const td of document.querySelectorAll("td.spark:empty")) observer.observe(td);
+}
+
+async function drawSpark(td) {
+  const { device, metric } = td.dataset;
+  const end = Date.now() / 1000;
+  const start = Math.floor((end - SPARK_SLOTS * SPARK_STEP) / SPARK_STEP) * SPARK_STEP;
+  const q = (extra) => `/api/v1/readings?device=${encodeURIComponent(device)}` +
+    `&metric=${encodeURIComponent(metric)}&start=${start}&end=${end}${extra}`;
+  // The server averages the metric per step; the message rate needs every point's time.
+  const [stepped, raw] = await Promise.all([apiGet(q(`&step=${SPARK_STEP}`)), apiGet(q(""))]);
+  const mean = buckets(stepped.points, start, SPARK_STEP, SPARK_SLOTS + 1).mean;
+  const rate = buckets(raw.points, start, SPARK_STEP, SPARK_SLOTS + 1).count;
+  const a = sparkline(mean, { title: metric });
+  const b = sparkline(rate, { title: I18N.t("messages") });
+  b.classList.add("rate");
+  sparkCache.set(device, [a, b]);
+  for (const cell of document.querySelectorAll("td.spark")) {
+    if (cell.dataset.device === device) cell.replaceChildren(a.cloneNode(true), b.cloneNode(true));
+  }
+}
+
+function pump() {
+  while (sparkRunning < SPARK_PARALLEL && sparkQueue.length) {
+    const td = sparkQueue.shift();
+    if (!td.isConnected || td.childElementCount || sparkCache.has(td.dataset.device)) continue;
+    sparkRunning += 1;
+    drawSpark(td).catch((err) => console.warn("sparkline", err)).finally(() => {
+      sparkRunning -= 1;
+      pump();
+    });
+  }
+}
+
+// Sparklines are fetched only for rows scrolled into view: a unit may have hundreds.
+const observer = new IntersectionObserver((entries) => {
+  for (const e of entries) {
+    if (!e.isIntersecting) continue;
+    observer.unobserve(e.target);
+    sparkQueue.push(e.target);
+  }
+  pump();
+});
+
+for (const th of document.querySelectorAll("#health th[data-key]")) {
+  th.addEventListener("click", () => {
+    sortDir = sortKey === th.dataset.key && sortDir === "asc" ? "desc" : "asc";
+    sortKey = th.dataset.key;
+    render();
+  });
+}
+for (const id of ["search", "type", "state"]) {
+  document.getElementById(id).addEventListener("input", render);
+}
+
+async function load() {
+  try {
+    rows = await apiGet("/api/v1/health/devices");
+    const select = document.getElementById("type");
+    for (const type of [...new Set(rows.map((r) => r.type))].sort()) {
+      const opt = document.createElement("option");
+      opt.value = type;
+      opt.textContent = typeName(type);
+      select.appendChild(opt);
+    }
+    document.body.dataset.loaded = "1";
+    render();
+  } catch (err) {
+    const p = document.getElementById("error");
+    p.hidden = false;
+    p.textContent = String(err);
+  }
+}
+
+I18N.init(DICT);
+load();

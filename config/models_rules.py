@@ -1,0 +1,208 @@
+"""Configuration models of the detector rule library beyond plain thresholds.
+
+Each reading rule applies to one device type and metric, with per-device overrides of
+its numeric parameters (the names each rule allows are in its OVERRIDABLE tuple, which
+`config.validate` checks). Every rule shares the alert lifecycle: a condition must hold
+`min_duration_s` to fire and stay clear `hold_s` to resolve, so a flapping condition
+stays one firing alert instead of a storm.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar, Literal
+
+from pydantic import Field
+
+from config import models
+from config.models import OBJECT_ID, DeviceType, Severity, Strict
+
+ALERT_TYPE = r"^[a-z]+(\.[a-z_]+)+$"
+LOCAL_HOURS = r"^([01][0-9]|2[0-3]):[0-5][0-9]-([01][0-9]|2[0-4]):[0-5][0-9]$"
+
+
+class ReadingRuleSpec(Strict):
+    """Fields every windowed reading rule shares."""
+
+    OVERRIDABLE: ClassVar[tuple[str, ...]] = ("min_duration_s", "hold_s")
+
+    id: str = Field(pattern=OBJECT_ID, description="Rule id; part of the alert fingerprint.")
+    device_type: DeviceType
+    metric: str = Field(min_length=1)
+    min_duration_s: float = Field(default=0.0, ge=0, description="Condition must hold this long.")
+    hold_s: float = Field(
+        default=0.0, ge=0, description="Condition must stay clear this long to resolve."
+    )
+    severity: Severity
+    alert_type: str = Field(pattern=ALERT_TYPE, description="Dotted alert type.")
+    summary: str = Field(min_length=1, description="{device}, {value}, {metric} are filled in.")
+    overrides: dict[str, dict[str, float]] = Field(
+        default_factory=dict, description="Per-device overrides of the numeric fields."
+    )
+
+
+class RateRuleSpec(ReadingRuleSpec):
+    """Rate of rise (heat detectors) or fall (water pressure) over a time window."""
+
+    OVERRIDABLE: ClassVar[tuple[str, ...]] = (
+        "min_duration_s",
+        "hold_s",
+        "fire_per_min",
+        "clear_per_min",
+        "window_s",
+    )
+
+    direction: Literal["rise", "fall"]
+    window_s: float = Field(gt=0, le=3600, description="The rate is taken over this window.")
+    fire_per_min: float = Field(gt=0, description="Fires at this change per minute or more.")
+    clear_per_min: float = Field(ge=0, description="Clears below this change per minute.")
+
+
+class RangeRuleSpec(ReadingRuleSpec):
+    """A value outside what the sensor can physically report: a sensor fault, not an alarm."""
+
+    OVERRIDABLE: ClassVar[tuple[str, ...]] = ("min_duration_s", "hold_s", "low", "high")
+
+    low: float = Field(description="Lowest plausible value.")
+    high: float = Field(description="Highest plausible value.")
+
+
+class FlatlineRuleSpec(ReadingRuleSpec):
+    """A stuck sensor: no change beyond `tolerance` over `samples` readings and `stuck_s`."""
+
+    OVERRIDABLE: ClassVar[tuple[str, ...]] = (
+        "min_duration_s",
+        "hold_s",
+        "tolerance",
+        "samples",
+        "stuck_s",
+    )
+
+    tolerance: float = Field(ge=0, description="Changes up to this much count as no change.")
+    samples: int = Field(ge=2, description="At least this many unchanged readings in a row.")
+    stuck_s: float = Field(gt=0, description="And unchanged for at least this long.")
+
+
+class NoisyRuleSpec(ReadingRuleSpec):
+    """A noisy or flapping sensor: many direction reversals among the last readings."""
+
+    OVERRIDABLE: ClassVar[tuple[str, ...]] = (
+        "min_duration_s",
+        "hold_s",
+        "min_step",
+        "fire_reversals",
+        "clear_reversals",
+    )
+
+    samples: int = Field(
+        ge=3, le=1024, description="Reversals are counted over this many readings."
+    )
+    min_step: float = Field(ge=0, description="Steps smaller than this are not a reversal.")
+    fire_reversals: int = Field(ge=1, description="Fires at this many reversals or more.")
+    clear_reversals: int = Field(ge=0, description="Clears below this many reversals.")
+
+
+class AnomalyRuleSpec(ReadingRuleSpec):
+    """The online anomaly detector's score (detectors.anomaly) over one metric: a warning."""
+
+    OVERRIDABLE: ClassVar[tuple[str, ...]] = (
+        "min_duration_s",
+        "hold_s",
+        "fire_score",
+        "clear_score",
+    )
+
+    fire_score: float = Field(default=0.5, gt=0, le=1, description="Fires at this score.")
+    clear_score: float = Field(default=0.3, ge=0, le=1, description="Clears below this score.")
+
+
+class ElevatorRulesSpec(Strict):
+    """Composite elevator conditions from the GB/T 24476 status readings."""
+
+    OVERRIDABLE: ClassVar[tuple[str, ...]] = (
+        "rated_speed_mps",
+        "top_floor",
+        "bottom_floor",
+        "trapped_confirm_s",
+    )
+
+    rated_speed_mps: float = Field(default=1.75, gt=0, description="Rated car speed.")
+    overspeed_factor: float = Field(default=1.15, gt=1, description="Overspeed above rated x this.")
+    trapped_confirm_s: float = Field(
+        default=60.0, ge=0, description="Occupied and stuck this long before it is an entrapment."
+    )
+    moving_confirm_s: float = Field(
+        default=1.0, ge=0, description="Door open while running this long before it fires."
+    )
+    top_floor: float = Field(default=40.0, description="Highest landing; above is over-travel.")
+    bottom_floor: float = Field(default=-3.0, description="Lowest landing; below is over-travel.")
+    hold_s: float = Field(default=30.0, ge=0, description="Clear this long to resolve.")
+    door_faults: int = Field(default=3, ge=2, description="This many door faults ...")
+    door_fault_window_s: float = Field(default=600.0, gt=0, description="... within this window.")
+    overrides: dict[str, dict[str, float]] = Field(default_factory=dict)
+
+
+class CameraRuleSpec(Strict):
+    """A camera analysis event becomes an alert only when its zone, schedule and dwell fit."""
+
+    OVERRIDABLE: ClassVar[tuple[str, ...]] = ("min_dwell_s",)
+
+    id: str = Field(pattern=OBJECT_ID, description="Rule id; part of the alert fingerprint.")
+    event_type: str = Field(pattern=r"^camera\.[a-z_]+$")
+    zones: list[str] | None = Field(default=None, description="Only these zones (all if omitted).")
+    schedule: str | None = Field(
+        default=None,
+        pattern=LOCAL_HOURS,
+        description="Only inside these local hours (Asia/Shanghai), e.g. 22:00-06:00.",
+    )
+    min_dwell_s: float = Field(
+        default=0.0, ge=0, description="attrs.dwell_s (or time since its start) must reach this."
+    )
+    severity: Severity
+    alert_type: str = Field(pattern=ALERT_TYPE)
+    summary: str = Field(min_length=1, description="{device} and {zone} are filled in.")
+    overrides: dict[str, dict[str, float]] = Field(default_factory=dict)
+
+
+class CorrelationSpec(Strict):
+    """Alerts that confirm or stand for one another."""
+
+    fire_window_s: float = Field(
+        default=180.0, gt=0, description="Smoke and heat in one building this close confirm a fire."
+    )
+    smoke_types: list[str] = Field(default_factory=lambda: ["fire.smoke"])
+    heat_types: list[str] = Field(default_factory=lambda: ["fire.heat", "fire.heat_rise"])
+    agent_min_devices: int = Field(
+        default=5, ge=2, description="An agent is offline when at least this many of its devices"
+    )
+    agent_fraction: float = Field(
+        default=0.5, gt=0, le=1, description="... and this share of them are silent at once."
+    )
+    agent_severity: Severity = "major"
+
+
+READING_RULE_LISTS: tuple[str, ...] = ("rates", "ranges", "flatlines", "noisy", "anomalies")
+# The status metrics the elevator composites read (GB/T 24476 items).
+ELEVATOR_METRICS: tuple[str, ...] = (
+    "car_occupied",
+    "running",
+    "door_open",
+    "in_door_zone",
+    "speed_mps",
+    "floor",
+)
+
+models.RulesSpec.model_rebuild(
+    _types_namespace={
+        cls.__name__: cls
+        for cls in (
+            RateRuleSpec,
+            RangeRuleSpec,
+            FlatlineRuleSpec,
+            NoisyRuleSpec,
+            AnomalyRuleSpec,
+            ElevatorRulesSpec,
+            CameraRuleSpec,
+            CorrelationSpec,
+        )
+    }
+)

@@ -1,0 +1,78 @@
+"""Cross-reference checks of the rule library (config.models_rules), reported with
+file:line like every other configuration problem: duplicate rule ids, overrides for
+unknown devices or devices of another type, fields a rule does not let you override,
+and fire/clear levels on the wrong side of each other."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+
+from config.errors import Loc
+from config.models import StreetConfig
+from config.models_rules import READING_RULE_LISTS
+
+Report = Callable[[Loc, str], None]
+# (lower, higher) field pairs of the reading rules that have them
+ORDERED = (
+    ("clear_per_min", "fire_per_min"),
+    ("clear_reversals", "fire_reversals"),
+    ("low", "high"),
+)
+
+
+def check_rule_library(config: StreetConfig, report: Report) -> None:
+    rules = config.rules
+    types = {d.id: d.type for d in config.devices}
+    seen: dict[str, Loc] = {
+        r.id: ("rules", "thresholds", i) for i, r in enumerate(rules.thresholds)
+    }
+    for name in READING_RULE_LISTS:
+        for index, rule in enumerate(getattr(rules, name)):
+            loc: Loc = ("rules", name, index)
+            if rule.id in seen:
+                report((*loc, "id"), f"duplicate rule id '{rule.id}'")
+            seen.setdefault(rule.id, loc)
+            _overrides(
+                report, loc, rule.id, rule.device_type, rule.overrides, rule.OVERRIDABLE, types
+            )
+            for low, high in ORDERED:
+                if hasattr(rule, low) and getattr(rule, low) > getattr(rule, high):
+                    report((*loc, low), f"rule '{rule.id}': {low} must not be above {high}")
+    for index, camera in enumerate(rules.cameras):
+        loc = ("rules", "cameras", index)
+        if camera.id in seen:
+            report((*loc, "id"), f"duplicate rule id '{camera.id}'")
+        seen.setdefault(camera.id, loc)
+        _overrides(report, loc, camera.id, "camera", camera.overrides, camera.OVERRIDABLE, types)
+    if rules.elevator is not None:
+        spec = rules.elevator
+        loc = ("rules", "elevator")
+        _overrides(report, loc, "elevator", "elevator", spec.overrides, spec.OVERRIDABLE, types)
+        if spec.bottom_floor >= spec.top_floor:
+            report((*loc, "bottom_floor"), "elevator: bottom_floor must be below top_floor")
+
+
+def _overrides(
+    report: Report,
+    loc: Loc,
+    rule_id: str,
+    device_type: str,
+    overrides: Mapping[str, Mapping[str, float]],
+    allowed: tuple[str, ...],
+    types: Mapping[str, str],
+) -> None:
+    for device, fields in overrides.items():
+        where: Loc = (*loc, "overrides", device)
+        actual = types.get(device)
+        if actual is None:
+            report(where, f"rule '{rule_id}': override for unknown device '{device}'")
+        elif actual != device_type:
+            report(
+                where, f"rule '{rule_id}': override for '{device}', a {actual}, not a {device_type}"
+            )
+        for name in fields:
+            if name not in allowed:
+                report(
+                    (*where, name),
+                    f"rule '{rule_id}': cannot override '{name}' (allowed: {', '.join(allowed)})",
+                )

@@ -1,0 +1,146 @@
+"""Elevator composites from the GB/T 24476 status readings, one evaluator for all cars.
+
+The latest value of each status metric sits in a (metric, car) table. A batch is
+scattered into it (newest per car and metric wins; older ones are dropped as late) and
+every condition is then evaluated once per car the batch touched, at that car's newest
+device time: a status report carries all its metrics at one time, so the state between
+two reports of one batch is not needed.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from config.models_rules import ELEVATOR_METRICS, ElevatorRulesSpec
+from detectors.lifecycle import AlertTemplate, Lifecycle
+from detectors.reading_rule import per_device
+from detectors.slots import DeviceIndex, FloatArray, IntArray, ReadingBatch, Subset
+from gridwatch.records import AlertChange, DeviceEvent
+
+METRICS = ELEVATOR_METRICS
+OCC, RUN, DOOR, ZONE, SPEED, FLOOR = range(len(METRICS))
+DOOR_FAULT = "elevator.door_fault"
+# rule id -> alert type, severity, summary
+CONDITIONS: dict[str, tuple[str, str, str]] = {
+    "elevator-trapped": ("elevator.trapped", "critical", "{device} 疑似困人"),
+    "elevator-door-open-moving": ("elevator.door_open_moving", "critical", "{device} 开门走梯"),
+    "elevator-overspeed": ("elevator.overspeed", "critical", "{device} 超速 {value} m/s"),
+    "elevator-overtravel": ("elevator.overtravel", "critical", "{device} 越层 {value}"),
+    "elevator-door-faults": ("elevator.door_fault_repeated", "major", "{device} 门故障 {value} 次"),
+}  # fmt: skip
+
+
+class ElevatorRules:
+    def __init__(self, spec: ElevatorRulesSpec, index: DeviceIndex) -> None:
+        self.spec = spec
+        self.devices = devices = Subset(index, index.members("elevator"))
+        self.metric_row = np.full(max(index.metric_id.values(), default=-1) + 2, -1, np.intp)
+        for row, metric in enumerate(METRICS):
+            self.metric_row[index.metric_id[metric]] = row
+        # Row per car, column per metric, addressed flat as car * len(METRICS) + metric,
+        # so a batch scatters with one 1-D fancy index.
+        self.value = np.full(len(devices) * len(METRICS), np.nan)
+        self.ts = np.full(len(devices) * len(METRICS), -np.inf)
+        self.p = per_device(
+            devices,
+            "elevator",
+            {k: float(getattr(spec, k)) for k in spec.OVERRIDABLE},
+            spec.overrides,
+            spec.OVERRIDABLE,
+        )
+        hold = devices.floats(spec.hold_s)
+        confirm = {
+            "elevator-trapped": self.p["trapped_confirm_s"],
+            "elevator-door-open-moving": devices.floats(spec.moving_confirm_s),
+        }
+        self.life = {
+            rule: Lifecycle(
+                devices,
+                AlertTemplate(rule, kind, severity, summary, "elevator"),
+                confirm.get(rule, devices.floats(0.0)),
+                hold,
+            )
+            for rule, (kind, severity, summary) in CONDITIONS.items()
+        }
+        self.faults = np.full((len(devices), spec.door_faults), -np.inf)  # ring of fault times
+
+    def process(self, batch: ReadingBatch) -> list[AlertChange]:
+        local = self.devices.local_of[batch.slot]
+        row = self.metric_row[batch.metric]  # metric -1 indexes the spare last entry
+        mine = (local >= 0) & (row >= 0)
+        key = local[mine] * len(METRICS) + row[mine]
+        t, v = batch.ts[mine], batch.value[mine]
+        if len(key) == 0:
+            return []
+        if np.bincount(key).max() > 1:
+            # Several reports of one car in the batch: keep each (car, metric)'s newest.
+            order = np.lexsort((t, key))
+            last = np.ones(len(order), dtype=np.bool_)
+            last[:-1] = key[order][1:] != key[order][:-1]
+            pick = order[last]
+            key, t, v = key[pick], t[pick], v[pick]
+        newer = (t > self.ts[key]) & np.isfinite(v)
+        key, t, v = key[newer], t[newer], v[newer]
+        self.ts[key] = t
+        self.value[key] = v
+        touched = self.devices.flags()
+        touched[key // len(METRICS)] = True
+        cars = np.flatnonzero(touched)
+        table = self.ts.reshape(len(self.devices), len(METRICS))
+        return self._evaluate(cars, table[cars].max(axis=1))
+
+    def _evaluate(self, s: IntArray, t: FloatArray) -> list[AlertChange]:
+        x = self.value.reshape(len(self.devices), len(METRICS))[s].T
+        known = np.isfinite(x)
+        occupied, running, door = x[OCC] == 1, x[RUN] == 1, x[DOOR] == 1
+        stopped = x[RUN] == 0
+        trapped = occupied & stopped & ((x[DOOR] == 0) | (x[ZONE] == 0))
+        free = known[OCC] & known[RUN] & ~trapped
+        moving_open = running & door
+        rated = self.p["rated_speed_mps"][s]
+        speed, floor = x[SPEED], x[FLOOR]
+        top, bottom = self.p["top_floor"][s], self.p["bottom_floor"][s]
+        outside = (floor > top) | (floor < bottom)
+        door_known = known[RUN] & known[DOOR]
+        factor = self.spec.overspeed_factor
+        decisions = {
+            "elevator-trapped": (trapped, free, floor),
+            "elevator-door-open-moving": (moving_open, door_known & ~moving_open, speed),
+            "elevator-overspeed": (speed > rated * factor, speed <= rated, speed),
+            "elevator-overtravel": (outside, (floor <= top) & (floor >= bottom), floor),
+        }  # fmt: skip
+        changes: list[AlertChange] = []
+        for rule, (starts, clears, value) in decisions.items():
+            changes += self.life[rule].step(s, t, starts, clears, value)
+        return changes
+
+    def on_event(self, event: DeviceEvent) -> list[AlertChange]:
+        """Count door faults; N of them within the window raise one alert."""
+        slot = self.devices.local.get(event.device)
+        if event.type != DOOR_FAULT or event.state not in ("start", "instant") or slot is None:
+            return []
+        ring = self.faults[slot]
+        oldest = int(np.argmin(ring))
+        if event.ts <= ring[oldest]:
+            return []  # older than every fault kept: it cannot change the count
+        ring[oldest] = event.ts
+        return self._door_faults(np.array([slot], dtype=np.intp), event.ts)
+
+    def _door_faults(self, s: IntArray, now: float) -> list[AlertChange]:
+        window = self.spec.door_fault_window_s
+        recent = (self.faults[s] >= now - window).sum(axis=1)
+        many = recent >= self.spec.door_faults
+        # The ring holds exactly `door_faults` times, so the condition ended when its
+        # oldest left the window: decide the clear at that moment, not at this tick.
+        oldest = self.faults[s].min(axis=1)  # -inf while the ring is not yet full
+        t = np.where(many | np.isinf(oldest), now, np.minimum(oldest + window, now))
+        return self.life["elevator-door-faults"].step(s, t, many, ~many, recent.astype(float))
+
+    def tick(self, now: float) -> list[AlertChange]:
+        # Door-fault alerts clear with time, not with a reading: re-decide the firing ones
+        # first, so the hold below counts from when the faults left the window.
+        firing = np.flatnonzero(self.life["elevator-door-faults"].firing)
+        changes = self._door_faults(firing, now)
+        for life in self.life.values():
+            changes += life.tick(now)
+        return changes

@@ -1,0 +1,94 @@
+"""`gridwatch bench dispatch`: routing throughput and alert-to-SSE latency.
+
+Throughput: alert changes per second through the whole dispatch stage (routing tree of
+the sample street, on-duty selection, store, timers, incidents, SSE wake-up), beside
+the bare `SqliteOpStore.apply_change` of the same changes: the ratio is what routing,
+escalation and incidents cost on top of storing. The latency figures are in
+`dispatch.bench_latency`.
+"""
+
+from __future__ import annotations
+
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+from config.loader import DEFAULT_CONFIG_DIR, load_registry
+from config.registry import Registry
+from dispatch.dispatcher import Dispatcher
+from gridwatch.benchkit import ROUNDS, Result
+from gridwatch.clock import ManualClock
+from gridwatch.notify import LogNotifier
+from gridwatch.records import AlertChange
+from store.interfaces import AlertContext
+from store.opstate_sqlite import SqliteOpStore
+
+T0 = 1_764_104_400.0  # 2025-11-25 21:00 in Shanghai: consoles off, guard rooms on
+# What each device type typically raises; one in twenty is a critical fire alarm.
+TYPICAL = {"elevator": "elevator.door_fault", "camera": "camera.intrusion",
+           "smoke_detector": "fire.smoke"}  # fmt: skip
+
+
+def workload(registry: Registry, devices: int) -> list[AlertChange]:
+    """A fire for each of `devices` devices, then a resolve for each."""
+    fired: list[AlertChange] = []
+    for n, d in enumerate(registry.config.devices[:devices]):
+        type_ = "fire.alarm" if n % 20 == 0 else TYPICAL.get(d.type, "device.offline")
+        severity = "critical" if type_ == "fire.alarm" else "major"
+        fired.append(AlertChange("fire", f"{type_}:{d.id}", type_, type_, severity, d.id,
+                                 T0 + n * 0.01, 1.0, f"{type_} on {d.id}"))  # fmt: skip
+    resolved = [
+        AlertChange("resolve", c.fingerprint, c.rule, c.type, c.severity, c.device, c.ts + 60,
+                    0.0, c.summary)
+        for c in fired
+    ]  # fmt: skip
+    return fired + resolved
+
+
+def _dispatch_rate(registry: Registry, changes: list[AlertChange], root: Path) -> float:
+    ops = SqliteOpStore(root / "dispatch.sqlite3")
+    dispatcher = Dispatcher(registry, ops, LogNotifier(), [], ManualClock(T0))
+    start = time.perf_counter()
+    for change in changes:
+        dispatcher.apply([change])
+    elapsed = time.perf_counter() - start
+    ops.close()
+    return len(changes) / elapsed
+
+
+def _store_rate(registry: Registry, changes: list[AlertChange], root: Path) -> float:
+    ops = SqliteOpStore(root / "bare.sqlite3")
+    contexts = {
+        d.id: AlertContext(d.type, d.grid, d.building, ["ops-centre"])
+        for d in registry.config.devices
+    }
+    start = time.perf_counter()
+    for change in changes:
+        ops.apply_change(change, contexts[change.device], T0)
+    elapsed = time.perf_counter() - start
+    ops.close()
+    return len(changes) / elapsed
+
+
+def throughput(quick: bool) -> Result:
+    registry = load_registry(DEFAULT_CONFIG_DIR)
+    devices = 200 if quick else len(registry.config.devices)
+    changes = workload(registry, devices)
+    figures: list[float] = []
+    references: list[float] = []
+    for _ in range(ROUNDS):
+        with tempfile.TemporaryDirectory(prefix="gw-bench-dispatch-") as tmp:
+            references.append(_store_rate(registry, changes, Path(tmp)))
+            figures.append(_dispatch_rate(registry, changes, Path(tmp)))
+    return Result(
+        f"dispatch throughput ({len(changes)} changes, sample street routing tree, "
+        "store + timers + incidents)", "alerts/s", statistics.median(figures),
+        "bare SqliteOpStore.apply_change of the same changes", statistics.median(references),
+    )  # fmt: skip
+
+
+def run(quick: bool) -> list[Result]:
+    from dispatch.bench_latency import latency
+
+    return [throughput(quick), *latency(quick)]

@@ -1,0 +1,88 @@
+"""Debian's Chromium driven by Playwright, for the browser tests of every page: the
+browser itself, signing in through the real form, polling and screenshots."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+from tests.support.backend_proc import BackendProcess
+
+if TYPE_CHECKING:
+    from playwright.sync_api import BrowserContext, Page
+
+CHROMIUM = "/usr/bin/chromium"
+# Without the background-networking flags Chromium keeps dialling out on a closed network.
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync"]
+
+
+def _browser_problem() -> str | None:
+    if not Path(CHROMIUM).is_file():
+        return f"{CHROMIUM} is missing (apt-get install chromium)"
+    if importlib.util.find_spec("playwright") is None:
+        return "playwright is not importable (pip install -e '.[dev]')"
+    return None
+
+
+@contextmanager
+def chromium(tmp_path: Path) -> Iterator[BrowserContext]:
+    """Headless, with a fresh profile and a 1366x768 console screen; Playwright's own
+    browser downloads are never used. Skips (or fails, under CI) without Chromium."""
+    problem = _browser_problem()
+    if problem is not None:
+        if os.environ.get("GRIDWATCH_REQUIRE_CHROMIUM"):
+            pytest.fail(f"GRIDWATCH_REQUIRE_CHROMIUM is set but {problem}")
+        pytest.skip(problem)
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        ctx = pw.chromium.launch_persistent_context(
+            tmp_path / "chromium-profile", executable_path=CHROMIUM, headless=True,
+            args=CHROMIUM_ARGS, viewport={"width": 1366, "height": 768}, locale="zh-CN",
+            timezone_id="Asia/Shanghai")
+        ctx.set_default_timeout(10_000)
+        try:
+            yield ctx
+        finally:
+            ctx.close()
+
+
+def sign_in(ctx: BrowserContext, backend: BackendProcess, token: str,
+            home: str = "/ui/board", host: str = "127.0.0.1", new_page: bool = False) -> Page:
+    """Types the token into the form and submits; returns once the home page's first
+    API answer came (for the board and the ops page: their live stream, so what is
+    published next reaches them over SSE). Cookies are per host name, so two pages
+    signed in as two people use two names of this machine (127.0.0.1, localhost)."""
+    live = home in ("/ui/board", "/ui/ops")
+    api = "/api/v1/alerts/stream" if live else "/api/v1/"
+    page = ctx.new_page() if new_page or not ctx.pages else ctx.pages[0]
+    base = f"http://{host}:{backend.port}"
+    page.goto(f"{base}/ui/")
+    page.fill("input[name=token]", token)
+    with page.expect_response(lambda r: api in r.url and r.status == 200):
+        page.click("button[type=submit]")
+    assert page.url == f"{base}{home}"
+    return page
+
+
+def until(probe: Callable[[], Any], timeout: float = 5.0) -> Any:
+    """Polls until `probe` returns something other than None (or the deadline passes)."""
+    deadline = time.monotonic() + timeout
+    while (found := probe()) is None and time.monotonic() < deadline:
+        time.sleep(0.02)
+    return found
+
+
+def shot(page: Page, path: Path, full_page: bool = True) -> None:
+    # A generous timeout: on a busy shared machine Chromium can be slow to paint.
+    page.screenshot(path=str(path), full_page=full_page, timeout=30_000)
+    print(f"screenshot: {path}")
