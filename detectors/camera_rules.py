@@ -10,9 +10,11 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
+from dataclasses import replace
 
 from config.models import DeviceSpec
 from config.models_rules import CameraRuleSpec
+from detectors.events import event_change
 from detectors.slots import render_summary
 from gridwatch.records import AlertChange, ChangeKind, DeviceEvent
 
@@ -72,7 +74,7 @@ class CameraRules:
             if event.state == "end":
                 if firing:
                     self.firing.discard(fingerprint)
-                    changes.append(self._change("resolve", fingerprint, rule, event, None))
+                    changes.append(_camera_change("resolve", fingerprint, rule, event, None))
                 continue
             dwell = float(event.attrs.get("dwell_s", event.ts - began))
             needed = rule.overrides.get(event.device, {}).get("min_dwell_s", rule.min_dwell_s)
@@ -80,7 +82,7 @@ class CameraRules:
                 continue
             self.firing.add(fingerprint)
             kind: ChangeKind = "update" if firing else "fire"
-            changes.append(self._change(kind, fingerprint, rule, event, dwell))
+            changes.append(_camera_change(kind, fingerprint, rule, event, dwell))
         return changes
 
     def restore(self, fingerprint: str, device: str) -> bool:
@@ -90,22 +92,17 @@ class CameraRules:
         self.firing.add(fingerprint)
         return True
 
-    def _change(
-        self,
-        kind: ChangeKind,
-        fingerprint: str,
-        rule: CameraRuleSpec,
-        event: DeviceEvent,
-        value: float | None,
-    ) -> AlertChange:
-        return AlertChange(
-            kind=kind,
-            fingerprint=fingerprint,
-            rule=rule.id,
-            type=rule.alert_type,
-            severity=rule.severity,
-            device=event.device,
-            ts=event.ts,
-            value=value,
-            summary=render_summary(rule.summary, event.device, value, event.type, event.zone),
-        )
+
+def _camera_change(
+    kind: ChangeKind,
+    fingerprint: str,
+    rule: CameraRuleSpec,
+    event: DeviceEvent,
+    value: float | None,
+) -> AlertChange:
+    # The summary names the event type that raised it, unlike a plain event rule's.
+    change = event_change(
+        kind, fingerprint, rule.id, rule.alert_type, rule.severity, rule.summary, event, value
+    )
+    summary = render_summary(rule.summary, event.device, value, event.type, event.zone)
+    return replace(change, summary=summary)

@@ -44,12 +44,12 @@ class EventDetector:
             # A repeated start (or one after a restart) updates the alert it already raised.
             kind = "update" if fingerprint in mine else "fire"
             mine[fingerprint] = rule
-        return [self._change(kind, fingerprint, rule, event, event.score)]
+        return [_rule_change(kind, fingerprint, rule, event, event.score)]
 
     def _reset(self, event: DeviceEvent) -> list[AlertChange]:
         mine = self.firing.get(event.device, {})
         done = [fp for fp, rule in mine.items() if rule.event_type.startswith("fire.")]
-        return [self._change("resolve", fp, mine.pop(fp), event, None) for fp in done]
+        return [_rule_change("resolve", fp, mine.pop(fp), event, None) for fp in done]
 
     def restore(self, fingerprint: str, device: str) -> bool:
         """Remember an event alert firing in the store; False if no rule or device matches."""
@@ -62,22 +62,33 @@ class EventDetector:
         self.firing.setdefault(device, {})[fingerprint] = rule
         return True
 
-    def _change(
-        self,
-        kind: ChangeKind,
-        fingerprint: str,
-        rule: EventRuleSpec,
-        event: DeviceEvent,
-        value: float | None,
-    ) -> AlertChange:
-        return AlertChange(
-            kind=kind,
-            fingerprint=fingerprint,
-            rule=rule.event_type,
-            type=rule.event_type,
-            severity=rule.severity,
-            device=event.device,
-            ts=event.ts,
-            value=value,
-            summary=render_summary(rule.summary, event.device, value, rule.event_type, event.zone),
-        )
+
+def event_change(
+    kind: ChangeKind,
+    fingerprint: str,
+    rule_id: str,
+    alert_type: str,
+    severity: str,
+    summary: str,
+    event: DeviceEvent,
+    value: float | None,
+) -> AlertChange:
+    """The alert change an event-driven rule decides; shared by the camera rules."""
+    return AlertChange(
+        kind=kind,
+        fingerprint=fingerprint,
+        rule=rule_id,
+        type=alert_type,
+        severity=severity,
+        device=event.device,
+        ts=event.ts,
+        value=value,
+        summary=render_summary(summary, event.device, value, alert_type, event.zone),
+    )
+
+
+def _rule_change(
+    kind: ChangeKind, fp: str, rule: EventRuleSpec, event: DeviceEvent, value: float | None
+) -> AlertChange:
+    t = rule.event_type
+    return event_change(kind, fp, t, t, rule.severity, rule.summary, event, value)
