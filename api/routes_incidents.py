@@ -88,7 +88,10 @@ def get_incident(ctx: Ctx, principal: Reader, incident_id: IncidentId) -> dict[s
     return incident_json(_visible(ctx, principal, incident_id))
 
 
-@router.post("/{incident_id}/transition")
+@router.post(
+    "/{incident_id}/transition",
+    responses={409: {"description": "May not move there; detail lists the allowed states."}},
+)
 def transition(
     ctx: Ctx, principal: Writer, incident_id: IncidentId, body: TransitionIn
 ) -> dict[str, Any]:
