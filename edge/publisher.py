@@ -97,6 +97,7 @@ class Publisher:
         self._inflight: dict[int, OutMessage | None] = {}  # mid -> message (None: status)
         self._acked_early: set[int] = set()  # PUBACKs that beat publish() returning the mid
         self._acked = {"messages": 0, "readings": 0, "events": 0}
+        self._snapshots_dropped = 0
         self._sender: threading.Thread | None = None
         self.client = make_client(target, f"gw-edge-{agent}")
         self.client.max_inflight_messages_set(window + 4)  # room for status on top
@@ -164,6 +165,27 @@ class Publisher:
             body = {**(extra or {}), "ts": now, "devices": devices, "buffer": buffer}
             payload = encode(body)
             self._put(OutMessage(f"{self._root}/health", payload, "health", now))
+
+    def publish_snapshot(self, snapshot_id: str, jpeg: bytes) -> bool:
+        """A camera's JPEG on `snapshots/{snapshot_id}`, straight to paho, bypassing the
+        outbox: its entries are JSON batches of one kind with a `seq`, and megabytes of
+        images on disk would crowd out the alarms the outbox exists for. So a snapshot is
+        best effort: dropped (False) while the broker is away or too many are unacked,
+        and the event that names it still goes through the outbox."""
+        if len(jpeg) > MAX_PAYLOAD_BYTES:
+            log.warning("%s: snapshot %s is over 1 MiB; not sent", self.agent, snapshot_id)
+            return False
+        with self._cond:
+            # paho's queue is unbounded; the window keeps images from piling up in it
+            if not self._connected or len(self._inflight) >= self._window:
+                self._snapshots_dropped += 1
+                return False
+        self._send(f"{self._root}/snapshots/{snapshot_id}", jpeg, retain=False, msg=None)
+        return True
+
+    @property
+    def snapshots_dropped(self) -> int:
+        return self._snapshots_dropped
 
     def stats(self) -> PublishStats:
         with self._cond:

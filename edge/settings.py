@@ -4,9 +4,13 @@ how its store-and-forward is bounded. YAML, strict (unknown keys are errors)."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field
+
+from edge.camera.decode import is_live
+from edge.camera.zones import ZoneKind
 
 
 class Strict(BaseModel):
@@ -32,6 +36,36 @@ class FrigateSpec(Strict):
     cameras: dict[str, str] = Field(description="Frigate camera name -> gridwatch id.")
 
 
+class ZoneSpec(Strict):
+    """One zone of a camera view; the fields of `edge.camera.zones.Zone`."""
+
+    name: str = Field(min_length=1, description="Carried as the events' `zone`.")
+    kind: ZoneKind = Field(description="intrusion, loitering, no_parking, fire_lane, line, "
+                                       "building_face: which events the zone raises.")
+    points: list[tuple[float, float]] = Field(
+        description="Polygon corners (a line: its two ends A, B) as [x, y] fractions of "
+                    "the frame width and height, 0..1.")
+    schedule: str | None = Field(default=None, description="Local Shanghai hours it is "
+                                 "watched, e.g. 22:00-06:00; null: always.")
+    dwell_s: float = Field(default=0.0, ge=0, description="Loitering, parking, fire lane: "
+                           "seconds of presence before it is an event.")
+    direction: Literal["any", "a_to_b", "b_to_a"] = Field(
+        default="any", description="Lines: which crossings count.")
+    min_fill: float = Field(default=0.05, gt=0, le=1, description="Dwell zones: share of "
+                            "the zone covered to count as occupied.")
+
+
+class CameraSpec(Strict):
+    device: str = Field(description="Registry id of a `camera` device of this agent.")
+    source: str = Field(description="rtsp:// URL, video file or folder of images (relative "
+                        "paths are relative to this file); files play at recorded pace.")
+    fps: float = Field(default=10.0, gt=0, le=60, description="Analysis frames per second.")
+    width: int = Field(default=640, ge=64, le=4096, description="Analysis width in pixels.")
+    readings_interval_s: float = Field(default=10.0, gt=0, description="How often the "
+                                       "camera's `fps` reading is sent.")
+    zones: list[ZoneSpec] = Field(default_factory=list, description="Zones and lines watched.")
+
+
 class OutboxSpec(Strict):
     on_disk: bool = Field(default=True, description="false: memory only (lost on restart).")
     max_bytes: int = Field(default=256 << 20, ge=1, description="Telemetry dropped past this.")
@@ -44,11 +78,14 @@ class EdgeSettings(Strict):
     replay: list[ReplaySpec] = Field(default_factory=list)
     zigbee2mqtt: Zigbee2MqttSpec | None = None
     frigate: FrigateSpec | None = None
+    cameras: list[CameraSpec] = Field(default_factory=list,
+                                      description="Cameras the agent analyses itself.")
     outbox: OutboxSpec = Field(default_factory=OutboxSpec)
 
 
 def load_settings(path: Path | None) -> EdgeSettings:
-    """The defaults without a file; relative CSV paths are relative to the file."""
+    """The defaults without a file; relative CSV and camera file paths are relative to
+    the file."""
     if path is None:
         return EdgeSettings()
     raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
@@ -60,4 +97,8 @@ def load_settings(path: Path | None) -> EdgeSettings:
         })
         for r in settings.replay
     ]
-    return settings.model_copy(update={"replay": replay})
+    cameras = [
+        c if is_live(c.source) else c.model_copy(update={"source": str(path.parent / c.source)})
+        for c in settings.cameras
+    ]
+    return settings.model_copy(update={"replay": replay, "cameras": cameras})

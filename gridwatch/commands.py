@@ -80,7 +80,11 @@ def cmd_edge(args: argparse.Namespace) -> int:
         print(f"gridwatch edge: unknown agent {args.agent!r} (known: {known}, ...)",
               file=sys.stderr)
         return 2
-    run_agent(args.agent, args.config, args.mqtt, args.data_dir, args.adapters)
+    try:
+        run_agent(args.agent, args.config, args.mqtt, args.data_dir, args.adapters)
+    except ValueError as exc:  # the adapters YAML (pydantic's errors are ValueErrors too)
+        print(f"gridwatch edge: {exc}", file=sys.stderr)
+        return 2
     return 0
 
 
