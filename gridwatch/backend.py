@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -114,8 +114,8 @@ class Backend:
         """Open the stores, rebuild detector state, connect ingest and dispatch."""
         data_dir = self.settings.data_dir
         data_dir.mkdir(parents=True, exist_ok=True)
-        self.timeseries = open_timeseries(self.settings.store_url, data_dir)
         self.ops = ops = open_ops(data_dir)
+        self.timeseries = open_timeseries(self.settings.store_url, data_dir, ops=ops)
         metrics.track_firing_alerts(ops.firing_alerts)
         self.notifier.notify(ops.last_log_seq())
 
@@ -141,8 +141,8 @@ class Backend:
         self._spawn("detector-ticker", self._tick_loop)
         self._spawn("webhooks", self._webhook_loop)
 
-    def _spawn(self, name: str, target: object) -> None:
-        thread = threading.Thread(target=target, name=name, daemon=True)  # type: ignore[arg-type]
+    def _spawn(self, name: str, target: Callable[[], None]) -> None:
+        thread = threading.Thread(target=target, name=name, daemon=True)
         thread.start()
         self._threads.append(thread)
 
