@@ -20,10 +20,10 @@ from detectors.correlation import FireCorrelator
 from detectors.elevator import ElevatorRules
 from detectors.events import EventDetector
 from detectors.library import reading_rules
-from detectors.lifecycle import Lifecycle
+from detectors.lifecycle import UPDATE_INTERVAL_S, Lifecycle
 from detectors.offline import OfflineDetector, offline_fingerprint
 from detectors.slots import DeviceIndex, ReadingBatch
-from detectors.threshold import UPDATE_INTERVAL_S, ThresholdRule
+from detectors.threshold import ThresholdRule
 from gridwatch.records import AlertChange, DeviceEvent, Reading
 from store.interfaces import TimeSeriesStore
 

@@ -8,8 +8,9 @@ from config.models import EventRuleSpec, OfflineRuleSpec
 from config.registry import Registry
 from detectors.engine import DetectorEngine
 from detectors.events import event_fingerprint
+from detectors.lifecycle import UPDATE_INTERVAL_S
 from detectors.offline import offline_fingerprint
-from detectors.threshold import UPDATE_INTERVAL_S, threshold_fingerprint
+from detectors.threshold import threshold_fingerprint
 from gridwatch.clock import ManualClock
 from gridwatch.records import AlertChange
 from tests.support.tiny_street import (

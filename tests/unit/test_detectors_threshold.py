@@ -8,8 +8,9 @@ import numpy as np
 import pytest
 
 from config.models import ThresholdRuleSpec
+from detectors.lifecycle import UPDATE_INTERVAL_S
 from detectors.slots import DeviceIndex, ReadingBatch, rounds
-from detectors.threshold import UPDATE_INTERVAL_S, ThresholdRule, threshold_fingerprint
+from detectors.threshold import ThresholdRule, threshold_fingerprint
 from gridwatch.records import AlertChange, Reading
 from tests.support.tiny_street import T0, device, pressure_rule, reading, smoke_rule, street
 
