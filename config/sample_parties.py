@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from config.models import DEVICE_TYPES
 from config.sample_devices import Maintainers
 from config.sample_grid import DISTRICTS, STREET, AreaPlan
 
@@ -18,15 +19,8 @@ ELEVATOR_UNITS = (
 )
 FIRE_UNIT = ("fire-anxin", "上海安信消防设施维护保养有限公司")
 CAMERA_VENDOR = ("cam-haishi", "上海海视安防科技有限公司")
-FIRE_TYPES = (
-    "smoke_detector",
-    "heat_detector",
-    "gas_detector",
-    "hydrant_pressure",
-    "sprinkler_pressure",
-    "water_tank",
-    "fire_panel",
-)
+# Every fire-safety type: all device types but the cameras and elevators.
+FIRE_TYPES = tuple(t for t in DEVICE_TYPES if t not in ("camera", "elevator"))
 CONSOLE_HOURS = "08:00-20:00"  # the residents' committee office
 VOLUNTEER_HOURS = "08:00-18:00"
 

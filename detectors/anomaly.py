@@ -41,6 +41,7 @@ import numpy.typing as npt
 from detectors.anomaly_features import (
     FloatArray,
     IntArray,
+    batch_arrays,
     centre_and_scale,
     knn_distance,
     level_z,
@@ -95,11 +96,7 @@ class AnomalyDetector:
         self.peak = np.zeros(n_slots)  # highest score shown in the episode
 
     def score(self, slots: IntArray, ts: FloatArray, values: FloatArray) -> FloatArray:
-        slots = np.asarray(slots, dtype=np.intp)
-        ts = np.asarray(ts, dtype=np.float64)
-        values = np.asarray(values, dtype=np.float64)
-        if len(np.unique(slots)) != len(slots):
-            raise ValueError("a slot appears twice in one batch: split it into rounds")
+        slots, ts, values = batch_arrays(slots, ts, values)
         out = np.zeros(len(slots))
         live = np.isfinite(values) & (ts >= self.last_ts[slots])
         s = slots[live]

@@ -95,3 +95,13 @@ def normal_sf(z: FloatArray) -> FloatArray:
     upper = 0.5 * poly * np.exp(-x * x)
     sf: FloatArray = np.where(z >= 0, upper, 1.0 - upper)
     return sf
+
+
+def batch_arrays(
+    slots: IntArray, ts: FloatArray, values: FloatArray
+) -> tuple[IntArray, FloatArray, FloatArray]:
+    """A scoring batch as typed arrays; each slot at most once (the engine's rounds)."""
+    s = np.asarray(slots, dtype=np.intp)
+    if len(np.unique(s)) != len(s):
+        raise ValueError("a slot appears twice in one batch: split it into rounds")
+    return s, np.asarray(ts, dtype=np.float64), np.asarray(values, dtype=np.float64)

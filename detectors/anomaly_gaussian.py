@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from detectors.anomaly_features import FloatArray, IntArray, normal_sf
+from detectors.anomaly_features import FloatArray, IntArray, batch_arrays, normal_sf
 
 VALUE_LIMIT = 1e100
 
@@ -33,11 +33,7 @@ class GaussianDetector:
         self.total_sq = np.zeros(n_slots)
 
     def score(self, slots: IntArray, ts: FloatArray, values: FloatArray) -> FloatArray:
-        slots = np.asarray(slots, dtype=np.intp)
-        ts = np.asarray(ts, dtype=np.float64)
-        values = np.asarray(values, dtype=np.float64)
-        if len(np.unique(slots)) != len(slots):
-            raise ValueError("a slot appears twice in one batch: split it into rounds")
+        slots, ts, values = batch_arrays(slots, ts, values)
         out = np.zeros(len(slots))
         live = np.flatnonzero(np.isfinite(values) & (ts >= self.last_ts[slots]))
         s = slots[live]
