@@ -3,8 +3,8 @@
 The latest value of each status metric sits in a (metric, car) table. A batch is
 scattered into it (newest per car and metric wins; older ones are dropped as late) and
 every condition is then evaluated once per car the batch touched, at that car's newest
-device time: a status report carries all its metrics at one time, so the state between
-two reports of one batch is not needed.
+device time. A batch with several reports of one car (a replay, a backlog) is applied
+report by report in device-time order, so a confirm time counts from the right report.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import numpy as np
 from config.models_rules import ELEVATOR_METRICS, ElevatorRulesSpec
 from detectors.lifecycle import AlertTemplate, Lifecycle
 from detectors.reading_rule import per_device
-from detectors.slots import DeviceIndex, FloatArray, IntArray, ReadingBatch, Subset
+from detectors.slots import DeviceIndex, FloatArray, IntArray, ReadingBatch, Subset, rounds
 from gridwatch.records import AlertChange, DeviceEvent
 
 METRICS = ELEVATOR_METRICS
@@ -68,24 +68,27 @@ class ElevatorRules:
         local = self.devices.local_of[batch.slot]
         row = self.metric_row[batch.metric]  # metric -1 indexes the spare last entry
         mine = (local >= 0) & (row >= 0)
-        key = local[mine] * len(METRICS) + row[mine]
+        car = local[mine]
+        key = car * len(METRICS) + row[mine]
         t, v = batch.ts[mine], batch.value[mine]
         if len(key) == 0:
             return []
-        if np.bincount(key).max() > 1:
-            # Several reports of one car in the batch: keep each (car, metric)'s newest.
-            order = np.lexsort((t, key))
-            last = np.ones(len(order), dtype=np.bool_)
-            last[:-1] = key[order][1:] != key[order][:-1]
-            pick = order[last]
-            key, t, v = key[pick], t[pick], v[pick]
+        if np.bincount(key).max() == 1:
+            return self._apply(key, t, v)  # the live case: one report per car
+        # Several reports of one car (a replay after a restart, a backlog): apply them
+        # in device-time order, or a confirm time would count from the last report only.
+        changes: list[AlertChange] = []
+        for part in report_rounds(car, t):
+            changes += self._apply(key[part], t[part], v[part])
+        return changes
+
+    def _apply(self, key: IntArray, t: FloatArray, v: FloatArray) -> list[AlertChange]:
+        """Scatter one report per car (at most one value per car and metric)."""
         newer = (t > self.ts[key]) & np.isfinite(v)
         key, t, v = key[newer], t[newer], v[newer]
         self.ts[key] = t
         self.value[key] = v
-        touched = self.devices.flags()
-        touched[key // len(METRICS)] = True
-        cars = np.flatnonzero(touched)
+        cars = np.unique(key // len(METRICS))
         table = self.ts.reshape(len(self.devices), len(METRICS))
         return self._evaluate(cars, table[cars].max(axis=1))
 
@@ -144,3 +147,17 @@ class ElevatorRules:
         for life in self.life.values():
             changes += life.tick(now)
         return changes
+
+
+def report_rounds(car: IntArray, t: FloatArray) -> list[IntArray]:
+    """Positions of the readings split into rounds of at most one report (car, time)
+    per car, in device-time order: `slots.rounds` over reports instead of readings, so
+    the metrics of one report stay together."""
+    reports, inverse = np.unique(np.stack([car.astype(np.float64), t]), axis=1, return_inverse=True)
+    report_round = np.empty(reports.shape[1], dtype=np.intp)
+    for k, pos in enumerate(rounds(reports[0].astype(np.intp), reports[1])):
+        report_round[pos] = k
+    reading_round = report_round[inverse.ravel()]
+    order = np.argsort(reading_round, kind="stable")
+    cuts = np.cumsum(np.bincount(reading_round))[:-1]
+    return np.split(order, cuts)

@@ -2,17 +2,18 @@
 
 Everything it returns is an AlertChange for dispatch to store and route; the engine
 itself keeps only detector state, which `restore` rebuilds from the alert store and
-`rebuild` (the rule windows) from the time-series store.
+`rebuild` (windows, pending conditions, elevator status) from the time-series store.
 """
 
 from __future__ import annotations
 
+import itertools
 import time
 from collections.abc import Callable, Iterable, Sequence
 
 import numpy as np
 
-from config.models_rules import CorrelationSpec
+from config.models_rules import ELEVATOR_METRICS, CorrelationSpec
 from config.registry import Registry
 from detectors.agent_offline import AgentOffline
 from detectors.camera_rules import CameraRules
@@ -22,7 +23,7 @@ from detectors.events import EventDetector
 from detectors.library import reading_rules
 from detectors.lifecycle import UPDATE_INTERVAL_S, Lifecycle
 from detectors.offline import OfflineDetector, offline_fingerprint
-from detectors.slots import DeviceIndex, ReadingBatch
+from detectors.slots import DeviceIndex, ReadingBatch, Subset
 from detectors.threshold import ThresholdRule
 from gridwatch.records import AlertChange, DeviceEvent, Reading
 from store.interfaces import TimeSeriesStore
@@ -69,6 +70,10 @@ class DetectorEngine:
 
     def evaluate(self, batch: ReadingBatch) -> list[AlertChange]:
         """Every reading rule over one batch of columns (what `gridwatch bench` times)."""
+        changes = self._evaluate_rules(batch)
+        return changes + self.fire.observe(changes)
+
+    def _evaluate_rules(self, batch: ReadingBatch) -> list[AlertChange]:
         # Split by metric once, so each rule scans its own metric's readings only.
         parts = {m: batch.where(batch.metric == m) for m in set(self.rule_metrics)}
         changes: list[AlertChange] = []
@@ -78,7 +83,7 @@ class DetectorEngine:
             changes += reading_rule.process(parts[reading_rule.metric_id])
         if self.elevator is not None:
             changes += self.elevator.process(batch)
-        return changes + self.fire.observe(changes)
+        return changes
 
     def process_events(self, events: Iterable[DeviceEvent]) -> list[AlertChange]:
         events = list(events)
@@ -111,36 +116,87 @@ class DetectorEngine:
             changes += self.elevator.tick(at)
         return changes + self.fire.observe(changes)
 
-    def rebuild(self, timeseries: TimeSeriesStore, now: float) -> int:
-        """Refill the rule windows from stored history, so a rule over the last ten
-        minutes is not blind for ten minutes after a restart. Raises no alert (the alert
-        store holds those; see `restore`). Returns how many readings were read back."""
-        history = self.history(timeseries, now)
-        self.warm(history)
-        return len(history)
+    def rebuild(self, timeseries: TimeSeriesStore, now: float) -> list[AlertChange]:
+        """Replay stored history into every reading rule (see `warm`); returns the alert
+        changes the alert store is missing."""
+        return self.warm(self.history(timeseries, now), now)
 
     def history(self, timeseries: TimeSeriesStore, now: float) -> list[Reading]:
-        """The stored readings the windowed rules need; touches no detector state, so a
-        caller may read it without holding up live traffic, then `warm` under its lock."""
-        spans: dict[tuple[str, str], float] = {}
-        for rule in self.library:
-            span = min(rule.history_s, MAX_HISTORY_S)
-            for device in rule.devices.ids if span > 0 else ():
-                key = (device, rule.spec.metric)
-                spans[key] = max(spans.get(key, 0.0), span)
+        """The stored readings a replay needs; touches no detector state, so a caller may
+        read it without holding up live traffic, then `warm` under its lock."""
         devices = self.registry.devices
         return [
             Reading(devices[device].agent, device, metric, p.ts, p.value)
-            for (device, metric), span in spans.items()
+            for (device, metric), span in self.replay_spans().items()
             for p in timeseries.series(device, metric, now - span, now, None)
         ]
 
-    def warm(self, history: Sequence[Reading]) -> None:
-        """Feed history into the rule signals (windows, counters) without raising alerts.
-        Readings older than what a rule has already seen live are dropped as late."""
-        batch = ReadingBatch.from_readings(self.index, history)
+    def replay_spans(self) -> dict[tuple[str, str], float]:
+        """Seconds of history per (device, metric): each rule's signal window before its
+        decision span (see `_decision_span`); at most MAX_HISTORY_S."""
+        spans: dict[tuple[str, str], float] = {}
+
+        def need(devices: Subset, metrics: Iterable[str], span: float) -> None:
+            for key in itertools.product(devices.ids, metrics):
+                spans[key] = max(spans.get(key, 0.0), min(span, MAX_HISTORY_S))
+
+        for threshold in self.thresholds.values():
+            span = self._decision_span(threshold.devices, threshold.lifecycle)
+            need(threshold.devices, [threshold.spec.metric], span)
         for rule in self.library:
-            rule.warm(batch)
+            span = rule.history_s + self._decision_span(rule.devices, rule.life)
+            need(rule.devices, [rule.spec.metric], span)
+        if self.elevator is not None:
+            lives = self.elevator.life.values()
+            span = max(self._decision_span(self.elevator.devices, life) for life in lives)
+            need(self.elevator.devices, ELEVATOR_METRICS, span)
+        return spans
+
+    def _decision_span(self, devices: Subset, life: Lifecycle) -> float:
+        """How far back a replay must decide, not just listen: the longest confirm time
+        and hold, plus two reporting intervals so the reading before a condition began
+        is decided too."""
+        interval = float(self.index.interval_s[devices.members].max(initial=0.0))
+        return life.memory_s + 2 * interval
+
+    def warm(self, history: Sequence[Reading], now: float) -> list[AlertChange]:
+        """Replay history so windows, pending conditions (a threshold 50 s into its 60 s
+        confirm time), hysteresis and the elevator status table are as if the engine had
+        never stopped. A windowed rule first only listens to the readings before its
+        decision span (its window must be full before its decisions mean anything), then
+        decides on the rest. Readings older than what a rule has already seen live are
+        dropped as late, as always.
+
+        The replay's alert changes are reconciled with the alert store, which `restore`
+        adopted first: an alert whose replayed state matches the store's raises nothing
+        (no double), and only a difference comes out, as its latest fire or resolve (a
+        condition that fired just before a crash and never reached the store is not lost).
+        """
+        batch = ReadingBatch.from_readings(self.index, history)
+        before = self._firing_fingerprints()
+        replayed: list[AlertChange] = []
+        for threshold in self.thresholds.values():
+            replayed += threshold.process(batch)
+        for rule in self.library:
+            cut = now - self._decision_span(rule.devices, rule.life)
+            rule.warm(batch.where(batch.ts < cut))
+            replayed += rule.process(batch.where(batch.ts >= cut))
+        if self.elevator is not None:
+            replayed += self.elevator.process(batch)
+        differ = before ^ self._firing_fingerprints()
+        latest = {c.fingerprint: c for c in replayed if c.kind != "update"}
+        changes = sorted((latest[fp] for fp in differ if fp in latest), key=lambda c: c.ts)
+        return changes + self.fire.observe(changes)
+
+    def _lifecycles(self) -> list[Lifecycle]:
+        lives = [threshold.lifecycle for threshold in self.thresholds.values()]
+        lives += [rule.life for rule in self.library]
+        if self.elevator is not None:
+            lives += self.elevator.life.values()
+        return lives
+
+    def _firing_fingerprints(self) -> set[str]:
+        return set().union(*(life.firing_fingerprints() for life in self._lifecycles()))
 
     def restore(self, firing: Iterable[FiringAlert]) -> list[str]:
         """Adopt the alerts firing in the store after a restart, so a condition that still

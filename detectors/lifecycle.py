@@ -101,6 +101,25 @@ class Lifecycle:
         emit = np.flatnonzero(fire | update | resolve)
         return self.emit(s[emit], t[emit], v[emit], kind[emit])
 
+    def force(self, s: IntArray, t: FloatArray, v: FloatArray) -> list[AlertChange]:
+        """Fire now, with the confirm time counted as served: the device's own controller
+        has already confirmed the condition (an elevator's trapped event). A firing
+        alert is updated instead; one condition stays one alert whichever source saw it."""
+        # fmin skips NaN: a condition not yet pending starts exactly one confirm time ago.
+        self.pending_since[s] = np.fmin(self.pending_since[s], t - self.min_duration[s])
+        active = np.ones(len(s), dtype=np.bool_)
+        return self.step(s, t, active, ~active, v)
+
+    @property
+    def memory_s(self) -> float:
+        """How far back a condition's start can still matter: the longest confirm time
+        plus the longest hold. A restart replays at least this much history."""
+        longest = self.min_duration.max(initial=0.0) + self.hold.max(initial=0.0)
+        return float(longest)
+
+    def firing_fingerprints(self) -> set[str]:
+        return {self.fingerprints[i] for i in np.flatnonzero(self.firing).tolist()}
+
     def tick(self, now: float) -> list[AlertChange]:
         """Pending conditions whose duration and clear spells whose hold have elapsed."""
         # NaN compares False, so only pending (or clearing) slots can be due.

@@ -1,9 +1,9 @@
 """The shape every reading rule of the library shares.
 
 A rule is a *signal* (per-slot state updated by each reading: a ring window, the last
-change, a reversal count) and a *lifecycle* (pending, firing, clearing). Keeping them
-apart lets `warm` rebuild the signal from stored history after a restart without
-re-raising alerts the store already knows about.
+change, a reversal count) and a *lifecycle* (pending, firing, clearing), the one every
+rule shares. After a restart the engine replays stored history through both and
+reconciles the outcome with the alert store (`DetectorEngine.warm`).
 """
 
 from __future__ import annotations
@@ -87,7 +87,8 @@ class ReadingRule(ABC):
         return changes
 
     def warm(self, batch: ReadingBatch) -> None:
-        """Feed stored history into the signal only: no alert changes come of it."""
+        """Fill the signal from stored history without deciding anything: decisions on a
+        half-filled window would be wrong (no reversals yet reads as "clear")."""
         s, t, v = self._mine(batch)
         for part in device_time_rounds(s, t):
             self.observe(s[part], t[part], v[part])

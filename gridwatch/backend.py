@@ -83,8 +83,15 @@ class DetectorStage:
     def rebuild(self, timeseries: TimeSeriesStore, now: float) -> None:
         history = self.engine.history(timeseries, now)  # store reads, outside the lock
         with self._lock:
-            self.engine.warm(history)
-        log.info("detector windows rebuilt from %d stored readings", len(history))
+            changes = self.engine.warm(history, now)
+        # What the replay found the alert store missing (a fire that never reached it
+        # before a crash, a resolve that the readings show was due).
+        self.dispatcher.apply(changes)
+        log.info(
+            "detector state rebuilt from %d stored readings; %d alert changes the store lacked",
+            len(history),
+            len(changes),
+        )
 
     def tick(self) -> None:
         with self._lock, metrics.DETECTOR_SECONDS.labels(input="tick").time():
