@@ -191,6 +191,25 @@ ELEVATOR_METRICS: tuple[str, ...] = (
     "floor",
 )
 
+# The conditions the elevator composites decide (their rule ids), and the controller
+# events that report the same conditions. Such an event raises the composite's own alert
+# (one entrapment is one alert, whether the controller or the status readings saw it
+# first), so an event rule for it would be a second alert and is refused.
+ELEVATOR_CONDITIONS: tuple[str, ...] = (
+    "elevator-trapped",
+    "elevator-door-open-moving",
+    "elevator-overspeed",
+    "elevator-overtravel",
+    "elevator-door-faults",
+)
+ELEVATOR_CONDITION_EVENTS: dict[str, str] = {
+    "elevator.trapped": "elevator-trapped",
+    "elevator.door_open_moving": "elevator-door-open-moving",
+    "elevator.overspeed": "elevator-overspeed",
+    "elevator.overtravel_top": "elevator-overtravel",
+    "elevator.overtravel_bottom": "elevator-overtravel",
+}
+
 models.RulesSpec.model_rebuild(
     _types_namespace={
         cls.__name__: cls

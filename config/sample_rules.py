@@ -23,15 +23,14 @@ THRESHOLDS: tuple[tuple[str, str, str, str, float, float, float, str, str, str],
      60.0, "major", "fire.pressure_low", "{device} 喷淋末端水压 {value} MPa 过低"),
     ("tank-level-low", "water_tank", "water_level_m", "below", 1.0, 1.3, 120.0,
      "major", "fire.tank_low", "{device} 消防水箱水位 {value} m 过低"),
-    ("elevator-overspeed", "elevator", "speed_mps", "above", 2.2, 1.9, 2.0,
-     "critical", "elevator.overspeed_reading", "{device} 运行速度 {value} m/s 超速"),
     ("smoke-battery-low", "smoke_detector", "battery_pct", "below", 15.0, 25.0, 600.0,
      "warning", "device.battery_low", "{device} 电池电量 {value}% 偏低，请更换"),
     ("heat-battery-low", "heat_detector", "battery_pct", "below", 15.0, 25.0, 600.0,
      "warning", "device.battery_low", "{device} 电池电量 {value}% 偏低，请更换"),
 )  # fmt: skip
 
-# event type -> (severity, summary)
+# event type -> (severity, summary). The controller events of an elevator composite's
+# condition (elevator.trapped, .overspeed, ...) raise that composite's alert instead.
 EVENTS: dict[str, tuple[str, str]] = {
     "fire.alarm": ("critical", "{device} 火灾报警"),
     "fire.fault": ("minor", "{device} 消防设施故障"),
@@ -41,11 +40,6 @@ EVENTS: dict[str, tuple[str, str]] = {
     "fire.feedback": ("info", "{device} 联动设备反馈"),
     "fire.power_fault": ("major", "{device} 主电/备电故障"),
     "fire.reset": ("info", "{device} 控制器复位"),
-    "elevator.trapped": ("critical", "{device} 电梯困人"),
-    "elevator.door_open_moving": ("critical", "{device} 开门走梯"),
-    "elevator.overtravel_top": ("critical", "{device} 冲顶"),
-    "elevator.overtravel_bottom": ("critical", "{device} 蹲底"),
-    "elevator.overspeed": ("critical", "{device} 电梯超速"),
     "elevator.stop_outside_door_zone": ("major", "{device} 非平层停梯"),
     "elevator.power_loss": ("major", "{device} 电梯停电"),
     "elevator.safety_circuit_open": ("major", "{device} 安全回路断开"),

@@ -9,7 +9,11 @@ from collections.abc import Callable, Mapping
 
 from config.errors import Loc
 from config.models import StreetConfig
-from config.models_rules import READING_RULE_LISTS
+from config.models_rules import (
+    ELEVATOR_CONDITION_EVENTS,
+    ELEVATOR_CONDITIONS,
+    READING_RULE_LISTS,
+)
 
 Report = Callable[[Loc, str], None]
 # (lower, higher) field pairs of the reading rules that have them
@@ -45,11 +49,31 @@ def check_rule_library(config: StreetConfig, report: Report) -> None:
         seen.setdefault(camera.id, loc)
         _overrides(report, loc, camera.id, "camera", camera.overrides, camera.OVERRIDABLE, types)
     if rules.elevator is not None:
+        _elevator_claims(config, seen, report)
         spec = rules.elevator
         loc = ("rules", "elevator")
         _overrides(report, loc, "elevator", "elevator", spec.overrides, spec.OVERRIDABLE, types)
         if spec.bottom_floor >= spec.top_floor:
             report((*loc, "bottom_floor"), "elevator: bottom_floor must be below top_floor")
+
+
+def _elevator_claims(config: StreetConfig, seen: Mapping[str, Loc], report: Report) -> None:
+    """The elevator composites own their rule ids and the controller events of their
+    conditions: another rule there would give one condition two alerts."""
+    for rule_id in ELEVATOR_CONDITIONS:
+        if rule_id in seen:
+            report(
+                (*seen[rule_id], "id"),
+                f"rule id '{rule_id}' is an elevator composite's (rules.elevator); rename it",
+            )
+    for index, event in enumerate(config.rules.events):
+        owner = ELEVATOR_CONDITION_EVENTS.get(event.event_type)
+        if owner is not None:
+            report(
+                ("rules", "events", index, "event_type"),
+                f"'{event.event_type}' raises the elevator composite '{owner}' "
+                "(rules.elevator), one alert per condition; remove this event rule",
+            )
 
 
 def _overrides(

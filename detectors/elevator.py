@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from config.models_rules import ELEVATOR_METRICS, ElevatorRulesSpec
+from config.models_rules import ELEVATOR_CONDITION_EVENTS, ELEVATOR_METRICS, ElevatorRulesSpec
 from detectors.lifecycle import AlertTemplate, Lifecycle
 from detectors.reading_rule import per_device
 from detectors.slots import DeviceIndex, FloatArray, IntArray, ReadingBatch, Subset, rounds
@@ -63,6 +63,9 @@ class ElevatorRules:
             for rule, (kind, severity, summary) in CONDITIONS.items()
         }
         self.faults = np.full((len(devices), spec.door_faults), -np.inf)  # ring of fault times
+        # Conditions a controller event has started and not yet ended: they stay active
+        # whatever the status readings say, since the controller sees the car directly.
+        self.held = {rule: devices.flags() for rule in self.life}
 
     def process(self, batch: ReadingBatch) -> list[AlertChange]:
         local = self.devices.local_of[batch.slot]
@@ -114,7 +117,31 @@ class ElevatorRules:
         }  # fmt: skip
         changes: list[AlertChange] = []
         for rule, (starts, clears, value) in decisions.items():
-            changes += self.life[rule].step(s, t, starts, clears, value)
+            held = self.held[rule][s]
+            changes += self.life[rule].step(s, t, starts | held, clears & ~held, value)
+        return changes
+
+    def claims(self, event: DeviceEvent) -> bool:
+        """Is this a controller event of a composite's own condition, for one of our cars?"""
+        return event.type in ELEVATOR_CONDITION_EVENTS and event.device in self.devices.local
+
+    def condition_event(self, event: DeviceEvent) -> list[AlertChange]:
+        """A controller's event raises the composite's alert at once (the controller has
+        confirmed it; no confirm time) or updates it if the readings raised it first; its
+        end is a clear decision, resolved after the hold like any other."""
+        rule = ELEVATOR_CONDITION_EVENTS[event.type]
+        slot = self.devices.local[event.device]
+        life = self.life[rule]
+        s = np.array([slot], dtype=np.intp)
+        t = np.array([event.ts])
+        v = np.array([np.nan if event.score is None else event.score])
+        yes = np.ones(1, dtype=np.bool_)
+        self.held[rule][slot] = event.state in ("start", "update")
+        if event.state == "end":
+            return life.step(s, t, ~yes, yes, v)
+        changes = life.force(s, t, v)
+        if event.state == "instant":  # no end will come: clear unless readings say otherwise
+            changes += life.step(s, t, ~yes, yes, v)
         return changes
 
     def on_event(self, event: DeviceEvent) -> list[AlertChange]:

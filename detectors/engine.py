@@ -88,13 +88,16 @@ class DetectorEngine:
     def process_events(self, events: Iterable[DeviceEvent]) -> list[AlertChange]:
         events = list(events)
         changes: list[AlertChange] = []
+        elevator = self.elevator
         for event in events:
             if self.cameras.handles(event.type):
                 changes += self.cameras.process(event)
+            elif elevator is not None and elevator.claims(event):
+                changes += elevator.condition_event(event)
             else:
                 changes += self.events.process(event)
-            if self.elevator is not None:
-                changes += self.elevator.on_event(event)
+            if elevator is not None:
+                changes += elevator.on_event(event)
         changes += self.fire.observe(changes)
         # Offline bookkeeping comes after, so it never holds back the alarm itself.
         slots = self.index.slots_of([e.device for e in events])

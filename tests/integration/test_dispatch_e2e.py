@@ -34,6 +34,12 @@ def short_config(root: Path, escalate_s: float) -> Path:
     lifts = next(r for r in tree["routes"] if r["name"] == "people-in-lifts")
     lifts.update(escalate_after_s=escalate_s, renotify_after_s=600)
     (root / "routes.yaml").write_text(yaml.safe_dump({"routes": tree}), encoding="utf-8")
+    # An entrapment's end resolves after the elevator hold: 1 s here, so the test can see
+    # a second entrapment as a new alert without waiting the sample's 30 s.
+    rules_file = root / "rules.yaml"
+    rules = yaml.safe_load(rules_file.read_text(encoding="utf-8"))
+    rules["rules"]["elevator"]["hold_s"] = 1.0
+    rules_file.write_text(yaml.safe_dump(rules, allow_unicode=True), encoding="utf-8")
     return root
 
 
@@ -117,6 +123,10 @@ def test_entrapment_at_night_escalates_opens_one_incident_and_ack_stops_it(
             assert get(backend, f"/api/v1/alerts/{aid}")["incident_id"] == incident["id"]
 
             trapped(pub, agent, device, 2, "end")
+            resolved = wait_for(
+                lambda: get(backend, f"/api/v1/alerts/{aid}")["status"] == "resolved", 5
+            )
+            assert resolved, get(backend, f"/api/v1/alerts/{aid}")
             trapped(pub, agent, device, 3, "start")  # the same fault again
             again = board.wait_for(lambda a: a["device"] == device and a["id"] != aid, 5)
             assert again is not None

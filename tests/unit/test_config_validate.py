@@ -143,6 +143,21 @@ CASES: dict[str, tuple[dict[str, str], str]] = {
         case(section("tokens", marked(flow(TOKEN, role="maintenance", grid=None)))),
         "token 't1': role 'maintenance' needs a maintainer",
     ),
+    "event rule for an elevator composite's own condition": (
+        case(
+            "rules:\n  elevator: {}\n"
+            + section("events", marked("{event_type: elevator.trapped, severity: critical, "
+                                       "summary: x}"), indent="  ")
+        ),
+        "'elevator.trapped' raises the elevator composite 'elevator-trapped'",
+    ),
+    "rule id of an elevator composite": (
+        case(
+            "rules:\n  elevator: {}\n"
+            + section("thresholds", marked(flow(THRESHOLD, id="elevator-overspeed")), indent="  ")
+        ),
+        "rule id 'elevator-overspeed' is an elevator composite's",
+    ),
     "clear_at above fire_at for an 'above' rule": (
         thresholds(marked(flow(THRESHOLD, clear_at=60))),
         "rule 'heat-high': clear_at 60 must be <= fire_at 57 for direction 'above'",

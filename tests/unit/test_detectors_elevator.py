@@ -144,3 +144,47 @@ def test_door_faults_spread_wider_than_the_window_do_not_fire() -> None:
     eng, _ = engine()
     faults = [event("e1", "elevator.door_fault", "instant", ts=T0 + 301 * i) for i in range(5)]
     assert eng.process_events(faults) == []
+
+
+def fingerprints(changes: Sequence[AlertChange]) -> list[tuple[str, str]]:
+    return [(c.kind, c.fingerprint) for c in changes]
+
+
+def test_controller_event_and_status_readings_raise_one_entrapment_alert() -> None:
+    eng, _ = engine()
+    eng.process_readings(status(T0, occupied=1))  # readings: pending, 60 s to confirm
+    # The controller confirms first: the alert fires at once, without the confirm time.
+    fired = eng.process_events([event("e1", "elevator.trapped", "start", ts=T0 + 5)])
+    assert fingerprints(fired) == [("fire", "elevator-trapped:e1")]
+    # The readings reach their confirm time: the same alert, not a second one.
+    later = eng.process_readings(status(T0 + 60, occupied=1)) + eng.tick(T0 + 60)
+    assert all(c.kind == "update" for c in later)
+    # The other order: readings first, then the controller's event updates that alert.
+    eng.process_readings(status(T0, occupied=1, dev="e2"))
+    assert fingerprints(eng.tick(T0 + 60)) == [("fire", "elevator-trapped:e2")]
+    again = eng.process_events([event("e2", "elevator.trapped", "start", ts=T0 + 61)])
+    assert [c.kind for c in again] in ([], ["update"])
+
+
+def test_an_open_controller_event_outweighs_readings_until_it_ends() -> None:
+    eng, _ = engine()
+    eng.process_events([event("e1", "elevator.trapped", "start", ts=T0)])
+    # Readings say free, but the controller has not ended it: the alert stays.
+    eng.process_readings(status(T0 + 10, occupied=0, door=1))
+    assert eng.tick(T0 + 100) == []
+    # The end is a clear decision: resolved after the hold (30 s), not before.
+    assert eng.process_events([event("e1", "elevator.trapped", "end", ts=T0 + 110)]) == []
+    assert eng.tick(T0 + 139) == []
+    assert fingerprints(eng.tick(T0 + 140)) == [("resolve", "elevator-trapped:e1")]
+
+
+def test_an_instant_condition_event_resolves_after_the_hold_unless_readings_hold_it() -> None:
+    eng, _ = engine()
+    fired = eng.process_events([event("e1", "elevator.overspeed", "instant", ts=T0)])
+    assert fingerprints(fired) == [("fire", "elevator-overspeed:e1")]
+    assert fingerprints(eng.tick(T0 + 30)) == [("resolve", "elevator-overspeed:e1")]
+    eng.process_events([event("e2", "elevator.overspeed", "instant", ts=T0)])
+    # e2's readings still show overspeed (its rated speed is 2.5): the alert stays.
+    eng.process_readings(status(T0 + 20, running=1, speed=3.0, dev="e2"))
+    assert eng.tick(T0 + 60) == []
+

@@ -10,6 +10,7 @@ import pytest
 
 from config.loader import DEFAULT_CONFIG_DIR, load_registry
 from config.models import DEVICE_TYPES
+from config.models_rules import ELEVATOR_CONDITION_EVENTS
 from config.registry import Registry, in_scope
 from config.sample_devices import DEVICE_KINDS
 from config.sample_street import main, render
@@ -135,9 +136,14 @@ def test_receivers(registry: Registry) -> None:
 
 def test_rules_cover_the_contract(registry: Registry) -> None:
     rules = registry.rules
-    assert sorted(e.event_type for e in rules.events) == sorted(CONTRACT_EVENTS)
+    # Every contract event raises an alert: by its own event rule, or (an elevator
+    # condition) as the elevator composite's alert, never both.
+    by_rule = [e.event_type for e in rules.events]
+    assert rules.elevator is not None
+    by_composite = list(ELEVATOR_CONDITION_EVENTS)
+    assert sorted(by_rule + by_composite) == sorted(CONTRACT_EVENTS)
     severity = {e.event_type: e.severity for e in rules.events}
-    for event_type in ("fire.alarm", "elevator.trapped", "camera.falling_object"):
+    for event_type in ("fire.alarm", "camera.falling_object"):
         assert severity[event_type] == "critical"
     by_type = {(r.device_type, r.metric): r for r in rules.thresholds}
     smoke = by_type[("smoke_detector", "smoke_obscuration_pct_m")]
