@@ -78,6 +78,11 @@ def build_parser() -> argparse.ArgumentParser:
     scores.add_argument("in_dir")
     scores.add_argument("out_dir")
     scores.add_argument("--detector", default=None)
+    skab = sub.add_parser("skab-to-nab", help="convert the SKAB benchmark to the NAB layout")
+    skab.add_argument("skab_dir")
+    skab.add_argument("out_dir")
+    skab.add_argument("--experiments", default=None,
+                      help="comma-separated experiment folders (default: every labelled one)")
     masks = sub.add_parser("motion-masks", help="motion masks for frames or a video")
     masks.add_argument("in_dir")
     masks.add_argument("out_dir")

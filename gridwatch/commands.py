@@ -123,6 +123,14 @@ def cmd_anomaly_scores(args: argparse.Namespace) -> int:
     return 2 if run is None else run(Path(args.in_dir), Path(args.out_dir), args.detector)
 
 
+def cmd_skab_to_nab(args: argparse.Namespace) -> int:
+    run = _feature("skab-to-nab", "detectors.skab_convert", "run_skab_to_nab")
+    wanted = None if args.experiments is None else [
+        e.strip() for e in args.experiments.split(",") if e.strip()
+    ]
+    return 2 if run is None else run(Path(args.skab_dir), Path(args.out_dir), wanted)
+
+
 def cmd_motion_masks(args: argparse.Namespace) -> int:
     run = _feature("motion-masks", "edge.camera.motion_runner", "run_motion_masks")
     return 2 if run is None else run(Path(args.in_dir), Path(args.out_dir))
