@@ -91,7 +91,9 @@ class ElevatorRules:
         key, t, v = key[newer], t[newer], v[newer]
         self.ts[key] = t
         self.value[key] = v
-        cars = np.unique(key // len(METRICS))
+        touched = self.devices.flags()  # a mask, not np.unique: no sort on the hot path
+        touched[key // len(METRICS)] = True
+        cars = np.flatnonzero(touched)
         table = self.ts.reshape(len(self.devices), len(METRICS))
         return self._evaluate(cars, table[cars].max(axis=1))
 

@@ -68,16 +68,17 @@ class Lifecycle:
         self, s: IntArray, t: FloatArray, starts: BoolArray, clears: BoolArray, v: FloatArray
     ) -> list[AlertChange]:
         """One decision per slot at most (unique `s`), at device times `t`."""
-        # NaN means "no figure this time" (an undecided window): keep the last one.
-        known = ~np.isnan(v)
-        self.last_value[s] = np.where(known, v, self.last_value[s])
         firing = self.firing[s]
         pending = ~np.isnan(self.pending_since[s])
         # Most slots are quiet (not starting, pending or firing): decide only the rest.
+        # A quiet slot's last value is never read (tick reports pending and firing ones).
         busy = np.flatnonzero(starts | firing | pending)
         if len(busy) < len(s):
             s, t, starts, clears, v = s[busy], t[busy], starts[busy], clears[busy], v[busy]
-            known, firing, pending = known[busy], firing[busy], pending[busy]
+            firing, pending = firing[busy], pending[busy]
+        # NaN means "no figure this time" (an undecided window): keep the last one.
+        known = ~np.isnan(v)
+        self.last_value[s] = np.where(known, v, self.last_value[s])
         active = starts | (~clears & (firing | pending))
         since = np.where(pending, self.pending_since[s], t)
         fire = active & ~firing & (t - since >= self.min_duration[s])

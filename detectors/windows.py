@@ -7,7 +7,11 @@ and a rule that already decided on the newer reading cannot take the decision ba
 a late reading may never overwrite or reorder the state. Duplicates are the same case.
 
 Each row stays sorted by time from its oldest to its newest entry, so "the oldest
-sample inside the window" is a binary search, done for every slot at once.
+sample inside the window" is a binary search, done for every slot at once. Entries are
+addressed by sequence number (the n-th reading a slot ever accepted sits in column
+n % capacity). A window's start only moves forward for a slot that reports regularly, so
+each slot remembers its last answer and steps forward from it: usually one or two
+vectorised steps instead of log2(capacity); the search covers the rest.
 """
 
 from __future__ import annotations
@@ -15,6 +19,8 @@ from __future__ import annotations
 import numpy as np
 
 from detectors.slots import BoolArray, FloatArray, IntArray
+
+HINT_STEPS = 3  # forward steps from the last answer before falling back to the search
 
 
 class RingWindows:
@@ -26,6 +32,8 @@ class RingWindows:
         self.value: FloatArray = np.full((slots, capacity), np.nan)
         self.head: IntArray = np.full(slots, -1, dtype=np.intp)  # newest entry's column
         self.count: IntArray = np.zeros(slots, dtype=np.intp)
+        self.appended: IntArray = np.zeros(slots, dtype=np.intp)  # next sequence number
+        self.hint: IntArray = np.zeros(slots, dtype=np.intp)  # last `oldest_since` answer
         self.newest: FloatArray = np.full(slots, -np.inf)
         self.late = 0  # readings dropped for arriving after a newer one
 
@@ -39,6 +47,7 @@ class RingWindows:
         self.ts[s, head] = t
         self.value[s, head] = v
         self.count[s] = np.minimum(self.count[s] + 1, self.capacity)
+        self.appended[s] += 1
         self.newest[s] = t
         return ok
 
@@ -57,20 +66,42 @@ class RingWindows:
 
     def oldest_since(self, s: IntArray, start: FloatArray) -> tuple[FloatArray, FloatArray]:
         """(ts, value) of each slot's oldest entry with ts >= start; NaN if none."""
-        # Binary search on age: ages [0, count) run newest to oldest, times descending.
-        lo: IntArray = np.zeros(len(s), dtype=np.intp)  # age known to be inside the window
-        hi: IntArray = self.count[s].copy()  # first age known outside (or past the end)
-        inside = (hi > 0) & (self.newest[s] >= start)
-        while True:
-            open_ = inside & (hi - lo > 1)
-            if not open_.any():
+        newest = self.appended[s] - 1
+        oldest = self.appended[s] - self.count[s]
+        q = np.clip(self.hint[s], oldest, newest + 1)
+        for _ in range(HINT_STEPS):
+            behind = (q <= newest) & (self._ts_at(s, q) < start)
+            if not behind.any():
                 break
-            mid: IntArray = (lo + hi) // 2
-            mid_in = self.ts[s, self._column(s, mid)] >= start
-            lo = np.where(open_ & mid_in, mid, lo).astype(np.intp)
-            hi = np.where(open_ & ~mid_in, mid, hi).astype(np.intp)
-        col = self._column(s, lo)
+            q = q + behind
+        else:
+            behind = (q <= newest) & (self._ts_at(s, q) < start)
+        # q is the answer only if it is not behind the start and the entry before it is
+        # (a long gap leaves it behind; a start that moved back fails the second test).
+        wrong = behind | ((q > oldest) & (self._ts_at(s, q - 1) >= start))
+        if wrong.any():
+            q[wrong] = self._search(s[wrong], start[wrong], oldest[wrong], newest[wrong] + 1)
+        self.hint[s] = q
+        inside = q <= newest
+        col = q % self.capacity
         return (
             np.where(inside, self.ts[s, col], np.nan),
             np.where(inside, self.value[s, col], np.nan),
         )
+
+    def _ts_at(self, s: IntArray, q: IntArray) -> FloatArray:
+        """Time of sequence number q (only meaningful for oldest <= q <= newest)."""
+        at: FloatArray = self.ts[s, q % self.capacity]
+        return at
+
+    def _search(self, s: IntArray, start: FloatArray, lo: IntArray, hi: IntArray) -> IntArray:
+        """First sequence number in [lo, hi) whose time is >= start (hi if none)."""
+        lo, hi = lo.copy(), hi.copy()
+        while True:
+            open_ = lo < hi
+            if not open_.any():
+                return lo
+            mid = (lo + hi) // 2
+            before = open_ & (self._ts_at(s, mid) < start)
+            lo = np.where(before, mid + 1, lo)
+            hi = np.where(open_ & ~before, mid, hi)

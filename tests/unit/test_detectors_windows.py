@@ -35,6 +35,35 @@ def test_oldest_since_matches_a_plain_scan_across_wraparound() -> None:
             assert (float(ts[0]), float(value[0])) == expected
 
 
+def test_oldest_since_stays_right_when_windows_slide_jump_and_move_back() -> None:
+    """Many slots at once: mostly a steady slide (the remembered answer steps forward),
+    with gaps longer than the window, empty windows and starts that move back."""
+    rng = np.random.default_rng(11)
+    n, cap = 50, 16
+    win = RingWindows(slots=n, capacity=cap)
+    kept: list[list[tuple[float, float]]] = [[] for _ in range(n)]
+    now = np.full(n, T0)
+    for step in range(300):
+        s = np.flatnonzero(rng.random(n) < 0.8)
+        gap = np.where(rng.random(len(s)) < 0.03, 200.0, 1.0)  # an occasional long gap
+        now[s] += gap
+        v = rng.normal(size=len(s))
+        win.append(s, now[s], v)
+        for slot, t, x in zip(s.tolist(), now[s].tolist(), v.tolist(), strict=True):
+            kept[slot] = (kept[slot] + [(t, x)])[-cap:]
+        span = 10.0 if step % 50 else rng.uniform(0.0, 30.0)  # now and then: moves back
+        start = now - span + np.where(rng.random(n) < 0.05, 50.0, 0.0)  # some: none inside
+        slots = np.arange(n, dtype=np.intp)
+        ts, value = win.oldest_since(slots, start)
+        for slot in range(n):
+            expected = next((p for p in kept[slot] if p[0] >= start[slot]), None)
+            got = (float(ts[slot]), float(value[slot]))
+            if expected is None:
+                assert np.isnan(got[0]) and np.isnan(got[1])
+            else:
+                assert got == expected, (step, slot)
+
+
 def test_late_and_duplicate_readings_are_dropped_and_counted() -> None:
     win = RingWindows(slots=1, capacity=4)
     assert win.append(one(0), np.array([T0 + 10]), np.array([1.0])).all()
