@@ -101,6 +101,11 @@ class NoisyRuleSpec(ReadingRuleSpec):
     clear_reversals: int = Field(ge=0, description="Clears below this many reversals.")
 
 
+# The names of detectors.anomaly_registry.DETECTORS (a test keeps the two equal; the
+# config cannot import the detectors).
+AnomalyDetectorName = Literal["robust-knn", "robust-knn-step", "gaussian"]
+
+
 class AnomalyRuleSpec(ReadingRuleSpec):
     """The online anomaly detector's score (detectors.anomaly) over one metric: a warning."""
 
@@ -113,6 +118,12 @@ class AnomalyRuleSpec(ReadingRuleSpec):
 
     fire_score: float = Field(default=0.5, gt=0, le=1, description="Fires at this score.")
     clear_score: float = Field(default=0.3, ge=0, le=1, description="Clears below this score.")
+    detector: AnomalyDetectorName = Field(
+        default="robust-knn",
+        description="The online detector (as `gridwatch anomaly-scores --detector`): "
+        "robust-knn for drift and changed daily patterns, robust-knn-step adds sudden "
+        "steps (vibration, pressure rigs), gaussian is the plain reference.",
+    )
 
 
 class ElevatorRulesSpec(Strict):

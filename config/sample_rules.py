@@ -95,6 +95,21 @@ NOISY: list[dict[str, object]] = [
      "clear_reversals": 4, **_FAULT, "alert_type": "device.sensor_noisy",
      "summary": "{device} 温度读数跳变（{value} 次反复）"},
 ]
+# The online anomaly detector where no fixed limit says "wrong": a lift's vibration
+# (worn guides and rollers show as new levels and sudden steps: the step variant), a
+# hydrant's pressure drifting, a fire tank's daily draw-down changing its shape. A
+# warning for maintenance, resolved after ten quiet minutes.
+_ANOMALY = {"severity": "warning", "hold_s": 600.0, "fire_score": 0.5, "clear_score": 0.3}
+ANOMALIES: list[dict[str, object]] = [
+    {"id": "elevator-vibration-anomaly", "device_type": "elevator", "metric": "vibration_rms_g",
+     "detector": "robust-knn-step", **_ANOMALY, "alert_type": "elevator.vibration_anomaly",
+     "summary": "{device} 振动异常（异常分 {value}）"},
+    {"id": "hydrant-pressure-anomaly", **_HYD, "detector": "robust-knn", **_ANOMALY,
+     "alert_type": "fire.pressure_anomaly", "summary": "{device} 水压走势异常（异常分 {value}）"},
+    {"id": "tank-level-anomaly", "device_type": "water_tank", "metric": "water_level_m",
+     "detector": "robust-knn", **_ANOMALY, "alert_type": "fire.tank_anomaly",
+     "summary": "{device} 水箱水位走势异常（异常分 {value}）"},
+]
 ELEVATOR = {"trapped_confirm_s": 30.0, "hold_s": 30.0}
 CAMERAS: list[dict[str, object]] = [
     {"id": "night-intrusion", "event_type": "camera.intrusion", "schedule": "22:00-06:00",
@@ -146,6 +161,7 @@ def rules(overrides: dict[str, dict[str, dict[str, float]]]) -> dict[str, object
         "ranges": RANGES,
         "flatlines": FLATLINES,
         "noisy": NOISY,
+        "anomalies": ANOMALIES,
         "elevator": ELEVATOR,
         "cameras": CAMERAS,
         "correlation": CORRELATION,

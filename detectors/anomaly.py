@@ -95,6 +95,10 @@ class AnomalyDetector:
         self.quiet = np.zeros(n_slots, dtype=np.intp)  # rows left in the episode
         self.peak = np.zeros(n_slots)  # highest score shown in the episode
 
+    @property
+    def history_rows(self) -> int:
+        return self.params.window
+
     def score(self, slots: IntArray, ts: FloatArray, values: FloatArray) -> FloatArray:
         slots, ts, values = batch_arrays(slots, ts, values)
         out = np.zeros(len(slots))

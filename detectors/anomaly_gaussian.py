@@ -32,6 +32,10 @@ class GaussianDetector:
         self.total = np.zeros(n_slots)
         self.total_sq = np.zeros(n_slots)
 
+    @property
+    def history_rows(self) -> int:
+        return self.window
+
     def score(self, slots: IntArray, ts: FloatArray, values: FloatArray) -> FloatArray:
         slots, ts, values = batch_arrays(slots, ts, values)
         out = np.zeros(len(slots))

@@ -16,6 +16,11 @@ from detectors.anomaly_gaussian import GaussianDetector
 class OnlineDetector(Protocol):
     n_slots: int
 
+    @property
+    def history_rows(self) -> int:
+        """Rows of a series the detector looks back over: what a restart replays."""
+        ...
+
     def score(self, slots: IntArray, ts: FloatArray, values: FloatArray) -> FloatArray: ...
 
     def state_dict(self) -> dict[str, npt.NDArray[Any]]: ...

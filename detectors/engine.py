@@ -16,6 +16,7 @@ import numpy as np
 from config.models_rules import ELEVATOR_METRICS, CorrelationSpec
 from config.registry import Registry
 from detectors.agent_offline import AgentOffline
+from detectors.anomaly_rule import AnomalyRule
 from detectors.camera_rules import CameraRules
 from detectors.correlation import FireCorrelator
 from detectors.elevator import ElevatorRules
@@ -190,6 +191,11 @@ class DetectorEngine:
         latest = {c.fingerprint: c for c in replayed if c.kind != "update"}
         changes = sorted((latest[fp] for fp in differ if fp in latest), key=lambda c: c.ts)
         return changes + self.fire.observe(changes)
+
+    @property
+    def anomaly_rules(self) -> list[AnomalyRule]:
+        """The rules whose learned state the backend keeps on disk (anomaly_state)."""
+        return [rule for rule in self.library if isinstance(rule, AnomalyRule)]
 
     def _lifecycles(self) -> list[Lifecycle]:
         lives = [threshold.lifecycle for threshold in self.thresholds.values()]

@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,6 +19,7 @@ import uvicorn
 from api.app import create_app
 from api.context import ApiContext
 from config.registry import Registry
+from detectors.anomaly_state import load_anomaly_state, save_anomaly_state
 from detectors.engine import DetectorEngine
 from dispatch.alert_publisher import MqttAlertPublisher
 from dispatch.dispatcher import Dispatcher
@@ -33,6 +35,8 @@ from store.interfaces import OpStore, TimeSeriesStore
 
 log = logging.getLogger(__name__)
 TICK_S = 1.0  # offline and minimum-duration checks; alarms never wait for it
+SAVE_STATE_S = 300.0  # how often the anomaly detectors' learned state is written
+STATE_FILE = "anomaly-state.npz"
 # Test-only: seconds added to dispatch's clock, so an end-to-end test can make the real
 # process route "at 21:00 Shanghai time" (who is on duty) without touching the host.
 CLOCK_OFFSET_ENV = "GRIDWATCH_CLOCK_OFFSET_S"
@@ -98,6 +102,12 @@ class DetectorStage:
             changes = self.engine.tick()
         self.dispatcher.apply(changes)
 
+    def save_state(self, path: Path) -> None:
+        with self._lock:  # a consistent copy: no batch half-applied
+            state_rules = self.engine.anomaly_rules
+            if state_rules:
+                save_anomaly_state(state_rules, path)
+
 
 class Backend:
     def __init__(
@@ -116,6 +126,7 @@ class Backend:
         self.ops: OpStore | None = None
         self.consumer: IngestConsumer | None = None
         self.publisher: MqttAlertPublisher | None = None
+        self.stage: DetectorStage | None = None
 
     def start(self) -> None:
         """Open the stores, rebuild detector state, connect ingest and dispatch."""
@@ -128,17 +139,21 @@ class Backend:
 
         engine = DetectorEngine(self.registry, clock=self.clock)
         engine.restore((a.fingerprint, a.device, a.value) for a in ops.firing_alerts())
+        # Before the replay, so it adds only the rows the saved state has not seen.
+        loaded = load_anomaly_state(engine.anomaly_rules, data_dir / STATE_FILE)
+        if loaded:
+            log.info("anomaly detectors resumed from %s: %s", STATE_FILE, ", ".join(loaded))
         self.publisher = MqttAlertPublisher(self.mqtt)
         self.dispatcher = Dispatcher(
             self.registry, ops, self.notifier, [self.publisher], clock=dispatch_clock(self.clock)
         )
-        self.stage = DetectorStage(engine, self.dispatcher)
+        self.stage = stage = DetectorStage(engine, self.dispatcher)
         # Windowed rules get their history back instead of going blind after a restart;
         # in the background, under the stage lock, so the restart itself is not delayed.
         timeseries, now = self.timeseries, self.clock()
-        self._spawn("detector-rebuild", lambda: self.stage.rebuild(timeseries, now))
+        self._spawn("detector-rebuild", lambda: stage.rebuild(timeseries, now))
         pipeline = IngestPipeline(
-            self.registry, self.timeseries, ops, self.stage, snapshot_dir=data_dir / "snapshots"
+            self.registry, self.timeseries, ops, stage, snapshot_dir=data_dir / "snapshots"
         )
         self.consumer = IngestConsumer(
             self.mqtt, pipeline, ConsumerSettings(client_id=self.settings.ingest_client_id)
@@ -154,15 +169,29 @@ class Backend:
         self._threads.append(thread)
 
     def _tick_loop(self) -> None:
+        stage = self.stage
+        assert stage is not None, "start() spawns the ticker"
+        next_save = time.monotonic() + SAVE_STATE_S
         while not self._stop.wait(TICK_S):
             try:
-                self.stage.tick()
+                stage.tick()
             except Exception:
                 log.exception("detector tick failed")
+            if time.monotonic() >= next_save:
+                next_save = time.monotonic() + SAVE_STATE_S
+                self._save_state()
             try:
                 self.dispatcher.tick()  # escalation and re-notification timers
             except Exception:
                 log.exception("dispatch tick failed")
+
+    def _save_state(self) -> None:
+        if self.stage is None:
+            return  # stopped before it started: nothing learned
+        try:
+            self.stage.save_state(self.settings.data_dir / STATE_FILE)
+        except OSError:
+            log.exception("could not save the anomaly detectors' state")
 
     def _webhook_loop(self) -> None:
         # Its own thread: a slow outside receiver must not hold up the detector ticks.
@@ -207,6 +236,7 @@ class Backend:
             self.publisher.stop()
         for thread in self._threads:
             thread.join(5)
+        self._save_state()
         if self.timeseries is not None:
             self.timeseries.close()
         if self.ops is not None:
