@@ -14,6 +14,7 @@ from tests.support.mosquitto import Broker
 from tests.support.mqtt_tools import SseCollector, TestPublisher, readings_msg
 from tests.support.sample_street import area_path, smoke_detector_in
 from tests.support.tokens import make_token
+from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -71,15 +72,6 @@ def series(backend: BackendProcess, device: str, metric: str, start: float) -> l
         return [p["ts"] for p in r.json()["points"]]
 
 
-def wait_until(pred: object, timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if pred():  # type: ignore[operator]
-            return True
-        time.sleep(0.1)
-    return False
-
-
 def test_replaying_messages_twice_duplicates_nothing(
     backend: BackendProcess, broker: Broker, registry: Registry
 ) -> None:
@@ -95,7 +87,7 @@ def test_replaying_messages_twice_duplicates_nothing(
                 pub.publish(f"gw/v1/{agent}/readings", m)
     finally:
         pub.close()
-    assert wait_until(lambda: len(series(backend, device, SMOKE, t0 - 1)) >= 10, 10)
+    assert wait_for(lambda: len(series(backend, device, SMOKE, t0 - 1)) >= 10, 10)
     time.sleep(0.5)
     assert series(backend, device, SMOKE, t0 - 1) == [t0 + i for i in range(10)]
     with backend.client() as c:
@@ -125,7 +117,7 @@ def test_sigkill_mid_stream_loses_no_acknowledged_reading(
         backend.start()
         def count() -> int:
             return sum(len(series(backend, d.id, "battery_pct", t0 - 1)) for d in devices)
-        assert wait_until(lambda: count() >= total, 30), f"{count()} of {total}\n{backend.log()}"
+        assert wait_for(lambda: count() >= total, 30), f"{count()} of {total}\n{backend.log()}"
         time.sleep(0.5)
         assert count() == total
     finally:
@@ -154,7 +146,7 @@ def test_bad_messages_are_dead_lettered_and_valid_traffic_flows(
         pub.publish(topic, readings_msg(agent, 4, [(device, SMOKE, t + 4, 0.6)]))
     finally:
         pub.close()
-    assert wait_until(lambda: len(series(backend, device, SMOKE, t - 1)) == 2, 10)
+    assert wait_for(lambda: len(series(backend, device, SMOKE, t - 1)) == 2, 10)
     with backend.client() as c:
         r = c.get("/api/v1/dead-letters", params={"limit": 50})
         assert r.status_code == 200, r.text

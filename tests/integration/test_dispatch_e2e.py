@@ -21,6 +21,7 @@ from tests.support.backend_proc import BackendProcess, running_backend
 from tests.support.mosquitto import Broker
 from tests.support.mqtt_tools import SseCollector, TestPublisher
 from tests.support.tokens import make_token
+from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -78,15 +79,6 @@ def get(backend: BackendProcess, path: str, token: str | None = None) -> Any:
         r = c.get(path)
         assert r.status_code == 200, r.text
         return r.json()
-
-
-def wait_for(pred: Any, timeout: float) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if found := pred():
-            return found
-        time.sleep(0.1)
-    return None
 
 
 def test_entrapment_at_night_escalates_opens_one_incident_and_ack_stops_it(

@@ -17,6 +17,7 @@ from gridwatch.timefmt import parse_time
 from tests.support.backend_proc import BackendProcess
 from tests.support.mosquitto import Broker
 from tests.support.mqtt_tools import TestPublisher, readings_msg
+from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -53,15 +54,6 @@ def stored(backend: BackendProcess, device: str, since: float) -> int:
         return len(r.json()["points"])
 
 
-def wait_until(pred: Any, timeout: float) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if found := pred():
-            return found
-        time.sleep(0.2)
-    return None
-
-
 def test_a_pending_condition_fires_on_time_after_sigkill(
     tmp_path: Path, broker: Broker, registry: Registry
 ) -> None:
@@ -73,14 +65,14 @@ def test_a_pending_condition_fires_on_time_after_sigkill(
         t0 = time.time()
         rows = [(gas.id, CO, t0 - 2.0, 1.0), (gas.id, CO, t0, 80.0), (gas.id, CO, t0 + 1.0, 85.0)]
         pub.publish(f"gw/v1/{gas.agent}/readings", readings_msg(gas.agent, 1, rows))
-        assert wait_until(lambda: stored(backend, gas.id, t0 - 5) == 3, 10), backend.log()
+        assert wait_for(lambda: stored(backend, gas.id, t0 - 5) == 3, 10), backend.log()
         # Pending, 12 s to go: killed before the confirm time has passed.
         assert alerts_of(backend, gas.id) == []
         backend.kill()
         assert time.time() < t0 + CONFIRM_S, "the kill came too late to test anything"
         backend.start()
         # No reading arrives after the restart: only the replay knows the condition.
-        fired = wait_until(lambda: alerts_of(backend, gas.id), CONFIRM_S + 15)
+        fired = wait_for(lambda: alerts_of(backend, gas.id), CONFIRM_S + 15)
         assert fired, backend.log()
         [alert] = fired
         assert alert["rule"] == "gas-co-high" and alert["status"] == "firing"

@@ -4,12 +4,10 @@ from __future__ import annotations
 
 import csv
 import json
-import subprocess
-import sys
 from pathlib import Path
 
-from detectors.nab_runner import run_anomaly_scores
 from detectors.skab_convert import run_skab_to_nab
+from tests.support.nab_score import score_slice
 
 SLICE = ("valve1_0/Pressure.csv", "valve1_10/Volume Flow RateRMS.csv")
 
@@ -29,30 +27,7 @@ def test_converted_valve1_is_scored_by_the_runner_and_nab_score(
         assert stamps == sorted(set(stamps))  # unique and increasing
         assert {wins[0][0], wins[0][1]} <= set(stamps)
 
-    data = tmp_path / "data"
-    for rel in SLICE:  # links, not copies: only these series are scored
-        (data / rel).parent.mkdir(parents=True, exist_ok=True)
-        (data / rel).symlink_to(nab / "data" / rel)
-    out = tmp_path / "out"
-    assert run_anomaly_scores(data, out, None) == 0
-    done = subprocess.run(
-        [
-            sys.executable,
-            str(shared_dir / "tools" / "nab_score.py"),
-            "--data",
-            str(data),
-            "--windows",
-            str(nab / "windows.json"),
-            "--results",
-            str(out),
-            "--json",
-        ],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr
-    report = json.loads(done.stdout)
+    report = score_slice(shared_dir, nab / "data", nab / "windows.json", SLICE, tmp_path / "s")
     assert report["series"] == len(SLICE)
     assert report["windows"] == len(SLICE)
     assert set(report["profiles"]) == {"standard", "reward_low_FP_rate", "reward_low_FN_rate"}
