@@ -71,7 +71,8 @@ class Dispatcher:
             WebhookSender(registry, ops, clock) if isinstance(ops, SqliteOpStore) else None
         )
         self.escalator = (
-            Escalator(registry, ops, self.state, self.selector, self._fan_out, self.open_incident)
+            Escalator(registry, ops, self.state, self.selector, self._fan_out, self.open_incident,
+                      self._suppressed_now)
             if isinstance(ops, SqliteOpStore) and self.state is not None
             else None
         )
@@ -168,8 +169,10 @@ class Dispatcher:
         grouped = bool(group) and self._groups[group] != alert.id
         notify = not grouped and self._suppressed(alert, labels, raised_at) is None
         # A repeat of a firing alert is already armed: no write (and no fsync) for it.
+        # A suppressed alert is armed too: the escalator holds it while the silence or
+        # inhibition lasts and takes it up the grid if it outlasts them.
         if self.state is not None and alert.id not in self._armed:
-            due = raised_at + route.escalate_after_s if notify else None
+            due = None if grouped else raised_at + route.escalate_after_s
             self.state.start_timer(alert.id, due, route.escalate_after_s, route.renotify_after_s)
             self._armed.add(alert.id)
         return notify, notify and alert.severity == "critical" and alert.incident_id is None
@@ -184,6 +187,14 @@ class Dispatcher:
         if reason is not None:
             log.info("alert %s not notified: %s", alert.id, reason)
         return reason
+
+    def _suppressed_now(self, alert: Alert, now: float) -> str | None:
+        """For the escalator: is a firing alert silenced or inhibited at `now`?"""
+        device = self.registry.devices.get(alert.device)
+        if device is None:
+            return None
+        labels = labels_of(alert.type, alert.severity, alert.rule, device, self.registry)
+        return self._suppressed(alert, labels, now)
 
     def open_incident(self, alert: Alert, now: float) -> int | None:
         """Open the incident of `alert` (or join the open one with its dedup key)."""

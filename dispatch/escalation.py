@@ -6,6 +6,11 @@ operations centre). A level that would add nobody new is passed over, so no time
 is spent on an empty step. An acknowledged but unresolved alert is notified again
 every `renotify_after_s`. Timers live in the store (see store.opstate_dispatch), so a
 restart fires each pending step once, at its due time or at once if that has passed.
+
+A silence or an inhibition holds a timer, whether it began before or after the alert
+fired: while it lasts nobody more is paged, and the timer looks again every
+`HELD_RECHECK_S`; once it is over, an alert still firing and unacknowledged goes on up
+the grid (someone still has to take it).
 """
 
 from __future__ import annotations
@@ -22,6 +27,8 @@ from store.opstate_sqlite import SqliteOpStore
 log = logging.getLogger(__name__)
 
 Emit = Callable[[Alert, int], None]
+Suppressed = Callable[[Alert, float], str | None]  # why the alert must not notify now
+HELD_RECHECK_S = 30.0
 
 
 class Escalator:
@@ -33,6 +40,7 @@ class Escalator:
         selector: ReceiverSelector,
         emit: Emit,
         on_district: Callable[[Alert, float], object],
+        suppressed: Suppressed,
     ) -> None:
         self.registry = registry
         self.ops = ops
@@ -40,6 +48,7 @@ class Escalator:
         self.selector = selector
         self.emit = emit
         self.on_district = on_district
+        self.suppressed = suppressed
 
     def tick(self, now: float) -> int:
         """Fire every due timer; returns how many steps were recorded."""
@@ -48,6 +57,9 @@ class Escalator:
             alert = self.ops.get_alert(timer.alert_id)
             if alert is None or alert.status != "firing":
                 self.state.set_timer(timer.alert_id, "done", None)
+            elif (reason := self.suppressed(alert, now)) is not None:
+                log.info("alert %s: %s held (%s)", alert.id, timer.mode, reason)
+                self.state.set_timer(timer.alert_id, timer.mode, now + HELD_RECHECK_S)
             elif timer.mode == "renotify":
                 steps += self._renotify(timer, alert, now)
             elif alert.acked_at is not None:

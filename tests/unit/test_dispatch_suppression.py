@@ -46,6 +46,41 @@ def test_a_silence_holds_back_matching_alerts_until_it_ends(world: World) -> Non
     assert published(world)[-1] == "lift-1:elevator.door_fault"
 
 
+def level(world: World, alert_id: int) -> int:
+    alert = world.ops.get_alert(alert_id)
+    assert alert is not None
+    return alert.escalation_level
+
+
+def test_a_silence_set_after_firing_holds_the_escalation_until_it_ends(world: World) -> None:
+    alert = world.raise_(change("lift-1", "elevator.trapped"))
+    assert world.advance_and_tick(60) == 1  # up to the area before anyone silences it
+    assert level(world, alert.id) == 2
+    DispatchState(world.ops).add_silence(
+        {"device": ["lift-1"]}, "ops", "engineer on site", NIGHT + 61, NIGHT + 600, NIGHT + 61
+    )
+    for _ in range(10):  # its next step was due at +120: held for the silence's length
+        assert world.advance_and_tick(50) == 0
+    assert level(world, alert.id) == 2
+    world.clock.advance(100)  # the silence ended at +600 and it still fires, unacked
+    assert world.advance_and_tick(30) == 1
+    assert level(world, alert.id) == 3
+
+
+def test_an_alert_silenced_when_raised_goes_up_the_grid_if_it_outlasts_the_silence(
+    world: World,
+) -> None:
+    DispatchState(world.ops).add_silence(
+        {"device": ["lift-1"]}, "ops", "overhaul", NIGHT, NIGHT + 300, NIGHT
+    )
+    alert = world.raise_(change("lift-1", "elevator.trapped"))
+    assert published(world) == []
+    assert world.advance_and_tick(240) == 0  # held: still inside the silence
+    assert world.advance_and_tick(90) == 1  # the silence is over; nobody took it
+    assert level(world, alert.id) == 2
+    assert published(world) == ["lift-1:elevator.trapped"]
+
+
 def test_a_deleted_silence_no_longer_applies(world: World) -> None:
     state = DispatchState(world.ops)
     s = state.add_silence({"device": ["lift-1"]}, "ops", "x", NIGHT, NIGHT + 3600, NIGHT)
