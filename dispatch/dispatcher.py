@@ -76,8 +76,9 @@ class Dispatcher:
             if isinstance(ops, SqliteOpStore) and self.state is not None
             else None
         )
-        for alert in ops.firing_alerts():
+        for alert in sorted(ops.firing_alerts(), key=lambda a: a.id):
             self.inhibitor.observe(alert, registry.area_of(alert.grid))
+            self._regroup(alert)
         # Ingest and the tickers all dispatch; one at a time keeps the log order equal
         # to the order changes were decided in.
         self._lock = threading.Lock()
@@ -152,6 +153,17 @@ class Dispatcher:
         if incident:
             self.open_incident(alert, now)
         return alert
+
+    def _regroup(self, alert: Alert) -> None:
+        """After a restart: the oldest firing alert of each group leads it again, so a
+        new member does not notify a second time for the group."""
+        device = self.registry.devices.get(alert.device)
+        if device is None:
+            return
+        labels = labels_of(alert.type, alert.severity, alert.rule, device, self.registry)
+        group = self._group_of(self.routes.match(labels)[0], labels)
+        if group:
+            self._groups.setdefault(group, alert.id)
 
     @staticmethod
     def _group_of(route: Route, labels: dict[str, str]) -> tuple[str, ...]:

@@ -176,3 +176,11 @@ def test_grouping_notifies_once_per_agent(world: World) -> None:
     world.advance_and_tick(60)
     followers = [a for a in world.ops.firing_alerts() if a.device == "smoke-2"]
     assert followers[0].escalation_level == 0  # the group's first alert escalates for it
+
+
+def test_a_restart_keeps_the_group_s_leader(world: World) -> None:
+    world.clock.now = DAY
+    world.raise_(change("smoke-1", "device.offline", ts=DAY, rule="offline"))
+    world.restart()
+    world.raise_(change("smoke-2", "device.offline", ts=DAY, rule="offline"))
+    assert world.sink.published == []  # smoke-1 still leads the group: no second page
