@@ -53,17 +53,28 @@ def single(device_type: str, metric: str, values: Sequence[float], **rules: Any)
     return Scenario(registry, steps)
 
 
-def elevator_scenario() -> Scenario:
-    spec = ElevatorRulesSpec(trapped_confirm_s=40.0, hold_s=20.0, rated_speed_mps=1.5)
+Status = dict[str, float]
+IDLE: Status = {"car_occupied": 0, "running": 0, "door_open": 0, "in_door_zone": 1,
+                "speed_mps": 0.0, "floor": 3.0}  # fmt: skip
+
+
+def elevator_scenario(plan: Sequence[Status]) -> Scenario:
+    """One car's status reports, STEP_S apart; each entry changes the idle status."""
+    spec = ElevatorRulesSpec(
+        trapped_confirm_s=40.0, moving_confirm_s=15.0, hold_s=20.0, rated_speed_mps=1.5
+    )
     registry = rule_street([device("e1", "elevator", interval_s=STEP_S)], elevator=spec)
-    # idle, then occupied and stopped between floors (trapped after 40 s), then freed.
-    plan = [(0, 1)] * 2 + [(1, 0)] * 7 + [(0, 1)] * 5
-    steps = []
-    for i, (occupied, zone) in enumerate(plan):
-        values = {"car_occupied": occupied, "running": 0, "door_open": 0, "in_door_zone": zone,
-                  "speed_mps": 0.0, "floor": 3.0}  # fmt: skip
-        steps.append([reading("e1", T0 + i * STEP_S, v, m) for m, v in values.items()])
+    steps = [
+        [reading("e1", T0 + i * STEP_S, v, m) for m, v in (IDLE | change).items()]
+        for i, change in enumerate(plan)
+    ]
     return Scenario(registry, steps)
+
+
+NONE: Status = {}
+STUCK: Status = {"car_occupied": 1, "in_door_zone": 0}  # occupied, stopped between floors
+OPEN_MOVING: Status = {"running": 1, "door_open": 1, "speed_mps": 0.5}
+FAST: Status = {"running": 1, "speed_mps": 2.0}  # over 1.5 x 1.15
 
 
 SCENARIOS = {
@@ -95,7 +106,12 @@ SCENARIOS = {
         "heat_detector", HEAT, [20, 21, 20, 21, 20, 21, 20, 21, *range(22, 34)],
         noisy=[heat_noisy(samples=8, fire_reversals=5, clear_reversals=2, hold_s=20.0)],
     ),
-    "elevator-trapped": elevator_scenario,
+    # Trapped after 40 s, then freed: resolved after the 20 s hold.
+    "elevator-trapped": lambda: elevator_scenario([NONE] * 2 + [STUCK] * 7 + [NONE] * 5),
+    "elevator-door-open-moving": lambda: elevator_scenario(
+        [NONE] * 2 + [OPEN_MOVING] * 4 + [NONE] * 5
+    ),
+    "elevator-overspeed": lambda: elevator_scenario([NONE] * 2 + [FAST] * 3 + [NONE] * 5),
 }  # fmt: skip
 
 
