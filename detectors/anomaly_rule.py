@@ -15,9 +15,10 @@ import numpy.typing as npt
 from config.models_rules import AnomalyRuleSpec
 from detectors.anomaly_registry import make_detector
 from detectors.reading_rule import Decision, ReadingRule
-from detectors.slots import BoolArray, DeviceIndex, FloatArray, IntArray
+from detectors.slots import BoolArray, DeviceIndex, FloatArray, IntArray, ReadingBatch, rounds
 
 NEWEST = "__newest__"  # the rule's own last accepted time per slot, beside the detector's
+AnomalyState = dict[str, npt.NDArray[Any]]
 
 
 class AnomalyRule(ReadingRule):
@@ -44,6 +45,21 @@ class AnomalyRule(ReadingRule):
         starts = score >= self.p["fire_score"][s]
         clears = score < self.p["clear_score"][s]
         return np.asarray(ok, dtype=np.bool_), (starts, clears, score)
+
+    def learn(self, state: dict[str, npt.NDArray[Any]], batch: ReadingBatch) -> AnomalyState:
+        """A copy of `state` that has also learnt the rows of `batch` it had not seen.
+        Touches nothing of this rule, so a restart runs it outside the engine's lock (it
+        is the slow part of a replay: every row is scored) and then `load`s the result."""
+        detector = make_detector(self.spec.detector, len(self.devices))
+        detector.load_state({k: v for k, v in state.items() if k != NEWEST})
+        newest = np.array(state[NEWEST], dtype=np.float64)
+        s, t, v = self._mine(batch)
+        for part in rounds(s, t):
+            ps, pt, pv = s[part], t[part], v[part]
+            ok = (pt > newest[ps]) & np.isfinite(pv)
+            detector.score(ps[ok], pt[ok], pv[ok])
+            newest[ps[ok]] = pt[ok]
+        return {NEWEST: newest, **detector.state_dict()}
 
     def state(self) -> dict[str, npt.NDArray[Any]]:
         return {NEWEST: self.newest.copy(), **self.detector.state_dict()}

@@ -16,7 +16,7 @@ import numpy as np
 from config.models_rules import ELEVATOR_METRICS, CorrelationSpec
 from config.registry import Registry
 from detectors.agent_offline import AgentOffline
-from detectors.anomaly_rule import AnomalyRule
+from detectors.anomaly_rule import AnomalyRule, AnomalyState
 from detectors.camera_rules import CameraRules
 from detectors.correlation import FireCorrelator
 from detectors.elevator import ElevatorRules
@@ -121,9 +121,32 @@ class DetectorEngine:
         return changes + self.fire.observe(changes)
 
     def rebuild(self, timeseries: TimeSeriesStore, now: float) -> list[AlertChange]:
-        """Replay stored history into every reading rule (see `warm`); returns the alert
-        changes the alert store is missing."""
-        return self.warm(self.history(timeseries, now), now)
+        """Replay stored history into every reading rule (see `warm` and
+        `learn_anomalies`); returns the alert changes the alert store is missing. The
+        backend runs the same steps with its lock held only around the quick ones."""
+        history = self.history(timeseries, now)
+        changes = self.warm(history, now)
+        self.adopt_anomalies(self.learn_anomalies(self.anomaly_states(), history))
+        return changes
+
+    def anomaly_states(self) -> list[AnomalyState]:
+        """Copies of the anomaly rules' state, to learn history into outside the lock."""
+        return [rule.state() for rule in self.anomaly_rules]
+
+    def learn_anomalies(
+        self, states: Sequence[AnomalyState], history: Sequence[Reading]
+    ) -> list[AnomalyState]:
+        """The anomaly rules' states with the stored history they had not seen learnt.
+        Reads no mutable engine state, so it may run while live traffic goes on; rows
+        that arrive meanwhile are scored by the rule as it was and not kept by the
+        learnt state that `adopt_anomalies` then installs."""
+        batch = ReadingBatch.from_readings(self.index, history)
+        rules = self.anomaly_rules
+        return [rule.learn(state, batch) for rule, state in zip(rules, states, strict=True)]
+
+    def adopt_anomalies(self, states: Sequence[AnomalyState]) -> None:
+        for rule, state in zip(self.anomaly_rules, states, strict=True):
+            rule.load(state)
 
     def history(self, timeseries: TimeSeriesStore, now: float) -> list[Reading]:
         """The stored readings a replay needs; touches no detector state, so a caller may
@@ -182,6 +205,8 @@ class DetectorEngine:
         for threshold in self.thresholds.values():
             replayed += threshold.process(batch)
         for rule in self.library:
+            if isinstance(rule, AnomalyRule):
+                continue  # its detector learns outside the lock: learn_anomalies
             cut = now - self._decision_span(rule.devices, rule.life)
             rule.warm(batch.where(batch.ts < cut))
             replayed += rule.process(batch.where(batch.ts >= cut))

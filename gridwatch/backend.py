@@ -85,12 +85,19 @@ class DetectorStage:
                 "agent %s is %s", agent, state)
 
     def rebuild(self, timeseries: TimeSeriesStore, now: float) -> None:
-        history = self.engine.history(timeseries, now)  # store reads, outside the lock
-        with self._lock:
-            changes = self.engine.warm(history, now)
+        engine = self.engine
+        history = engine.history(timeseries, now)  # store reads, outside the lock
+        with self._lock:  # the rule replay: a fraction of a second for a street
+            changes = engine.warm(history, now)
+            states = engine.anomaly_states()
         # What the replay found the alert store missing (a fire that never reached it
         # before a crash, a resolve that the readings show was due).
         self.dispatcher.apply(changes)
+        # Scoring every stored row takes the anomaly detectors tens of seconds on a first
+        # start: done outside the lock, so alarms arriving meanwhile are not held up.
+        learnt = engine.learn_anomalies(states, history)
+        with self._lock:
+            engine.adopt_anomalies(learnt)
         log.info(
             "detector state rebuilt from %d stored readings; %d alert changes the store lacked",
             len(history),

@@ -86,10 +86,26 @@ def test_rows_the_saved_state_has_seen_are_not_learnt_twice(tmp_path: Path) -> N
     save_anomaly_state(first.anomaly_rules, tmp_path / "state.npz")
     second = engine()
     load_anomaly_state(second.anomaly_rules, tmp_path / "state.npz")
-    [before] = second.anomaly_rules
-    count = before.detector.state_dict()["count"].copy()
-    second.warm([r for batch in rows(300) for r in batch], now=T0 + 300 * STEP_S)
-    np.testing.assert_array_equal(second.anomaly_rules[0].detector.state_dict()["count"], count)
+    [rule] = second.anomaly_rules
+    count = rule.detector.state_dict()["count"].copy()
+    history = [r for batch in rows(300) for r in batch]
+    second.adopt_anomalies(second.learn_anomalies(second.anomaly_states(), history))
+    np.testing.assert_array_equal(rule.detector.state_dict()["count"], count)
+    # The same history does teach a detector that has not seen it.
+    fresh = engine()
+    fresh.adopt_anomalies(fresh.learn_anomalies(fresh.anomaly_states(), history))
+    np.testing.assert_array_equal(fresh.anomaly_rules[0].detector.state_dict()["count"], count)
+
+
+def test_learning_history_leaves_the_live_rule_alone_until_adopted() -> None:
+    eng = engine()
+    [rule] = eng.anomaly_rules
+    before = {k: v.copy() for k, v in rule.state().items()}
+    learnt = eng.learn_anomalies(eng.anomaly_states(), [r for b in rows(200) for r in b])
+    for name, value in rule.state().items():  # live traffic meanwhile sees the old state
+        np.testing.assert_array_equal(value, before[name])
+    eng.adopt_anomalies(learnt)
+    assert (rule.newest > before["__newest__"]).all()
 
 
 @pytest.mark.parametrize(
