@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import queue
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -39,6 +40,23 @@ class CameraConfig:
     analyzer: AnalyzerSettings = field(default_factory=AnalyzerSettings)
     readings_interval_s: float = 10.0
 
+    def __post_init__(self) -> None:
+        """What the settings model does not catch, named by camera and field."""
+        where = f"camera {self.device!r}"
+        if not self.device.strip():
+            raise ValueError("camera: device must not be empty")
+        if not self.source.url.strip():
+            raise ValueError(f"{where}: source must not be empty")
+        if not (self.analyzer.fps > 0):  # also NaN; 0 makes the long-term view forget at once
+            raise ValueError(f"{where}: fps must be > 0, not {self.analyzer.fps}")
+        if not (0 < self.readings_interval_s < float("inf")):
+            raise ValueError(f"{where}: readings_interval_s must be > 0 and finite, "
+                             f"not {self.readings_interval_s}")
+        names = [z.name for z in self.zones]
+        if dupes := sorted({n for n in names if names.count(n) > 1}):
+            # events, episodes and the analyzer's zone masks are keyed by zone name
+            raise ValueError(f"{where}: zone names must be unique, {dupes} repeat")
+
 
 class _Camera:
     """One camera's thread and what the agent's thread reads of it."""
@@ -52,6 +70,7 @@ class _Camera:
         self.thread = threading.Thread(target=self._run, name=f"camera-{cfg.device}",
                                        daemon=True)
         self.fps = 0.0  # analysed frames per second over the last readings interval
+        self.failure: str | None = None  # why the analysis died, when it was not the source
         self._counted = (0, clock())
         self.next_reading = clock() + cfg.readings_interval_s
 
@@ -68,14 +87,19 @@ class _Camera:
                 if not live and self._stop.wait(max(0.0, ts - self._clock())):
                     break
                 self.analyzer.process(item.image, ts)
-        except Exception:  # a broken frame must not kill the agent; the source is done
+        except Exception as exc:  # a broken frame must not kill the agent; the source is done
             log.exception("camera %s: analysis failed", self.cfg.device)
+            self.failure = f"analysis failed: {type(exc).__name__}: {exc}"
         finally:
             self.source.close()
 
     def _emit(self, event: Event, jpeg: bytes | None) -> None:
         if jpeg is not None and event["snapshot"]:
-            self._sink()(event["snapshot"], jpeg)
+            try:  # best effort: a failing sink must lose neither the event nor the camera
+                self._sink()(event["snapshot"], jpeg)
+            except Exception:
+                log.exception("camera %s: snapshot %s not sent", self.cfg.device,
+                              event["snapshot"])
         item = DeviceEvent(self.agent, event["id"], event["device"], event["ts"], event["type"],
                            event["state"], zone=event["zone"], score=event["score"],
                            attrs=event["attrs"], snapshot=event["snapshot"])
@@ -96,6 +120,17 @@ class _Camera:
         self.fps = (self.analyzer.frames - frames) / max(now - since, 1e-6)
         return Reading(self.agent, self.cfg.device, "fps", now, round(self.fps, 2))
 
+    @property
+    def state(self) -> str:
+        return "failed" if self.failure is not None else self.source.stats.state
+
+    @property
+    def fault(self) -> str | None:
+        if self.failure is not None:
+            return self.failure
+        stats = self.source.stats
+        return stats.last_error if stats.state == "failed" else None
+
 
 class CameraAdapter:
     name = "camera"
@@ -103,6 +138,9 @@ class CameraAdapter:
     def __init__(self, agent: str, cameras: list[CameraConfig], *, clock: Clock = wall_clock,
                  buffer: int = 1000) -> None:
         self.agent = agent
+        devices = [c.device for c in cameras]
+        if dupes := sorted({d for d in devices if devices.count(d) > 1}):
+            raise ValueError(f"cameras {dupes}: each camera device may be listed once")
         # set by the wiring once the agent's publisher exists; until then images are dropped
         self.snapshot_sink: SnapshotSink = lambda _id, _jpeg: None
         self._events: queue.Queue[DeviceEvent] = queue.Queue(maxsize=buffer)
@@ -114,10 +152,15 @@ class CameraAdapter:
         for cam in self.cameras:
             cam.thread.start()
 
-    def stop(self) -> None:
+    def stop(self, timeout_s: float = 10.0) -> None:
+        """Within `timeout_s` for all cameras together, not per camera."""
         self._stop.set()
+        deadline = time.monotonic() + timeout_s
         for cam in self.cameras:
-            cam.thread.join(timeout=10)
+            if cam.thread.is_alive():
+                cam.thread.join(timeout=max(0.0, deadline - time.monotonic()))
+            if cam.thread.is_alive():
+                log.warning("camera %s: still stopping after %g s", cam.cfg.device, timeout_s)
 
     def poll(self, now: float) -> Polled:
         out = Polled()
@@ -130,13 +173,12 @@ class CameraAdapter:
         return out
 
     def health(self, now: float) -> list[DeviceHealth]:
-        return [{"device": c.cfg.device, "battery": None, "rssi": None,
-                 "fault": c.source.stats.last_error if c.source.stats.state == "failed" else None}
+        return [{"device": c.cfg.device, "battery": None, "rssi": None, "fault": c.fault}
                 for c in self.cameras]
 
     def health_extra(self) -> dict[str, Any]:
         """Per camera for the health message: analysis fps, decoder restarts and state."""
         return {"cameras": {c.cfg.device: {"fps": round(c.fps, 2),
                                            "restarts": c.source.stats.restarts,
-                                           "state": c.source.stats.state}
+                                           "state": c.state}
                             for c in self.cameras}}
