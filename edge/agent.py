@@ -105,6 +105,12 @@ class EdgeAgent:
             self._thread.join()
             for adapter in self.adapters:
                 adapter.stop()
+            # What the adapters heard between the last tick and their stop (a camera's
+            # last events) goes into the outbox too, not down with the process.
+            try:
+                self.tick()
+            except Exception:
+                log.exception("%s: final tick failed", self.agent_id)
             self.publisher.stop(timeout_s)
 
     def trigger(self, scenario: str, target: str | None = None) -> str:

@@ -4,8 +4,9 @@ and an `fps` reading. There is no object classifier, so no people or vehicle cou
 
 Events wait in a bounded queue; when it is full the camera thread blocks (and the
 decoder's small queue with it) rather than drop one, because a lost event is a lost
-alarm and a lost frame is not. Snapshots go straight to `snapshot_sink` (the
-publisher's `publish_snapshot`), before the event naming them is queued.
+alarm and a lost frame is not. Snapshots go to `snapshot_sink` (the publisher's
+`publish_snapshot`, which puts them in the agent's outbox under their own byte cap)
+before the event naming them is queued.
 """
 
 from __future__ import annotations
@@ -65,7 +66,7 @@ class _Camera:
                  stop: threading.Event, clock: Clock, sink: Callable[[], SnapshotSink]) -> None:
         self.agent, self.cfg, self._events, self._stop = agent, cfg, events, stop
         self._clock, self._sink = clock, sink
-        self.source = CameraSource(cfg.source)
+        self.source = CameraSource(cfg.source, cancel=stop)
         self.analyzer = CameraAnalyzer(cfg.device, cfg.zones, cfg.analyzer, self._emit)
         self.thread = threading.Thread(target=self._run, name=f"camera-{cfg.device}",
                                        daemon=True)
@@ -112,6 +113,10 @@ class _Camera:
         log.warning("camera %s: stopping with event %s unsent", self.cfg.device, item.id)
 
     def reading(self, now: float) -> Reading | None:
+        if self.state == "failed":
+            # Silent, not "0 fps": a camera that is dead for good must go offline at the
+            # backend like any dead sensor (the health fault says why), not look alive.
+            return None
         if now < self.next_reading:
             return None
         self.next_reading = now + self.cfg.readings_interval_s

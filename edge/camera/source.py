@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import multiprocessing as mp
 import queue
+import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -78,10 +79,18 @@ def decode_child(url: str, start: int, fps: float, width: int, out: Any) -> None
 class CameraSource:
     """Iterate over a camera's frames; survives decoder crashes and hangs."""
 
-    def __init__(self, settings: SourceSettings, child: Child = decode_child) -> None:
+    def __init__(
+        self,
+        settings: SourceSettings,
+        child: Child = decode_child,
+        cancel: threading.Event | None = None,
+    ) -> None:
         self.settings = settings
         self.stats = SourceStats()
         self._child = child
+        # Set by the owner to stop: waits for a frame and before a restart give up at
+        # once, so stopping never waits out a hung decoder's stall timeout or a backoff.
+        self._cancel = cancel or threading.Event()
         self._proc: BaseProcess | None = None
         self._queue: Any = None
         self._next_index = 0
@@ -97,9 +106,14 @@ class CameraSource:
     def read(self) -> Decoded | None:
         """The next frame; None once a file has ended or the source has failed for good."""
         while self.stats.state not in ("ended", "failed"):
+            if self._cancel.is_set():
+                self.close()
+                return None
             if self._proc is None:
                 self._spawn()
             kind, payload = self._receive()
+            if kind == "cancelled":
+                continue
             if kind == "frame":
                 assert isinstance(payload, Decoded)
                 self.stats.frames += 1
@@ -127,6 +141,8 @@ class CameraSource:
                 return str(kind), payload
             except queue.Empty:
                 pass
+            if self._cancel.is_set():
+                return "cancelled", None
             if not self._proc.is_alive():
                 try:  # it may have sent its last words just before it exited
                     kind, payload = self._queue.get(timeout=0.2)
@@ -161,7 +177,7 @@ class CameraSource:
         if self._failures_in_row >= 2 and not is_live(self.settings.url):
             # it died again before its first frame: that frame is poison, step over it
             self._next_index += 1
-        time.sleep(min(self.settings.backoff_s * 2 ** (self._failures_in_row - 1), 30.0))
+        self._cancel.wait(min(self.settings.backoff_s * 2 ** (self._failures_in_row - 1), 30.0))
 
     def _stop(self) -> None:
         proc, q = self._proc, self._queue

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
+import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -63,6 +65,42 @@ def test_a_hung_decoder_is_killed_by_the_watchdog() -> None:
     assert source.stats.state == "failed"
     assert source.stats.restarts == 1
     assert "hung" in (source.stats.last_error or "")
+
+
+def _read_after_cancel(
+    source: CameraSource, cancel: threading.Event, when: Callable[[], bool]
+) -> float:
+    """Seconds `read` takes to give up once `cancel` is set, as soon as `when()` holds."""
+    cancelled_at: list[float] = []
+
+    def watch() -> None:
+        while not when():
+            time.sleep(0.02)
+        cancelled_at.append(time.monotonic())
+        cancel.set()
+
+    watcher = threading.Thread(target=watch, daemon=True)
+    watcher.start()
+    assert source.read() is None
+    done = time.monotonic()
+    watcher.join(5)
+    return done - cancelled_at[0]
+
+
+def test_cancel_ends_a_wait_on_a_hung_decoder_at_once() -> None:
+    cancel = threading.Event()
+    settings = _fast("x.mp4", stall_timeout_s=30.0)  # the watchdog alone would take 30 s
+    source = CameraSource(settings, child=hanging_child, cancel=cancel)
+    assert _read_after_cancel(source, cancel, lambda: source._proc is not None) < 2.0
+    assert source._proc is None  # the decoder process is gone too
+
+
+def test_cancel_ends_the_wait_before_a_restart_at_once() -> None:
+    cancel = threading.Event()
+    settings = SourceSettings("x.mp4", backoff_s=30.0, max_restarts=5)
+    source = CameraSource(settings, child=dying_child, cancel=cancel)
+    assert _read_after_cancel(source, cancel, lambda: source.stats.restarts >= 1) < 2.0
+    assert source.stats.restarts == 1  # it was waiting out its first backoff
 
 
 def test_a_truncated_video_is_an_error_not_a_crash(tmp_path: Path) -> None:

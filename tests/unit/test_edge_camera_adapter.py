@@ -324,7 +324,10 @@ def test_a_failing_decoder_is_restarted_a_bounded_number_of_times_and_reported()
                                                       "state": "failed"}
     assert len(adapter.cameras[0].source.stats.errors) == 3  # the first try and 2 restarts
     assert decode_children() == []
-    assert adapter.poll(1.0).events == []
+    # Dead for good: no more fps readings, so the backend sees it go offline (a "0 fps"
+    # reading would keep it looking alive); a reading would be due at this time.
+    polled = adapter.poll(1e12)
+    assert polled.events == [] and polled.readings == []
     adapter.stop()
 
 
