@@ -13,13 +13,21 @@ Acks commit with NORMAL instead: losing one to a power cut only sends that messa
 outage at the disk's fsync rate. The next FULL commit syncs the WAL, acks included.
 
 Policy when full (the same as `MemoryOutbox`, counted in `dropped` and persisted):
-- over `max_bytes` (payload bytes waiting), the oldest telemetry (readings, health) goes
-  first; events are never dropped for telemetry;
+- over `max_bytes` (payload bytes waiting, snapshots not counted), the oldest telemetry
+  (readings, health) goes first; events are never dropped for telemetry;
 - telemetry older than `max_age_s` goes (a week-old temperature helps nobody);
 - events alone may exceed `max_bytes`, up to `event_max_bytes`, past which the oldest
   event goes (counted in `dropped_events` too: the uplink has been gone for far longer
-  than any incident lasts).
+  than any incident lasts);
+- camera snapshots (JPEG BLOBs, class 2, sent after events and before telemetry) have a
+  cap of their own, `snapshot_max_bytes`, past which the oldest snapshot goes (counted
+  in `dropped_snapshots` too); they are never dropped for age, like the events naming
+  them, and never make an event or telemetry give way.
 Only messages not yet handed to paho are dropped: one in flight may already be delivered.
+
+The file has no schema version: snapshots took a new `cls` value (2) rather than a new
+column or a renumbering, so a file written before snapshots opens unchanged (its rows
+keep their 0 and 1) and the table is created by the same statement as before.
 """
 
 from __future__ import annotations
@@ -28,12 +36,12 @@ import sqlite3
 from pathlib import Path
 from typing import cast
 
-from edge.outbox import Kind, OutMessage
+from edge.outbox import SNAPSHOT_MAX_BYTES, Kind, OutMessage
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS outbox (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
-    cls INTEGER NOT NULL,          -- 0 events, 1 telemetry: the order they leave in
+    cls INTEGER NOT NULL,          -- 0 events, 1 telemetry, 2 snapshots (see SEND_ORDER)
     kind TEXT NOT NULL,
     topic TEXT NOT NULL,
     ts REAL NOT NULL,
@@ -45,11 +53,14 @@ CREATE INDEX IF NOT EXISTS outbox_cls ON outbox (cls, id);
 CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
 """
 
-EVENTS, TELEMETRY = 0, 1
+EVENTS, TELEMETRY, SNAPSHOTS = 0, 1, 2
+SEND_ORDER = (EVENTS, SNAPSHOTS, TELEMETRY)
 
 
 def _cls(kind: Kind) -> int:
-    return EVENTS if kind == "events" else TELEMETRY
+    if kind == "events":
+        return EVENTS
+    return SNAPSHOTS if kind == "snapshots" else TELEMETRY
 
 
 class SqliteOutbox:
@@ -63,14 +74,17 @@ class SqliteOutbox:
         max_bytes: int = 256 << 20,
         max_age_s: float = 7 * 86_400.0,
         event_max_bytes: int | None = None,
+        snapshot_max_bytes: int = SNAPSHOT_MAX_BYTES,
     ) -> None:
         event_cap = event_max_bytes if event_max_bytes is not None else 4 * max_bytes
-        if max_bytes < 1 or max_age_s <= 0 or event_cap < max_bytes:
-            raise ValueError("outbox needs max_bytes >= 1, max_age_s > 0, event cap >= max_bytes")
+        if max_bytes < 1 or max_age_s <= 0 or event_cap < max_bytes or snapshot_max_bytes < 1:
+            raise ValueError("outbox needs max_bytes >= 1, max_age_s > 0, event cap >= "
+                             "max_bytes, snapshot_max_bytes >= 1")
         self.path = path
         self.max_bytes = max_bytes
         self.max_age_s = max_age_s
         self.event_max_bytes = event_cap
+        self.snapshot_max_bytes = snapshot_max_bytes
         path.parent.mkdir(parents=True, exist_ok=True)
         # isolation_level=None: we open transactions ourselves, one per put or ack.
         self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
@@ -79,11 +93,11 @@ class SqliteOutbox:
         self._db.executescript(SCHEMA)
         # Rows up to these ids were handed out in this process; after a restart none were,
         # so everything in the file is sent again.
-        self._cursor = {EVENTS: 0, TELEMETRY: 0}
+        self._cursor = dict.fromkeys(SEND_ORDER, 0)
         self._bytes = self._scalar("SELECT COALESCE(SUM(LENGTH(payload)), 0) FROM outbox")
-        self._event_bytes = self._scalar(
-            "SELECT COALESCE(SUM(LENGTH(payload)), 0) FROM outbox WHERE cls = 0"
-        )
+        self._event_bytes, self._snapshot_bytes = (self._scalar(
+            "SELECT COALESCE(SUM(LENGTH(payload)), 0) FROM outbox WHERE cls = ?", (cls,)
+        ) for cls in (EVENTS, SNAPSHOTS))
 
     def close(self) -> None:
         self._db.close()
@@ -108,10 +122,12 @@ class SqliteOutbox:
             self._bytes += size
             if msg.kind == "events":
                 self._event_bytes += size
+            elif msg.kind == "snapshots":
+                self._snapshot_bytes += size
             self._enforce_caps(msg.ts)
 
     def pop(self) -> OutMessage | None:
-        for cls in (EVENTS, TELEMETRY):
+        for cls in SEND_ORDER:
             row = self._db.execute(
                 "SELECT id, kind, topic, ts, items, seq, payload FROM outbox "
                 "WHERE cls = ? AND id > ? ORDER BY id LIMIT 1",
@@ -132,6 +148,8 @@ class SqliteOutbox:
             self._bytes -= size
             if msg.kind == "events":
                 self._event_bytes -= size
+            elif msg.kind == "snapshots":
+                self._snapshot_bytes -= size
 
     def last_seq(self, kind: Kind) -> int:
         return self._counter(f"seq:{kind}")
@@ -141,8 +159,9 @@ class SqliteOutbox:
         """Messages waiting to be handed out (those in flight are the publisher's)."""
         return self._scalar(
             "SELECT (SELECT COUNT(*) FROM outbox WHERE cls = 0 AND id > ?)"
-            " + (SELECT COUNT(*) FROM outbox WHERE cls = 1 AND id > ?)",
-            (self._cursor[EVENTS], self._cursor[TELEMETRY]),
+            " + (SELECT COUNT(*) FROM outbox WHERE cls = 1 AND id > ?)"
+            " + (SELECT COUNT(*) FROM outbox WHERE cls = 2 AND id > ?)",
+            (self._cursor[EVENTS], self._cursor[TELEMETRY], self._cursor[SNAPSHOTS]),
         )
 
     @property
@@ -152,6 +171,10 @@ class SqliteOutbox:
     @property
     def dropped_events(self) -> int:
         return self._counter("dropped_events")
+
+    @property
+    def dropped_snapshots(self) -> int:
+        return self._counter("dropped_snapshots")
 
     @property
     def oldest_ts(self) -> float | None:
@@ -169,12 +192,19 @@ class SqliteOutbox:
         waiting = "id > ? AND cls = ?"
         tcur, ecur = self._cursor[TELEMETRY], self._cursor[EVENTS]
         self._drop(f"{waiting} AND ts < ?", (tcur, TELEMETRY, now - self.max_age_s))
-        if self._bytes > self.max_bytes:
-            self._drop_oldest(TELEMETRY, tcur, self._bytes - self.max_bytes)
+        # Snapshots have their own cap below: they never count against this one.
+        if (unsnapped := self._bytes - self._snapshot_bytes) > self.max_bytes:
+            self._drop_oldest(TELEMETRY, tcur, unsnapped - self.max_bytes)
         if self._event_bytes > self.event_max_bytes:
             freed = self._drop_oldest(EVENTS, ecur, self._event_bytes - self.event_max_bytes)
             if freed:
                 self._bump("dropped_events", freed)
+        if self._snapshot_bytes > self.snapshot_max_bytes:
+            scur = self._cursor[SNAPSHOTS]
+            excess = self._snapshot_bytes - self.snapshot_max_bytes
+            freed = self._drop_oldest(SNAPSHOTS, scur, excess)
+            if freed:
+                self._bump("dropped_snapshots", freed)
 
     def _drop_oldest(self, cls: int, cursor: int, excess: int) -> int:
         """Drop the oldest waiting messages of `cls` until `excess` bytes are freed."""
@@ -192,15 +222,17 @@ class SqliteOutbox:
         return self._drop("id > ? AND cls = ? AND id <= ?", (cursor, cls, last))
 
     def _drop(self, where: str, args: tuple[float, ...]) -> int:
-        size, count, events = self._db.execute(
+        size, count, events, snapshots = self._db.execute(
             "SELECT COALESCE(SUM(LENGTH(payload)), 0), COUNT(*), "
-            f"COALESCE(SUM(LENGTH(payload) * (cls = 0)), 0) FROM outbox WHERE {where}",
+            "COALESCE(SUM(LENGTH(payload) * (cls = 0)), 0), "
+            f"COALESCE(SUM(LENGTH(payload) * (cls = 2)), 0) FROM outbox WHERE {where}",
             args,
         ).fetchone()
         if count:
             self._db.execute(f"DELETE FROM outbox WHERE {where}", args)
             self._bytes -= size
             self._event_bytes -= events
+            self._snapshot_bytes -= snapshots
             self._bump("dropped", count)
         return int(count)
 

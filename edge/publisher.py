@@ -5,6 +5,8 @@ Only a small window of messages is handed to paho at a time; the rest waits in t
 outbox, whose policy (bounded, telemetry dropped before alarms, alarms sent first) would
 be lost inside paho's own unbounded queue. paho keeps what it was handed across
 reconnects and resends it, so nothing in the window is lost when the link drops.
+Camera snapshots take the same road (outbox, window, deleted at PUBACK), under a byte
+cap of their own, so the picture an event names survives an outage like the event.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ class PublishStats:
     events: int
     dropped: int  # thrown away by the outbox while the broker was away
     depth: int  # waiting in the outbox or unacknowledged
+    snapshots: int = 0  # snapshots acknowledged by the broker
 
 
 def encode(obj: Any) -> bytes:
@@ -96,8 +99,7 @@ class Publisher:
         self._stopping = False
         self._inflight: dict[int, OutMessage | None] = {}  # mid -> message (None: status)
         self._acked_early: set[int] = set()  # PUBACKs that beat publish() returning the mid
-        self._acked = {"messages": 0, "readings": 0, "events": 0}
-        self._snapshots_dropped = 0
+        self._acked = {"messages": 0, "readings": 0, "events": 0, "snapshots": 0}
         self._sender: threading.Thread | None = None
         self.client = make_client(target, f"gw-edge-{agent}")
         self.client.max_inflight_messages_set(window + 4)  # room for status on top
@@ -167,25 +169,24 @@ class Publisher:
             self._put(OutMessage(f"{self._root}/health", payload, "health", now))
 
     def publish_snapshot(self, snapshot_id: str, jpeg: bytes) -> bool:
-        """A camera's JPEG on `snapshots/{snapshot_id}`, straight to paho, bypassing the
-        outbox: its entries are JSON batches of one kind with a `seq`, and megabytes of
-        images on disk would crowd out the alarms the outbox exists for. So a snapshot is
-        best effort: dropped (False) while the broker is away or too many are unacked,
-        and the event that names it still goes through the outbox."""
+        """A camera's JPEG, raw, on `snapshots/{snapshot_id}`: into the outbox like every
+        message (True), so it waits out a broker outage and leaves after the events and
+        before the telemetry. It carries no `seq`. The outbox bounds snapshots by a byte
+        cap of their own, dropping the oldest (`snapshots_dropped`), never an event or
+        telemetry. One over 1 MiB is refused (False): the broker would reject it whole."""
         if len(jpeg) > MAX_PAYLOAD_BYTES:
             log.warning("%s: snapshot %s is over 1 MiB; not sent", self.agent, snapshot_id)
             return False
+        topic = f"{self._root}/snapshots/{snapshot_id}"
         with self._cond:
-            # paho's queue is unbounded; the window keeps images from piling up in it
-            if not self._connected or len(self._inflight) >= self._window:
-                self._snapshots_dropped += 1
-                return False
-        self._send(f"{self._root}/snapshots/{snapshot_id}", jpeg, retain=False, msg=None)
+            self._put(OutMessage(topic, jpeg, "snapshots", self._clock(), items=1))
         return True
 
     @property
     def snapshots_dropped(self) -> int:
-        return self._snapshots_dropped
+        """Snapshots the outbox gave up (its snapshot cap), counted in `dropped` too."""
+        with self._cond:
+            return self._outbox.dropped_snapshots
 
     def stats(self) -> PublishStats:
         with self._cond:
@@ -195,6 +196,7 @@ class Publisher:
                 events=self._acked["events"],
                 dropped=self._outbox.dropped,
                 depth=self._outbox.depth + len(self._inflight),
+                snapshots=self._acked["snapshots"],
             )
 
     def _enqueue_batches(self, kind: Kind, items: list[dict[str, Any]]) -> None:

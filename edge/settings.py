@@ -11,6 +11,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from edge.camera.decode import is_live
 from edge.camera.zones import ZoneKind
+from edge.outbox import SNAPSHOT_MAX_BYTES
+from gridwatch.mqtt import MAX_PAYLOAD_BYTES
 
 
 class Strict(BaseModel):
@@ -70,6 +72,10 @@ class OutboxSpec(Strict):
     on_disk: bool = Field(default=True, description="false: memory only (lost on restart).")
     max_bytes: int = Field(default=256 << 20, ge=1, description="Telemetry dropped past this.")
     max_age_s: float = Field(default=7 * 86_400.0, gt=0, description="Older telemetry dropped.")
+    snapshot_max_bytes: int = Field(
+        default=SNAPSHOT_MAX_BYTES, ge=MAX_PAYLOAD_BYTES,
+        description="Camera snapshots waiting: the oldest dropped past this (their own "
+                    "cap: never at the expense of events or telemetry).")
     max_rate: float | None = Field(default=200.0, gt=0, description="Messages/s to the broker.")
 
 

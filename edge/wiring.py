@@ -89,8 +89,8 @@ def build_agent(agent_id: str, registry: Registry, mqtt_url: str, data_dir: Path
     o = settings.outbox
     outbox: Outbox = (
         SqliteOutbox(outbox_path(data_dir, agent_id), max_bytes=o.max_bytes,
-                     max_age_s=o.max_age_s)
-        if o.on_disk else MemoryOutbox()
+                     max_age_s=o.max_age_s, snapshot_max_bytes=o.snapshot_max_bytes)
+        if o.on_disk else MemoryOutbox(snapshot_max_bytes=o.snapshot_max_bytes)
     )
     agent = EdgeAgent(
         agent_id, registry, mqtt_url, outbox=outbox, simulators=settings.simulators,

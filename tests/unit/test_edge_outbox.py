@@ -151,3 +151,83 @@ def test_health_reports_the_buffer_as_it_stands() -> None:
     ]
     stats = pub.stats()
     assert (stats.messages, stats.dropped, stats.depth) == (0, 2, 0)
+
+
+def snap(ts: float, size: int) -> OutMessage:
+    return OutMessage(f"gw/v1/a/snapshots/s{ts}", bytes([int(ts) % 256]) * size, "snapshots",
+                      ts, 1)
+
+
+def test_snapshots_leave_after_the_events_and_before_the_telemetry() -> None:
+    box = MemoryOutbox()
+    box.put(msg("readings", 0.0))
+    box.put(snap(1.0, 10))
+    box.put(msg("health", 2.0))
+    box.put(msg("events", 3.0))
+    box.put(snap(4.0, 10))
+    box.put(msg("events", 5.0))
+    assert (box.depth, box.oldest_ts) == (6, 0.0)
+    assert [(m.kind, m.ts) for m in drain(box)] == [
+        ("events", 3.0), ("events", 5.0), ("snapshots", 1.0), ("snapshots", 4.0),
+        ("readings", 0.0), ("health", 2.0),
+    ]
+
+
+def test_the_snapshot_cap_drops_the_oldest_snapshot_and_nothing_else() -> None:
+    box = MemoryOutbox(capacity=3, snapshot_max_bytes=250)
+    box.put(msg("readings", 0.0))
+    box.put(msg("events", 1.0))
+    for ts in (2.0, 3.0, 4.0):
+        box.put(snap(ts, 100))  # the third is over 250 bytes of snapshots: 2.0 goes
+    assert (box.depth, box.dropped, box.dropped_snapshots, box.dropped_events) == (4, 1, 1, 0)
+    box.put(msg("readings", 5.0))  # snapshots are outside `capacity`: nothing gives way
+    assert (box.depth, box.dropped) == (5, 1)
+    box.put(msg("readings", 6.0))  # now telemetry and events are full: a reading goes
+    assert (box.depth, box.dropped, box.dropped_snapshots) == (5, 2, 1)
+    assert [(m.kind, m.ts) for m in drain(box)] == [
+        ("events", 1.0), ("snapshots", 3.0), ("snapshots", 4.0), ("readings", 5.0),
+        ("readings", 6.0),
+    ]
+    box.put(snap(6.0, 250))  # the popped ones no longer count against the cap
+    assert (box.depth, box.dropped_snapshots) == (1, 1)
+    box.put(snap(7.0, 300))  # alone over the cap: it cannot be kept either
+    assert (box.depth, box.dropped_snapshots) == (0, 3)
+
+
+def test_a_snapshot_is_queued_raw_without_seq_and_leaves_the_numbering_alone() -> None:
+    box, clock = MemoryOutbox(), ManualClock()
+    pub = make_publisher(box, clock)
+    jpeg = b"\xff\xd8" + bytes(range(256)) * 40 + b"\xff\xd9"
+    pub.publish_readings([Reading("wy1-edge", "d1", "co_ppm", clock(), 1.0)])
+    assert pub.publish_snapshot("cam-1-ev-7", jpeg) is True
+    pub.publish_events([DeviceEvent("wy1-edge", "ev-7", "cam-1", clock(), "camera.intrusion",
+                                    "start", snapshot="cam-1-ev-7")])
+    pub.publish_readings([Reading("wy1-edge", "d1", "co_ppm", clock() + 1, 2.0)])
+    assert (box.last_seq("readings"), box.last_seq("events"), box.last_seq("snapshots")) == (
+        2, 1, 0)
+    sent = drain(box)
+    assert [m.kind for m in sent] == ["events", "snapshots", "readings", "readings"]
+    shot = sent[1]
+    assert (shot.topic, shot.payload, shot.seq) == (
+        "gw/v1/wy1-edge/snapshots/cam-1-ev-7", jpeg, 0)
+    assert [json.loads(m.payload)["seq"] for m in sent if m.kind == "readings"] == [1, 2]
+
+
+def test_a_snapshot_over_one_mebibyte_is_refused(caplog: pytest.LogCaptureFixture) -> None:
+    box = MemoryOutbox()
+    pub = make_publisher(box, ManualClock())
+    assert pub.publish_snapshot("big", b"\xff" * (MAX_PAYLOAD_BYTES + 1)) is False
+    assert "over 1 MiB" in caplog.text
+    assert box.depth == 0 and pub.snapshots_dropped == 0
+
+
+def test_dropped_snapshots_show_in_health_and_in_snapshots_dropped() -> None:
+    box, clock = MemoryOutbox(snapshot_max_bytes=1000), ManualClock()
+    pub = make_publisher(box, clock)
+    for i in range(3):
+        assert pub.publish_snapshot(f"s{i}", b"\xff" * 600)
+    assert pub.snapshots_dropped == 2
+    pub.publish_health([])
+    health = [json.loads(m.payload) for m in drain(box) if m.kind == "health"]
+    assert health[0]["buffer"] == {"depth": 1, "dropped": 2, "oldest_ts": clock()}
+    assert pub.stats().dropped == 2
