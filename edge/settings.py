@@ -59,8 +59,11 @@ class ZoneSpec(Strict):
 
 class CameraSpec(Strict):
     device: str = Field(description="Registry id of a `camera` device of this agent.")
-    source: str = Field(description="rtsp:// URL, video file or folder of images (relative "
-                        "paths are relative to this file); files play at recorded pace.")
+    source: str = Field(
+        min_length=1,
+        description="rtsp:// URL, video file or folder of images (relative paths are relative "
+        "to this file); files play at recorded pace.",
+    )
     fps: float = Field(default=10.0, gt=0, le=60, description="Analysis frames per second.")
     width: int = Field(default=640, ge=64, le=4096, description="Analysis width in pixels.")
     readings_interval_s: float = Field(default=10.0, gt=0, description="How often the "

@@ -111,6 +111,7 @@ GOOD: dict[str, Any] = {"device": CAM, "source": "clip", "fps": 10,
 @pytest.mark.parametrize(("change", "field", "says"), [
     ({"colour": "red"}, "cameras.1.colour", "Extra inputs are not permitted"),
     ({"source": None}, "cameras.1.source", "Field required"),  # None: left out
+    ({"source": ""}, "cameras.1.source", "at least 1 character"),  # not "this folder"
     ({"fps": 0}, "cameras.1.fps", "greater than 0"),
     ({"fps": 120}, "cameras.1.fps", "less than or equal to 60"),
     ({"width": 10}, "cameras.1.width", "greater than or equal to 64"),
