@@ -9,6 +9,8 @@ report by report in device-time order, so a confirm time counts from the right r
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 
 from config.models_rules import ELEVATOR_CONDITION_EVENTS, ELEVATOR_METRICS, ElevatorRulesSpec
@@ -66,6 +68,7 @@ class ElevatorRules:
         # Conditions a controller event has started and not yet ended: they stay active
         # whatever the status readings say, since the controller sees the car directly.
         self.held = {rule: devices.flags() for rule in self.life}
+        self.held_ts = {rule: devices.floats(-np.inf) for rule in self.life}  # last said
 
     def process(self, batch: ReadingBatch) -> list[AlertChange]:
         local = self.devices.local_of[batch.slot]
@@ -139,6 +142,7 @@ class ElevatorRules:
         v = np.array([np.nan if event.score is None else event.score])
         yes = np.ones(1, dtype=np.bool_)
         self.held[rule][slot] = event.state in ("start", "update")
+        self.held_ts[rule][slot] = max(self.held_ts[rule][slot], event.ts)
         if event.state == "end":
             return life.step(s, t, ~yes, yes, v)
         changes = life.force(s, t, v)
@@ -151,12 +155,37 @@ class ElevatorRules:
         slot = self.devices.local.get(event.device)
         if event.type != DOOR_FAULT or event.state not in ("start", "instant") or slot is None:
             return []
+        if not self._note_fault(slot, event.ts):
+            return []
+        return self._door_faults(np.array([slot], dtype=np.intp), event.ts)
+
+    def _note_fault(self, slot: int, ts: float) -> bool:
+        """Keep a fault time in the car's ring; False if it cannot change the count."""
         ring = self.faults[slot]
         oldest = int(np.argmin(ring))
-        if event.ts <= ring[oldest]:
-            return []  # older than every fault kept: it cannot change the count
-        ring[oldest] = event.ts
-        return self._door_faults(np.array([slot], dtype=np.intp), event.ts)
+        if ts <= ring[oldest] or ts in ring:  # older than all kept, or seen (a replay)
+            return False
+        ring[oldest] = ts
+        return True
+
+    @property
+    def replayed_event_types(self) -> tuple[str, ...]:
+        return (DOOR_FAULT, *ELEVATOR_CONDITION_EVENTS)
+
+    def warm_events(self, events: Sequence[DeviceEvent]) -> None:
+        """After a restart, from stored events oldest first: the door-fault rings and the
+        conditions a controller holds open. Decides nothing (the alert store has what
+        fired); a condition's state already newer from live traffic is kept."""
+        for event in sorted(events, key=lambda e: e.ts):
+            slot = self.devices.local.get(event.device)
+            if slot is None:
+                continue
+            if event.type == DOOR_FAULT and event.state in ("start", "instant"):
+                self._note_fault(slot, event.ts)
+            rule = ELEVATOR_CONDITION_EVENTS.get(event.type)
+            if rule is not None and event.ts > self.held_ts[rule][slot]:
+                self.held[rule][slot] = event.state in ("start", "update")
+                self.held_ts[rule][slot] = event.ts
 
     def _door_faults(self, s: IntArray, now: float) -> list[AlertChange]:
         window = self.spec.door_fault_window_s

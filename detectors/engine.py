@@ -27,7 +27,7 @@ from detectors.offline import OfflineDetector, offline_fingerprint
 from detectors.slots import DeviceIndex, ReadingBatch, Subset
 from detectors.threshold import ThresholdRule
 from gridwatch.records import AlertChange, DeviceEvent, Reading
-from store.interfaces import TimeSeriesStore
+from store.interfaces import EventHistory, TimeSeriesStore
 
 FiringAlert = tuple[str, str, float | None]  # fingerprint, device, value
 MAX_HISTORY_S = 3600.0  # the longest history a restart reads back per series
@@ -125,9 +125,24 @@ class DetectorEngine:
         `learn_anomalies`); returns the alert changes the alert store is missing. The
         backend runs the same steps with its lock held only around the quick ones."""
         history = self.history(timeseries, now)
+        if isinstance(timeseries, EventHistory):
+            self.warm_events(self.event_history(timeseries, now))
         changes = self.warm(history, now)
         self.adopt_anomalies(self.learn_anomalies(self.anomaly_states(), history))
         return changes
+
+    def event_history(self, events: EventHistory, now: float) -> list[DeviceEvent]:
+        """Stored events the event-fed state needs back (door faults, controller-held
+        elevator conditions): the last MAX_HISTORY_S, like the readings."""
+        if self.elevator is None:
+            return []
+        return events.events_of_types(
+            self.elevator.replayed_event_types, now - MAX_HISTORY_S, now
+        )
+
+    def warm_events(self, events: Sequence[DeviceEvent]) -> None:
+        if self.elevator is not None:
+            self.elevator.warm_events(events)
 
     def anomaly_states(self) -> list[AnomalyState]:
         """Copies of the anomaly rules' state, to learn history into outside the lock."""

@@ -31,7 +31,7 @@ from gridwatch.records import DeviceEvent, Reading
 from ingest.consumer import ConsumerSettings, IngestConsumer
 from ingest.pipeline import IngestPipeline
 from store.factory import check_store_url, open_ops, open_timeseries
-from store.interfaces import OpStore, TimeSeriesStore
+from store.interfaces import EventHistory, OpStore, TimeSeriesStore
 
 log = logging.getLogger(__name__)
 TICK_S = 1.0  # offline and minimum-duration checks; alarms never wait for it
@@ -87,7 +87,11 @@ class DetectorStage:
     def rebuild(self, timeseries: TimeSeriesStore, now: float) -> None:
         engine = self.engine
         history = engine.history(timeseries, now)  # store reads, outside the lock
+        stored_events = (
+            engine.event_history(timeseries, now) if isinstance(timeseries, EventHistory) else []
+        )
         with self._lock:  # the rule replay: a fraction of a second for a street
+            engine.warm_events(stored_events)
             changes = engine.warm(history, now)
             states = engine.anomaly_states()
         # What the replay found the alert store missing (a fire that never reached it

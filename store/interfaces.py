@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from gridwatch.records import Alert, AlertChange, DeviceEvent, Reading
 
@@ -54,6 +54,16 @@ class TimeSeriesStore(Protocol):
     def activity(self, start: float, end: float) -> list[DeviceActivity]: ...
 
     def close(self) -> None: ...
+
+
+@runtime_checkable
+class EventHistory(Protocol):
+    """Stored device events by type and time, for a restart's replay. The embedded store
+    has it; a store without it leaves the event-fed detector state to re-learn."""
+
+    def events_of_types(
+        self, types: Sequence[str], start: float, end: float
+    ) -> list[DeviceEvent]: ...
 
 
 @dataclass(frozen=True, slots=True)

@@ -185,6 +185,25 @@ class DuckDBTimeSeries:
         with self._reader() as cur:
             return device_health(cur, start, end, allowances, fault_types)
 
+    def events_of_types(
+        self, types: Sequence[str], start: float, end: float
+    ) -> list[DeviceEvent]:
+        """Events of these types in [start, end), oldest first (see EventHistory)."""
+        if not types:
+            return []
+        marks = ", ".join("?" * len(types))
+        sql = f"""SELECT agent, id, device, ts, type, state, zone, score, attrs, snapshot
+            FROM events WHERE type IN ({marks}) AND ts >= ? AND ts < ? ORDER BY ts"""
+        with self._reader() as cur:
+            rows = cur.execute(sql, [*types, start, end]).fetchall()
+        return [
+            DeviceEvent(
+                str(a), str(i), str(d), float(ts), str(t), st, zone=z,
+                score=None if sc is None else float(sc), attrs=json.loads(at), snapshot=snap,
+            )
+            for a, i, d, ts, t, st, z, sc, at, snap in rows
+        ]
+
     def snapshot_device(self, agent: str, snapshot_id: str) -> str | None:
         """The device of the event that carried this snapshot, or None if no event did
         (callers scope a snapshot by its device)."""

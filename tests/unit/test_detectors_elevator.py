@@ -2,10 +2,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import numpy as np
+
 from config.models_rules import ElevatorRulesSpec
 from detectors.engine import DetectorEngine
 from gridwatch.clock import ManualClock
-from gridwatch.records import AlertChange, Reading
+from gridwatch.records import AlertChange, DeviceEvent, Reading
 from tests.support.rule_specs import rule_street
 from tests.support.tiny_street import T0, device, event, reading
 
@@ -188,3 +190,56 @@ def test_an_instant_condition_event_resolves_after_the_hold_unless_readings_hold
     eng.process_readings(status(T0 + 20, running=1, speed=3.0, dev="e2"))
     assert eng.tick(T0 + 60) == []
 
+
+
+class StoredEvents:
+    """The EventHistory part of the embedded store, over a list."""
+
+    def __init__(self, events: Sequence[DeviceEvent]) -> None:
+        self.events = list(events)
+
+    def events_of_types(
+        self, types: Sequence[str], start: float, end: float
+    ) -> list[DeviceEvent]:
+        return [e for e in self.events if e.type in types and start <= e.ts < end]
+
+
+def test_door_faults_before_a_restart_still_count_after_it() -> None:
+    faults = [event("e1", "elevator.door_fault", "instant", ts=T0 + 250 * i) for i in range(3)]
+    before, _ = engine()
+    before.process_events(faults[:2])
+    blind, _ = engine()  # restarted with nothing replayed: the third fault is the first
+    assert blind.process_events([faults[2]]) == []
+    after, _ = engine()
+    stored = StoredEvents(faults[:2])
+    after.warm_events(after.event_history(stored, now=T0 + 400))
+    after.warm_events(after.event_history(stored, now=T0 + 400))  # a second replay: no double
+    assert types(after.process_events([faults[2]])) == [
+        ("fire", "elevator.door_fault_repeated")
+    ]
+
+
+def test_a_live_fault_and_its_stored_copy_count_once() -> None:
+    eng, _ = engine()
+    faults = [event("e1", "elevator.door_fault", "instant", ts=T0 + 100 * i) for i in range(2)]
+    assert eng.process_events(faults) == []  # live, before the replay got to them
+    eng.warm_events(faults)  # the same two, from the store
+    assert eng.elevator is not None
+    ring = eng.elevator.faults[eng.elevator.devices.local["e1"]]
+    assert sorted(ring[np.isfinite(ring)].tolist()) == [T0, T0 + 100]  # two, not four
+
+
+def test_a_controller_held_entrapment_stays_held_across_a_restart() -> None:
+    start = event("e1", "elevator.trapped", "start", ts=T0)
+    before, _ = engine()
+    [fired] = before.process_events([start])
+    after, _ = engine()
+    after.restore([(fired.fingerprint, "e1", fired.value)])
+    after.warm_events([start])
+    # Readings say free, but the controller never ended it: no resolve.
+    after.process_readings(status(T0 + 10, occupied=0, door=1))
+    assert after.tick(T0 + 100) == []
+    # A later end from live traffic wins over the replayed start.
+    after.process_events([event("e1", "elevator.trapped", "end", ts=T0 + 110)])
+    after.warm_events([start])
+    assert fingerprints(after.tick(T0 + 140)) == [("resolve", "elevator-trapped:e1")]

@@ -13,6 +13,7 @@ from typing import Literal
 import pytest
 
 from gridwatch.records import DeviceEvent, Reading
+from store.interfaces import EventHistory
 from store.timeseries_duckdb import DuckDBTimeSeries
 
 T0 = 1_764_090_000.0
@@ -124,6 +125,22 @@ def test_events_are_keyed_by_agent_id_state_and_time(store: DuckDBTimeSeries) ->
     assert store.write_events([start]) == [start]
     assert store.write_events([start, end]) == [end]
     assert store.write_events([start, end]) == []
+
+
+def test_events_of_types_in_a_half_open_range_oldest_first(store: DuckDBTimeSeries) -> None:
+    fault = DeviceEvent("ag", "f1", "lift-1", T0 + 5, "elevator.door_fault", "instant",
+                        zone="door", score=0.5, attrs={"n": 2}, snapshot="s1")  # fmt: skip
+    store.write_events([
+        event("lift-1", "alarm", T0 + 10), fault, event("lift-1", "early", T0 - 1),
+        DeviceEvent("ag", "t1", "lift-1", T0 + 1, "elevator.trapped", "start"),
+        DeviceEvent("ag", "t2", "lift-1", T0 + 20, "elevator.trapped", "end"),  # range end
+        DeviceEvent("ag", "t0", "lift-1", T0 - 1, "elevator.trapped", "start"),  # before it
+    ])  # fmt: skip
+    assert isinstance(store, EventHistory)
+    got = store.events_of_types(["elevator.door_fault", "elevator.trapped"], T0, T0 + 20)
+    assert [e.id for e in got] == ["t1", "f1"]
+    assert got[1] == fault  # every field back as written
+    assert store.events_of_types([], T0, T0 + 20) == []
 
 
 def test_activity_counts_messages_in_range_and_last_seen_over_all_time(
