@@ -23,7 +23,7 @@ BENCHMARKS: dict[str, str] = {
 
 
 def run_benchmarks(only: str | None, quick: bool = False) -> int:
-    print(f"gridwatch bench: medians of {ROUNDS} rounds each; ratio = figure / reference")
+    print(f"gridwatch bench: medians of {ROUNDS} rounds or more each; ratio = figure / reference")
     for name, module_name in BENCHMARKS.items():
         if only and only not in name:
             continue
