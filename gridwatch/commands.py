@@ -37,6 +37,7 @@ def cmd_check_config(args: argparse.Namespace) -> int:
 
 def cmd_serve(args: argparse.Namespace) -> int:
     from gridwatch.backend import Backend, BackendSettings
+    from gridwatch.server_run import run_server
 
     registry = load_registry_or_exit(args.config)
     try:
@@ -59,7 +60,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     print(f"gridwatch serving http://{args.host}:{args.port}/ (data in {args.data_dir}, "
           f"broker {backend.mqtt.display})", flush=True)
     try:
-        server.run()  # handles SIGINT/SIGTERM by returning
+        run_server(server)  # returns after SIGINT/SIGTERM, so the stop below runs
     finally:
         backend.stop()
     return 0

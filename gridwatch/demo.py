@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 
 from config.registry import Registry
 from gridwatch.backend import Backend, BackendSettings
+from gridwatch.server_run import run_server
 
 if TYPE_CHECKING:
     from edge.agent import EdgeAgent
@@ -132,7 +133,7 @@ def run_demo(args: argparse.Namespace) -> int:
         threading.Timer(args.duration, lambda: setattr(server, "should_exit", True)).start()
     _print_banner(args.port, mqtt_url, data_dir, tokens)
     try:
-        server.run()
+        run_server(server)  # returns after SIGINT/SIGTERM, so the cleanup below runs
     finally:
         stop.set()
         for agent in agents.values():

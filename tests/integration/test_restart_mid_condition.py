@@ -1,5 +1,6 @@
-"""A backend killed while a condition is pending still fires it, on time, once: the
-restarted `gridwatch serve` replays the stored readings through the rules."""
+"""A restarted `gridwatch serve` carries on where it stopped: killed while a condition
+was pending, it still fires it, on time, once (the replay of stored readings); stopped
+cleanly, its anomaly detectors keep what they had learnt (the state file)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 import yaml
 
@@ -80,6 +82,39 @@ def test_a_pending_condition_fires_on_time_after_sigkill(
         assert parse_time(alert["started_at"]) == pytest.approx(t0 + CONFIRM_S, abs=0.01)
         time.sleep(2.0)  # ticks keep running: still one alert
         assert len(alerts_of(backend, gas.id)) == 1
+    finally:
+        pub.close()
+        backend.stop()
+
+
+def test_the_anomaly_detectors_learning_survives_a_clean_restart(
+    tmp_path: Path, broker: Broker, registry: Registry
+) -> None:
+    lift = next(d for d in registry.config.devices if d.type == "elevator")
+    backend = BackendProcess(tmp_path / "data", broker.url)
+    backend.start()
+    pub = TestPublisher(broker.url, "test-publisher-anomaly")
+    t0 = time.time() - 1000
+    try:
+        rows = [(lift.id, "vibration_rms_g", t0 + 5 * i, 0.01 + 0.001 * (i % 7)) for i in range(50)]
+        pub.publish(f"gw/v1/{lift.agent}/readings", readings_msg(lift.agent, 1, rows))
+        vibration = {"device": lift.id, "metric": "vibration_rms_g", "start": t0 - 1,
+                     "end": time.time() + 60}  # fmt: skip
+
+        def stored_rows() -> int:
+            with backend.client() as c:
+                return len(c.get("/api/v1/readings", params=vibration).json()["points"])
+
+        assert wait_for(lambda: stored_rows() == 50, 10), backend.log()
+        backend.stop()  # SIGTERM: a clean stop saves what the detectors learnt
+        state = tmp_path / "data" / "anomaly-state.npz"
+        assert state.is_file(), backend.log()
+        with np.load(state) as saved:
+            devices = saved["elevator-vibration-anomaly::__devices__"].tolist()
+            count = saved["elevator-vibration-anomaly::count"][devices.index(lift.id)]
+        assert count == 50
+        backend.start()
+        assert wait_for(lambda: "anomaly detectors resumed" in backend.log(), 10), backend.log()
     finally:
         pub.close()
         backend.stop()

@@ -1,0 +1,38 @@
+"""Run the HTTP server until SIGINT or SIGTERM, so that the caller's cleanup still runs.
+
+uvicorn stops gracefully on those signals and then raises the same signal again with
+the handler that was in place before it started (so a program embedding it "dies the
+expected way"). With Python's default SIGTERM handler that kills the process on the
+spot: `Backend.stop` (closing ingest and the stores, saving the anomaly detectors'
+state) never ran. Here the handler in place is ours, so the re-raise ends `run`
+normally and the caller's `finally` does its work.
+"""
+
+from __future__ import annotations
+
+import signal
+from types import FrameType
+
+import uvicorn
+
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
+class _Stopped(Exception):
+    """The stop signal, re-raised by uvicorn after its graceful shutdown."""
+
+
+def _raise_stopped(signum: int, frame: FrameType | None) -> None:
+    raise _Stopped(signum)
+
+
+def run_server(server: uvicorn.Server) -> None:
+    """`server.run()`, returning (not dying) after a SIGINT or SIGTERM shutdown."""
+    previous = {sig: signal.signal(sig, _raise_stopped) for sig in STOP_SIGNALS}
+    try:
+        server.run()
+    except _Stopped:
+        pass
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
