@@ -98,8 +98,10 @@ def test_the_anomaly_detectors_learning_survives_a_clean_restart(
     try:
         rows = [(lift.id, "vibration_rms_g", t0 + 5 * i, 0.01 + 0.001 * (i % 7)) for i in range(50)]
         pub.publish(f"gw/v1/{lift.agent}/readings", readings_msg(lift.agent, 1, rows))
-        vibration = {"device": lift.id, "metric": "vibration_rms_g", "start": t0 - 1,
-                     "end": time.time() + 60}  # fmt: skip
+        vibration: dict[str, str | float] = {
+            "device": lift.id, "metric": "vibration_rms_g", "start": t0 - 1,
+            "end": time.time() + 60,
+        }  # fmt: skip
 
         def stored_rows() -> int:
             with backend.client() as c:
