@@ -19,15 +19,21 @@ How it scores, per row (all array operations over the batch):
    (median / MAD): |z| of the value (spikes), |z| of the short mean (level shifts,
    drift), |z| of the step from the previous value (sudden vibration), and the distance
    of the latest `embed` values to the nearest past window of that shape (a changed
-   periodic pattern, a shape never seen), as in KNN-CAD.
+   periodic pattern, a shape never seen), as in KNN-CAD; the long shape (`embed_long`)
+   is only compared with every `long_stride`-th past window, which keeps a long
+   window affordable. Features whose weight is 0 are not computed.
 2. Each feature (weighted; by default only the two shapes count) is compared with its
    own long-term distribution in that slot (as in HTM's anomaly likelihood): a feature
    that is always high in a noisy series is not news, a jump to levels it never had is.
 3. The largest of these z-scores maps to (0, 1): z^2 / (z^2 + 4^2), 0.5 at z = 4.
-4. A score of `arm_level` or more starts an episode of `suppress` rows in which scores
-   are damped unless clearly above the episode's peak, so one anomaly is one or a few
-   rising detections, not one per row (operators, like the NAB scorer, penalise
-   repeats). The first `warmup` rows of a slot score 0 while it learns.
+4. A value beyond the slot's all-time [min, max] by more than `spatial_tol` of that
+   range scores `spatial_score` (0.95) at least, as in HTM's NAB detector: a level the
+   series never reached is news whatever its noise, and it is seen at the first row.
+5. A score of `arm_level` or more starts an episode of `suppress` rows in which scores
+   are damped unless clearly above the episode's peak and no row of it has reached
+   `fire_level` yet, so one anomaly is one detection (maybe after a faint start), not
+   one per row (operators, like the NAB scorer, penalise repeats). The first `warmup`
+   rows of a slot score 0 while it learns.
 """
 
 from __future__ import annotations
@@ -45,6 +51,7 @@ from detectors.anomaly_features import (
     centre_and_scale,
     knn_distance,
     level_z,
+    range_excess,
     step_z,
 )
 
@@ -54,7 +61,7 @@ VALUE_LIMIT = 1e100  # inputs are clipped here so squares and sums never overflo
 
 @dataclass(frozen=True, slots=True)
 class AnomalyParams:
-    window: int = 640  # past values per slot: over two days of 5-minute samples
+    window: int = 1280  # past values per slot: over four days of 5-minute samples
     embed: int = 8  # length of the recent shape compared with the past
     embed_long: int = 48  # ... and of its context (four hours of 5-minute samples)
     short: int = 8  # rows in the short mean of the value
@@ -65,10 +72,19 @@ class AnomalyParams:
     std_floor: float = 0.05  # smallest feature spread, in scale units
     fire_level: float = 0.5  # what the engine's rule should alert on
     arm_level: float = 0.3  # a score this high starts an episode: later rows are damped
-    suppress: int = 300  # rows an episode lasts
+    suppress: int = 80  # rows an episode lasts
     damping: float = 0.4  # factor on damped scores
-    escalate: float = 1.25  # in an episode, a score this many times its peak still shows
+    # In an episode, a score this many times its peak still shows, until one reached
+    # fire_level: an anomaly first seen faintly can still alert, but alerts only once.
+    escalate: float = 1.25
     z_half: float = 4.0  # feature z that maps to a score of 0.5
+    # The long shape is compared with every this-many-th past window: a quarter of the
+    # cost, which pays for the longer window (weekly-ish patterns, fewer false alarms).
+    long_stride: int = 4
+    spatial_tol: float = 0.15  # a value beyond the seen range by this fraction of it ...
+    # ... scores at least this (0: off), as in HTM's NAB detector; not 1, so an even
+    # more extreme shape still ranks above it.
+    spatial_score: float = 0.95
     # Weight of each feature's z (value, short mean, step, shape, long shape); 0: off.
     # Shapes alone did best on NAB's periodic series; the step adds vibration and
     # sudden jumps (SKAB) but fires on every sharp daily edge, so it is a variant.
@@ -94,6 +110,8 @@ class AnomalyDetector:
         self.n_feat = np.zeros(n_slots, dtype=np.intp)  # rows that updated the features
         self.quiet = np.zeros(n_slots, dtype=np.intp)  # rows left in the episode
         self.peak = np.zeros(n_slots)  # highest score shown in the episode
+        self.lo = np.full(n_slots, np.inf)  # smallest value learned
+        self.hi = np.full(n_slots, -np.inf)  # largest value learned
 
     @property
     def history_rows(self) -> int:
@@ -137,23 +155,33 @@ class AnomalyDetector:
             med, scale = centre_and_scale(hist, valid)
             hist_n = (hist - med[:, None]) / scale[:, None]
             x_n = (x - med) / scale
-            z_value, z_mean = level_z(hist_n, x_n, p.short)
-            feats = np.stack(
-                [
-                    z_value,
-                    z_mean,
-                    step_z(hist, x, valid),
-                    knn_distance(hist_n, x_n, p.embed),
-                    knn_distance(hist_n, x_n, p.embed_long),
-                ],
-                axis=1,
-            )
+            feats = self._features(hist, hist_n, x, x_n, valid)
         feats = np.nan_to_num(feats, nan=0.0, posinf=VALUE_LIMIT)
         z = self._surprise(s, np.minimum(feats, VALUE_LIMIT))
         with np.errstate(over="ignore"):
             raw = z * z / (z * z + p.z_half**2)
         raw = np.where(z > 0, np.nan_to_num(raw, nan=1.0), 0.0)
+        beyond = range_excess(x, self.lo[s], self.hi[s]) > p.spatial_tol
+        raw = np.where(beyond, np.maximum(raw, p.spatial_score), raw)
         return self._post(s, raw)
+
+    def _features(
+        self, hist: FloatArray, hist_n: FloatArray, x: FloatArray, x_n: FloatArray, valid: IntArray
+    ) -> FloatArray:
+        """The weighted features (columns as in `weights`); a feature that is off is
+        left at 0 and not computed: the shape distances dominate the cost per row."""
+        p = self.params
+        on = [w > 0 for w in p.weights]
+        feats = np.zeros((len(x), N_FEATURES))
+        if on[0] or on[1]:
+            feats[:, 0], feats[:, 1] = level_z(hist_n, x_n, p.short)
+        if on[2]:
+            feats[:, 2] = step_z(hist, x, valid)
+        if on[3]:
+            feats[:, 3] = knn_distance(hist_n, x_n, p.embed)
+        if on[4]:
+            feats[:, 4] = knn_distance(hist_n, x_n, p.embed_long, p.long_stride)
+        return feats
 
     def _surprise(self, s: IntArray, feats: FloatArray) -> FloatArray:
         """Largest z of any feature's short-term average against its long-term spread;
@@ -180,7 +208,8 @@ class AnomalyDetector:
         peak = np.where(in_episode, self.peak[s], 0.0)
         # Within an episode only clearly stronger evidence shows again: at most a few
         # rising detections per anomaly instead of one per row.
-        shown = warm & (~in_episode | (raw > p.escalate * peak))
+        rises = (raw > p.escalate * peak) & (peak < p.fire_level)
+        shown = warm & (~in_episode | rises)
         starts = shown & (raw >= p.arm_level)
         self.quiet[s] = np.where(starts, p.suppress, np.maximum(self.quiet[s] - 1, 0))
         self.peak[s] = np.where(starts, np.maximum(raw, peak), peak)
@@ -191,8 +220,23 @@ class AnomalyDetector:
         self.buf[s, self.head[s]] = x
         self.head[s] = (self.head[s] + 1) % self.params.window
         self.count[s] += 1
+        self.lo[s] = np.minimum(self.lo[s], x)
+        self.hi[s] = np.maximum(self.hi[s], x)
 
-    _STATE = ("buf", "head", "count", "last_ts", "short", "mean", "var", "n_feat", "quiet", "peak")
+    _STATE = (
+        "buf",
+        "head",
+        "count",
+        "last_ts",
+        "short",
+        "mean",
+        "var",
+        "n_feat",
+        "quiet",
+        "peak",
+        "lo",
+        "hi",
+    )
 
     def state_dict(self) -> dict[str, npt.NDArray[Any]]:
         return {name: getattr(self, name).copy() for name in self._STATE}

@@ -66,22 +66,38 @@ def step_z(hist: FloatArray, x: FloatArray, valid: IntArray) -> FloatArray:
     return np.nan_to_num(np.abs(x - last) / scale, nan=0.0)
 
 
-def knn_distance(hist_n: FloatArray, x_n: FloatArray, embed: int) -> FloatArray:
+def knn_distance(hist_n: FloatArray, x_n: FloatArray, embed: int, stride: int = 1) -> FloatArray:
     """RMS distance from the latest `embed` values (ending with the new one) to the
     nearest window of the same length in the past, in scale units: a shape never seen
     before (a changed daily pattern, a new vibration) is far from everything.
 
-    Windows overlapping the latest one are left out: they would always be near.
+    Windows overlapping the latest one are left out: they would always be near. With
+    `stride` > 1 only the past windows ending a multiple of `stride` rows before the
+    latest are compared: a long shape is smooth at that shift, the cost falls by the
+    stride, and a period that is a multiple of the stride is still matched exactly.
     """
     width = hist_n.shape[1]
     current = np.concatenate([hist_n[:, width - (embed - 1) :], x_n[:, None]], axis=1)
     past = np.lib.stride_tricks.sliding_window_view(hist_n[:, : width - embed], embed, axis=1)
+    # Window k ends width - k - embed + 1 rows before the new value.
+    past = past[:, (width - embed + 1) % stride :: stride]
     out = np.empty(len(x_n))
     for lo in range(0, len(x_n), KNN_CHUNK):
         hi = lo + KNN_CHUNK
         d2 = np.square(past[lo:hi] - current[lo:hi, None, :]).mean(axis=2)
         out[lo:hi] = np.sqrt(np.nan_to_num(d2, nan=np.inf).min(axis=1))
     return out
+
+
+def range_excess(x: FloatArray, lo: FloatArray, hi: FloatArray) -> FloatArray:
+    """How far the new value lies beyond the range seen so far, as a fraction of that
+    range (0 inside it): a level the series never reached is strong evidence whatever
+    the noise. A series that has been constant so far has no range to compare with."""
+    span = hi - lo
+    with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
+        beyond = np.maximum(x - hi, lo - x) / span
+    excess: FloatArray = np.where(span > 0, np.nan_to_num(np.maximum(beyond, 0.0), nan=0.0), 0.0)
+    return excess
 
 
 def normal_sf(z: FloatArray) -> FloatArray:

@@ -8,6 +8,7 @@ import numpy.typing as npt
 import pytest
 
 from detectors.anomaly import AnomalyDetector, AnomalyParams
+from detectors.anomaly_features import knn_distance
 from detectors.anomaly_registry import DETECTORS, make_detector
 
 FloatArray = npt.NDArray[np.float64]
@@ -168,3 +169,54 @@ def test_a_slot_twice_in_one_batch_is_refused_and_late_rows_are_ignored() -> Non
     det.score(np.array([0]), np.array([10.0]), np.array([1.0]))
     assert det.score(np.array([0]), np.array([5.0]), np.array([1e9]))[0] == 0.0
     assert det.count[0] == 1
+
+
+RANGE_ONLY = AnomalyParams(weights=(0.0, 0.0, 0.0, 0.0, 0.0))  # every z feature off
+
+
+def beyond_range(seed: int) -> FloatArray:
+    """A daily cycle that at row 600 goes 30 % of its range above its highest value."""
+    values = daily(seed)
+    top, bottom = float(values[:600].max()), float(values[:600].min())
+    values[600] = top + 0.3 * (top - bottom)
+    return values
+
+
+def test_a_value_beyond_the_range_seen_so_far_fires_by_itself() -> None:
+    scores = feed(AnomalyDetector(1, RANGE_ONLY), beyond_range(10))
+    assert scores[600] >= FIRE_LEVEL
+    assert scores[:600].max() < FIRE_LEVEL  # a steady noisy cycle stays inside its range
+
+
+def test_a_value_inside_the_range_does_not_fire_on_range_alone() -> None:
+    values = daily(12)
+    values[600] = float(values[:600].min()) + 0.01  # a deep dip, but seen before
+    assert feed(AnomalyDetector(1, RANGE_ONLY), values).max() < FIRE_LEVEL
+
+
+def test_the_range_feature_can_be_switched_off() -> None:
+    off = AnomalyParams(weights=RANGE_ONLY.weights, spatial_score=0.0)
+    assert feed(AnomalyDetector(1, off), beyond_range(10)).max() == 0.0
+
+
+@pytest.mark.parametrize("stride", [1, 4])
+def test_a_strided_shape_search_still_finds_a_repeat_of_the_period(stride: int) -> None:
+    """The long shape is compared with every stride-th past window only; a period that
+    is a multiple of the stride is still matched exactly, a new shape is not."""
+    t = np.arange(641, dtype=np.float64)
+    wave = np.sin(2 * np.pi * t / 96)
+    hist, x = wave[None, :-1], wave[-1:]
+    assert knn_distance(hist, x, 48, stride)[0] < 1e-9
+    fast = np.sin(2 * np.pi * t / 24)
+    changed = np.concatenate([wave[:-48], fast[-48:]])
+    assert knn_distance(changed[None, :-1], changed[-1:], 48, stride)[0] > 0.3
+
+
+def test_a_growing_anomaly_alerts_once_not_at_every_rise() -> None:
+    """Scores may rise past the first detection within an episode; once one has reached
+    fire_level the alert is out, and higher ones would only repeat it."""
+    values = noise(13)
+    values[600:640] += np.linspace(1.0, 40.0, 40)  # a surge that keeps growing
+    shapes_only = AnomalyParams(spatial_score=0.0)  # the range would say 1.0 at once
+    scores = feed(AnomalyDetector(1, shapes_only), values)
+    assert (scores[600:680] >= FIRE_LEVEL).sum() == 1
