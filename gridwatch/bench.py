@@ -7,6 +7,7 @@ stage keeps its benchmark next to its code, as a module with `run(quick) -> [Res
 from __future__ import annotations
 
 import importlib
+import logging
 
 from gridwatch.benchkit import ROUNDS
 from gridwatch.mosquitto_proc import MosquittoMissing
@@ -23,6 +24,9 @@ BENCHMARKS: dict[str, str] = {
 
 
 def run_benchmarks(only: str | None, quick: bool = False) -> int:
+    # The stages log per connection and per incident opened: in a benchmark that is
+    # screens of noise between the figures, and time inside them. Errors still show.
+    logging.getLogger().setLevel(logging.ERROR)
     print(f"gridwatch bench: medians of {ROUNDS} rounds or more each; ratio = figure / reference")
     for name, module_name in BENCHMARKS.items():
         if only and only not in name:
