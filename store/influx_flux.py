@@ -65,6 +65,18 @@ from(bucket: params.bucket)
   |> count(column: "_time")
 """
 
+# Events of some types, one row per event: its fields pivoted into columns. The tags
+# (agent, device, state, type) come along as columns of their own.
+EVENTS_OF_TYPES = f"""
+from(bucket: params.bucket)
+  |> range(start: params.start, stop: params.stop)
+  |> filter(fn: (r) => r._measurement == "{EVENT}" and contains(value: r.type, set: params.types))
+  |> pivot(rowKey: ["_time", "agent", "device", "state", "type"], columnKey: ["_field"],
+           valueColumn: "_value")
+  |> group()
+  |> sort(columns: ["_time"])
+"""
+
 READING_COUNT = f"""
 from(bucket: params.bucket)
   |> range(start: 0)

@@ -16,6 +16,7 @@ another; queries go through the client's thread-safe connection pool.
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 from collections.abc import Callable, Hashable, Sequence
@@ -152,6 +153,16 @@ class InfluxTimeSeries:
             points.append(SeriesPoint(ts, float(row["_value"])))
         return points
 
+    def events_of_types(
+        self, types: Sequence[str], start: float, end: float
+    ) -> list[DeviceEvent]:
+        """Events of these types in [start, end), oldest first (see EventHistory)."""
+        if not types:
+            return []
+        params = {"bucket": self.target.bucket, "types": list(types),
+                  "start": flux.at(start), "stop": flux.at(end)}  # fmt: skip
+        return [_event_of(row) for row in self._rows(flux.EVENTS_OF_TYPES, params)]
+
     def reading_count(self) -> int:
         rows = self._rows(flux.READING_COUNT, {"bucket": self.target.bucket})
         return sum(int(r["_value"]) for r in rows)
@@ -177,3 +188,14 @@ class InfluxTimeSeries:
         self._client.close()  # type: ignore[no-untyped-call]
         for close in self.on_close:
             close()
+
+
+def _event_of(row: dict[str, Any]) -> DeviceEvent:
+    """A pivoted Flux row (tags and fields as columns) back into the event it stored."""
+    score = row.get("score")
+    return DeviceEvent(
+        agent=str(row["agent"]), id=str(row["id"]), device=str(row["device"]),
+        ts=row["_time"].timestamp(), type=str(row["type"]), state=row["state"],
+        zone=row.get("zone"), score=None if score is None else float(score),
+        attrs=json.loads(row.get("attrs") or "{}"), snapshot=row.get("snapshot"),
+    )  # fmt: skip

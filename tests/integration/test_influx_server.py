@@ -70,6 +70,10 @@ def test_the_store_contract_matches_the_embedded_store(
             assert influx.series(*args) == duck.series(*args)
     mine = [a for a in influx.activity(T0, T0 + 100) if a.device in devices]
     assert mine == duck.activity(T0, T0 + 100)
+    # The restart replay's event query: same events back, oldest first.
+    replayed = [e for e in influx.events_of_types(["fire.fault"], T0, T0 + 2.5)
+                if e.device == devices[0]]  # fmt: skip
+    assert replayed == duck.events_of_types(["fire.fault"], T0, T0 + 2.5) == events
 
 
 def test_serve_with_the_influx_store_ingests_and_serves_readings(

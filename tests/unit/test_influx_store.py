@@ -12,12 +12,12 @@ from typing import Any, ClassVar
 
 import pytest
 
-from gridwatch.records import Reading
+from gridwatch.records import DeviceEvent, Reading
 from store import influx_flux as flux
 from store.factory import check_store_url, open_ops, open_timeseries
 from store.influx_lines import InfluxTarget, parse_influx_url, reading_line
 from store.influx_writer import RetryPolicy, WriteFailed
-from store.interfaces import DeviceActivity, SeriesPoint
+from store.interfaces import DeviceActivity, EventHistory, SeriesPoint
 from store.timeseries_influx import InfluxTimeSeries
 
 
@@ -123,6 +123,14 @@ def test_query_answers_become_points_and_activity(
         flux.LAST_SEEN: [{"device": "b", "_value": 7_500_000_000},
                          {"device": "a", "_value": 9_000_000_000}],
         flux.MESSAGES: [{"device": "a", "_time": 3}],
+        # Pivoted: tags and fields as columns; a field never written is absent.
+        flux.EVENTS_OF_TYPES: [
+            {"_time": flux.at(5.5), "agent": "ag", "device": "lift-1", "state": "instant",
+             "type": "elevator.door_fault", "id": "f1", "n": 1, "attrs": '{"n":2}',
+             "score": 0.5, "zone": "door", "snapshot": "s1"},
+            {"_time": flux.at(6.0), "agent": "ag", "device": "lift-1", "state": "start",
+             "type": "elevator.trapped", "id": "t1", "n": 1, "attrs": "{}"},
+        ],
     }
 
     def rows(query: str, params: dict[str, Any]) -> list[dict[str, Any]]:
@@ -139,5 +147,13 @@ def test_query_answers_become_points_and_activity(
                                              DeviceActivity("b", 7.5, 0)]
         with pytest.raises(ValueError):
             store.series("d", "m", 0.0, 1.0, 0.0)
+        types = ["elevator.door_fault", "elevator.trapped"]
+        assert store.events_of_types(types, 0.0, 10.0) == [
+            DeviceEvent("ag", "f1", "lift-1", 5.5, "elevator.door_fault", "instant",
+                        zone="door", score=0.5, attrs={"n": 2}, snapshot="s1"),
+            DeviceEvent("ag", "t1", "lift-1", 6.0, "elevator.trapped", "start"),
+        ]  # fmt: skip
+        assert asked[-1]["types"] == types and asked[-1]["stop"] == flux.at(10.0)
+        assert isinstance(store, EventHistory)
     finally:
         store.close()
