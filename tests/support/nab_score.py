@@ -8,6 +8,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from detectors.nab_runner import run_anomaly_scores
+
 
 def nab_score(shared_dir: Path, data: Path, windows: Path, results: Path) -> dict[str, Any]:
     """The scorer's JSON report; fails the test with its stderr when it refuses."""
@@ -27,8 +29,6 @@ def score_slice(
     """Link (never copy) the series `rels` of `source` into `work`, score them with the
     backend's default detector (`gridwatch anomaly-scores`), and return the scorer's
     report on them."""
-    from detectors.nab_runner import run_anomaly_scores
-
     data = work / "data"
     for rel in rels:
         (data / rel).parent.mkdir(parents=True, exist_ok=True)
