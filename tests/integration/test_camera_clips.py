@@ -10,10 +10,10 @@ from pathlib import Path
 from typing import Any
 
 from edge.camera.analyzer import AnalyzerSettings, CameraAnalyzer
-from edge.camera.cdnet_score import opencv_default, score_mask_dir, score_subtractor
-from edge.camera.motion_runner import run_motion_masks
 from edge.camera.source import CameraSource, SourceSettings
 from edge.camera.zones import Zone
+from evaluation.cdnet_score import opencv_default, score_mask_dir, score_subtractor
+from evaluation.motion_runner import run_motion_masks
 
 Events = list[tuple[dict[str, Any], bytes | None]]
 

@@ -16,7 +16,7 @@ import yaml
 
 from config.loader import DEFAULT_CONFIG_DIR
 from config.registry import Registry
-from config.sample_routes import routes
+from sample_street.routes import routes
 from tests.support.backend_proc import BackendProcess, running_backend
 from tests.support.mosquitto import Broker
 from tests.support.mqtt_tools import SseCollector, TestPublisher

@@ -240,7 +240,7 @@ def test_run_agent_stops_cleanly_on_sigterm(broker: Broker, tmp_path: Path) -> N
     repo = Path(__file__).resolve().parents[2]
     sample = repo / "config" / "street"
     agent_id = sorted(load_registry(sample).agents)[0]
-    code = "import sys; from edge.agent import run_agent; run_agent(*sys.argv[1:])"
+    code = "import sys; from app.edge_run import run_agent; run_agent(*sys.argv[1:])"
     with recorder(broker.url) as rec:
         argv = [sys.executable, "-c", code, agent_id, str(sample), broker.url,
                 str(tmp_path / "data")]

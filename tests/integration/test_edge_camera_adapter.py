@@ -41,7 +41,7 @@ def test_a_car_crossing_a_road_line_becomes_an_alert_with_a_snapshot(
         (clip / f.name).symlink_to(f)
     adapters = tmp_path / "adapters.yaml"
     adapters.write_text(json.dumps(camera_settings(clip)))  # JSON is YAML
-    cmd = [sys.executable, "-m", "gridwatch.cli", "edge", "--agent", AGENT, "--mqtt",
+    cmd = [sys.executable, "-m", "app.cli", "edge", "--agent", AGENT, "--mqtt",
            broker.url, "--data-dir", str(tmp_path / "edge"), "--adapters", str(adapters)]
     log = tmp_path / "agent.log"
     with log.open("ab") as out:

@@ -43,7 +43,7 @@ def wait(what: str, check: Callable[[], bool], timeout_s: float = 20.0) -> None:
 
 
 class AgentProcess:
-    """`python -m gridwatch.cli edge` as a child process, on its own data dir."""
+    """`python -m app.cli edge` as a child process, on its own data dir."""
 
     def __init__(self, tmp: Path, agent: str, mqtt_url: str) -> None:
         self.tmp, self.agent, self.mqtt_url = tmp, agent, mqtt_url
@@ -58,7 +58,7 @@ class AgentProcess:
         write_csv(ecsv, ("device", "type", "ts", "state", "id"), events)
         settings = {"simulators": False, "replay": [{"csv": str(rcsv), "events_csv": str(ecsv)}]}
         (self.tmp / f"{name}.yaml").write_text(json.dumps(settings))  # JSON is YAML
-        cmd = [sys.executable, "-m", "gridwatch.cli", "edge", "--agent", self.agent,
+        cmd = [sys.executable, "-m", "app.cli", "edge", "--agent", self.agent,
                "--mqtt", self.mqtt_url, "--data-dir", str(self.data_dir),
                "--adapters", str(self.tmp / f"{name}.yaml")]
         log = (self.tmp / f"agent-{name}.log").open("ab")

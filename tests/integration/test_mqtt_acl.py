@@ -19,9 +19,7 @@ import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
-from config.registry import Registry
-from gridwatch.mqtt import make_client, parse_mqtt_url
-from gridwatch.mqtt_acl import (
+from app.mqtt_acl import (
     ACL,
     BACKEND_USER,
     CREDENTIALS,
@@ -29,6 +27,8 @@ from gridwatch.mqtt_acl import (
     read_credentials,
     run_mqtt_acl,
 )
+from config.registry import Registry
+from gridwatch.mqtt import make_client, parse_mqtt_url
 from tests.support.backend_proc import running_backend
 from tests.support.mosquitto import Broker, running_broker
 from tests.support.mqtt_tools import TestPublisher, readings_msg

@@ -6,7 +6,7 @@ import csv
 import json
 from pathlib import Path
 
-from detectors.skab_convert import run_skab_to_nab
+from evaluation.skab_convert import run_skab_to_nab
 from tests.support.nab_score import score_slice
 
 SLICE = ("valve1_0/Pressure.csv", "valve1_10/Volume Flow RateRMS.csv")

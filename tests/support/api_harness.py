@@ -21,9 +21,9 @@ from api.tokens import create_token
 from config.models import TokenSpec
 from config.registry import Registry
 from gridwatch.clock import ManualClock
-from gridwatch.mosquitto_proc import free_port
 from gridwatch.notify import LogNotifier
 from gridwatch.records import Alert, AlertChange, ChangeKind
+from launchers.mosquitto import free_port
 from store.interfaces import AlertContext
 from store.opstate_sqlite import SqliteOpStore
 from store.timeseries_duckdb import DuckDBTimeSeries

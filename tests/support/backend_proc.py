@@ -13,7 +13,7 @@ from pathlib import Path
 
 import httpx
 
-from gridwatch.mosquitto_proc import free_port
+from launchers.mosquitto import free_port
 
 BOOTSTRAP = "gw-test-bootstrap-secret-0123456789"
 
@@ -33,7 +33,7 @@ class BackendProcess:
 
     def start(self, timeout: float = 30.0) -> None:
         env = dict(os.environ, GRIDWATCH_BOOTSTRAP_TOKEN=BOOTSTRAP)
-        cmd = [sys.executable, "-m", "gridwatch.cli", "serve", "--mqtt", self.mqtt_url,
+        cmd = [sys.executable, "-m", "app.cli", "serve", "--mqtt", self.mqtt_url,
                "--data-dir", str(self.data_dir), "--port", str(self.port)]
         if self.config:
             cmd += ["--config", self.config]

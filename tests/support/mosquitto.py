@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from gridwatch.mosquitto_proc import Broker, MosquittoMissing
-from gridwatch.mosquitto_proc import running_broker as _running_broker
+from launchers.mosquitto import Broker, MosquittoMissing
+from launchers.mosquitto import running_broker as _running_broker
 
 __all__ = ["Broker", "running_broker"]
 

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from detectors.nab_runner import run_anomaly_scores
+from evaluation.nab_runner import run_anomaly_scores
 
 
 def nab_score(shared_dir: Path, data: Path, windows: Path, results: Path) -> dict[str, Any]:

@@ -10,7 +10,7 @@ from pathlib import Path
 def make_token(data_dir: Path, *args: str) -> str:
     """Runs `gridwatch token create --data-dir DATA_DIR ARGS...`; returns the new secret."""
     out = subprocess.run(
-        [sys.executable, "-m", "gridwatch.cli", "token", "create", "--data-dir", str(data_dir),
+        [sys.executable, "-m", "app.cli", "token", "create", "--data-dir", str(data_dir),
          *args], capture_output=True, text=True, check=True,
     ).stdout
     return next(w for w in out.split() if w.startswith("gw_"))

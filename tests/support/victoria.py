@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from store.influx_victoria import Victoria, VictoriaMissing
+from launchers.victoria import Victoria, VictoriaMissing
 
 __all__ = ["Victoria", "running_victoria"]
 

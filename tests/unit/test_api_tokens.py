@@ -12,14 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from api.tokens import (
-    cmd_token_create,
-    cmd_token_list,
-    cmd_token_revoke,
-    create_token,
-    parse_duration,
-    verify,
-)
+from api.tokens import create_token, parse_duration, verify
+from app.token_commands import cmd_token_create, cmd_token_list, cmd_token_revoke
 from config.models import TokenSpec
 from config.registry import Registry
 from store.opstate_sqlite import SqliteOpStore

@@ -8,8 +8,8 @@ import cv2
 import numpy as np
 import pytest
 
-from edge.camera.cdnet_score import score_frames
-from edge.camera.motion_runner import run_motion_masks
+from evaluation.cdnet_score import score_frames
+from evaluation.motion_runner import run_motion_masks
 
 
 def test_missing_or_empty_input_is_a_clear_error_with_exit_2(

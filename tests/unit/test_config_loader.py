@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
+from app.check_config import run_check_config
 from config.errors import ConfigError, ConfigProblem
 from config.loader import load_config, load_registry
-from gridwatch.check_config import run_check_config
 from tests.support.configs import (
     BASE,
     DEVICE,

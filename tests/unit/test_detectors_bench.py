@@ -2,8 +2,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from detectors.bench import WINDOW, Feed, bench_registry
-from detectors.bench_loop import LoopRules
+from bench.detectors import WINDOW, Feed, bench_registry
+from bench.detectors_loop import LoopRules
 from detectors.engine import DetectorEngine
 from detectors.slots import ReadingBatch
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from detectors.nab_published import main
+from evaluation.nab_published import main
 
 
 def nab_checkout(root: Path) -> Path:

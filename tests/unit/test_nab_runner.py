@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from detectors.anomaly_registry import DETECTORS
-from detectors.nab_runner import run_anomaly_scores
+from evaluation.nab_runner import run_anomaly_scores
 
 
 def write_series(path: Path, values: list[str], header: str = "timestamp,value") -> list[str]:

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from detectors.skab_convert import label_windows, run_skab_to_nab
-from gridwatch.cli import main
+from app.cli import main
+from evaluation.skab_convert import label_windows, run_skab_to_nab
 
 HEADER = "datetime;Pressure;Temperature;anomaly;changepoint"
 

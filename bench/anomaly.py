@@ -16,9 +16,9 @@ from pathlib import Path
 
 import numpy as np
 
+from bench.kit import ROUNDS, Result
 from detectors.anomaly_registry import DEFAULT_DETECTOR
-from detectors.nab_runner import run_anomaly_scores
-from gridwatch.benchkit import ROUNDS, Result
+from evaluation.nab_runner import run_anomaly_scores
 
 NAB = Path(__file__).resolve().parents[2] / "shared" / "data" / "nab" / "data"
 QUICK_FILES = ("artificialWithAnomaly/art_daily_jumpsup.csv", "realKnownCause/nyc_taxi.csv")

@@ -16,14 +16,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from app.backend import Backend, BackendSettings
+from app.server_run import run_server
 from config.registry import Registry
-from gridwatch.backend import Backend, BackendSettings
-from gridwatch.server_run import run_server
 
 if TYPE_CHECKING:
     from edge.agent import EdgeAgent
 
-log = logging.getLogger("gridwatch.demo")
+log = logging.getLogger("app.demo")
 
 FIRE_AREA = "wy1"  # Wenyuan No.1: its 7 guard rooms make it the showcase area
 
@@ -102,9 +102,9 @@ def _demo_tokens(backend: Backend, registry: Registry, fire_area: str) -> dict[s
 
 
 def run_demo(args: argparse.Namespace) -> int:
+    from app.commands import load_registry_or_exit
+    from app.embedded_broker import EmbeddedBroker
     from edge.agent import EdgeAgent
-    from gridwatch.commands import load_registry_or_exit
-    from gridwatch.embedded_broker import EmbeddedBroker
 
     registry = load_registry_or_exit(args.config)
     data_dir = Path(args.data_dir or tempfile.mkdtemp(prefix="gridwatch-demo-"))

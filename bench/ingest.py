@@ -12,10 +12,10 @@ from pathlib import Path
 
 import paho.mqtt.client as mqtt
 
+from bench.kit import ROUNDS, Result
 from config.registry import Registry
-from gridwatch.benchkit import ROUNDS, Result
-from gridwatch.mosquitto_proc import Broker
 from gridwatch.mqtt import make_client, parse_mqtt_url
+from launchers.mosquitto import Broker
 
 
 class _NullSink:
@@ -110,7 +110,7 @@ def _ingest_delivery(url: str, registry: Registry, topic: str, payloads: list[by
 
 
 def run(quick: bool) -> list[Result]:
-    from gridwatch.commands import load_registry_or_exit
+    from app.commands import load_registry_or_exit
 
     registry = load_registry_or_exit(None)
     messages, per_message = (200, 100) if quick else (1000, 200)

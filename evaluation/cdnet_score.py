@@ -5,7 +5,7 @@ negative, 170 (unknown, object borders) is ignored, and so is every pixel outsid
 region of interest; only frames inside `temporalROI.txt` count. Counts are summed over
 all scored frames before precision and recall are taken, as CDnet's own tool does.
 
-    python -m edge.camera.cdnet_score MASK_DIR [CDNET_DIR]
+    python -m evaluation.cdnet_score MASK_DIR [CDNET_DIR]
 """
 
 from __future__ import annotations
@@ -131,7 +131,7 @@ def opencv_default(kind: str) -> Callable[[Mask], Mask]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m edge.camera.cdnet_score")
+    parser = argparse.ArgumentParser(prog="python -m evaluation.cdnet_score")
     parser.add_argument("mask_dir", type=Path, help="masks written by `gridwatch motion-masks`")
     parser.add_argument("cdnet_dir", type=Path, nargs="?", default=DEFAULT_CDNET)
     parser.add_argument("--no-reference", action="store_true", help="skip OpenCV's KNN and MOG2")

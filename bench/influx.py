@@ -11,10 +11,10 @@ import tempfile
 import time
 from pathlib import Path
 
-from gridwatch.benchkit import ROUNDS, Result
+from bench.kit import ROUNDS, Result
 from gridwatch.records import Reading
+from launchers.victoria import Victoria, VictoriaMissing
 from store.influx_lines import parse_influx_url
-from store.influx_victoria import Victoria, VictoriaMissing
 from store.interfaces import TimeSeriesStore
 from store.timeseries_duckdb import DuckDBTimeSeries
 from store.timeseries_influx import InfluxTimeSeries

@@ -15,13 +15,13 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from bench.kit import ROUNDS, Result
 from edge.outbox import MemoryOutbox, Outbox
 from edge.outbox_sqlite import SqliteOutbox
 from edge.publisher import Publisher
-from gridwatch.benchkit import ROUNDS, Result
-from gridwatch.mosquitto_proc import running_broker
 from gridwatch.mqtt import parse_mqtt_url
 from gridwatch.records import Reading
+from launchers.mosquitto import running_broker
 
 AGENT = "bench-edge"
 READINGS_PER_MESSAGE = 50  # about one tick of a 55-device agent

@@ -9,17 +9,17 @@ from __future__ import annotations
 import importlib
 import logging
 
-from gridwatch.benchkit import ROUNDS
-from gridwatch.mosquitto_proc import MosquittoMissing
+from bench.kit import ROUNDS
+from launchers.mosquitto import MosquittoMissing
 
 BENCHMARKS: dict[str, str] = {
-    "ingest": "ingest.bench",
-    "detectors": "detectors.bench",
-    "anomaly": "detectors.bench_anomaly",
-    "camera": "edge.bench",
-    "edge-replay": "edge.bench_forward",
-    "dispatch": "dispatch.bench",
-    "influx": "store.bench_influx",
+    "ingest": "bench.ingest",
+    "detectors": "bench.detectors",
+    "anomaly": "bench.anomaly",
+    "camera": "bench.camera",
+    "edge-replay": "bench.edge_replay",
+    "dispatch": "bench.dispatch",
+    "influx": "bench.influx",
 }
 
 

@@ -1,7 +1,7 @@
 """The published NAB results of another detector, in the layout the shared NAB scorer
 reads, so a comparison is made by the same scorer on the same files:
 
-    python -m detectors.nab_published NAB_CHECKOUT DETECTOR WINDOWS.json OUT_DIR
+    python -m evaluation.nab_published NAB_CHECKOUT DETECTOR WINDOWS.json OUT_DIR
 
 NAB_CHECKOUT is a clone of github.com/numenta/NAB (its `results/<detector>/<group>/
 <detector>_<name>.csv` files, columns `timestamp,value,anomaly_score,...`); every series

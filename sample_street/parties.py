@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from config.models import DEVICE_TYPES
-from config.sample_devices import Maintainers
-from config.sample_grid import DISTRICTS, STREET, AreaPlan
+from sample_street.devices import Maintainers
+from sample_street.grid import DISTRICTS, STREET, AreaPlan
 
 PROPERTY_COMPANIES = {
     "lc": ("pm-liangcheng", "上海凉城物业管理有限公司"),

@@ -17,10 +17,10 @@ import uvicorn
 
 from api.app import create_app
 from api.context import ApiContext
+from bench.dispatch import T0, workload
+from bench.kit import ROUNDS, Result
 from config.loader import DEFAULT_CONFIG_DIR, load_registry
-from dispatch.bench import T0, workload
 from dispatch.dispatcher import Dispatcher
-from gridwatch.benchkit import ROUNDS, Result
 from gridwatch.clock import ManualClock
 from gridwatch.notify import LogNotifier
 from store.factory import open_timeseries

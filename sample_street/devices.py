@@ -11,7 +11,7 @@ import random
 from collections import Counter
 from dataclasses import dataclass
 
-from config.sample_grid import AreaPlan
+from sample_street.grid import AreaPlan
 
 SEED = "gridwatch-sample-street-1"
 

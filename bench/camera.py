@@ -17,10 +17,10 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from bench.kit import ROUNDS, Result
 from edge.camera.analyzer import AnalyzerSettings, CameraAnalyzer
 from edge.camera.cues import Image
 from edge.camera.zones import Zone
-from gridwatch.benchkit import ROUNDS, Result
 
 CLIP = Path(__file__).resolve().parents[2] / "shared/data/video/intel/car-detection.mp4"
 # (frame size, analysis width): 0 analyses the full frame; 320 is how an agent fits

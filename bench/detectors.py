@@ -1,6 +1,6 @@
 """`gridwatch bench detectors`: one evaluation step of every rule for 10,000 devices
 with 600-sample windows, beside the same rules as a per-device Python loop
-(`detectors.bench_loop`), in the same run; medians of `STEP_ROUNDS` steps, alternating
+(`bench.detectors_loop`), in the same run; medians of `STEP_ROUNDS` steps, alternating
 the two so that both see the same moments of a shared, noisy machine."""
 
 from __future__ import annotations
@@ -11,6 +11,8 @@ from typing import Any
 
 import numpy as np
 
+from bench.detectors_loop import LoopRules
+from bench.kit import Result
 from config.models import (
     AgentSpec,
     DeviceSpec,
@@ -29,10 +31,8 @@ from config.models_rules import (
     RateRuleSpec,
 )
 from config.registry import Registry
-from detectors.bench_loop import LoopRules
 from detectors.engine import DetectorEngine
 from detectors.slots import ReadingBatch
-from gridwatch.benchkit import Result
 
 T0 = 1_764_090_000.0
 WINDOW = 600  # samples per window, one a second

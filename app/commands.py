@@ -30,14 +30,14 @@ def load_registry_or_exit(path: str | None) -> Registry:
 
 
 def cmd_check_config(args: argparse.Namespace) -> int:
-    from gridwatch.check_config import run_check_config
+    from app.check_config import run_check_config
 
     return run_check_config(args.path)
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    from gridwatch.backend import Backend, BackendSettings
-    from gridwatch.server_run import run_server
+    from app.backend import Backend, BackendSettings
+    from app.server_run import run_server
 
     registry = load_registry_or_exit(args.config)
     try:
@@ -67,13 +67,13 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from gridwatch.demo import run_demo
+    from app.demo import run_demo
 
     return run_demo(args)
 
 
 def cmd_edge(args: argparse.Namespace) -> int:
-    from edge.agent import run_agent
+    from app.edge_run import run_agent
 
     registry = load_registry_or_exit(args.config)
     if args.agent not in registry.agents:
@@ -90,7 +90,7 @@ def cmd_edge(args: argparse.Namespace) -> int:
 
 
 def cmd_token(args: argparse.Namespace) -> int:
-    from api import tokens
+    from app import token_commands as tokens
     from store.factory import open_ops
 
     registry = load_registry_or_exit(args.config)
@@ -120,12 +120,12 @@ def _feature(command: str, module: str, function: str) -> Callable[..., int] | N
 
 
 def cmd_anomaly_scores(args: argparse.Namespace) -> int:
-    run = _feature("anomaly-scores", "detectors.nab_runner", "run_anomaly_scores")
+    run = _feature("anomaly-scores", "evaluation.nab_runner", "run_anomaly_scores")
     return 2 if run is None else run(Path(args.in_dir), Path(args.out_dir), args.detector)
 
 
 def cmd_skab_to_nab(args: argparse.Namespace) -> int:
-    run = _feature("skab-to-nab", "detectors.skab_convert", "run_skab_to_nab")
+    run = _feature("skab-to-nab", "evaluation.skab_convert", "run_skab_to_nab")
     wanted = None if args.experiments is None else [
         e.strip() for e in args.experiments.split(",") if e.strip()
     ]
@@ -133,17 +133,17 @@ def cmd_skab_to_nab(args: argparse.Namespace) -> int:
 
 
 def cmd_motion_masks(args: argparse.Namespace) -> int:
-    run = _feature("motion-masks", "edge.camera.motion_runner", "run_motion_masks")
+    run = _feature("motion-masks", "evaluation.motion_runner", "run_motion_masks")
     return 2 if run is None else run(Path(args.in_dir), Path(args.out_dir))
 
 
 def cmd_mqtt_acl(args: argparse.Namespace) -> int:
-    run = _feature("mqtt-acl", "gridwatch.mqtt_acl", "run_mqtt_acl")
+    run = _feature("mqtt-acl", "app.mqtt_acl", "run_mqtt_acl")
     return 2 if run is None else run(load_registry_or_exit(args.config), Path(args.out))
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
-    from gridwatch.bench import run_benchmarks
+    from bench.runner import run_benchmarks
 
     return run_benchmarks(args.only, quick=args.quick)
 

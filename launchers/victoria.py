@@ -15,7 +15,7 @@ from pathlib import Path
 
 import httpx
 
-from gridwatch.mosquitto_proc import free_port
+from launchers.mosquitto import free_port
 
 VICTORIA = Path("/usr/bin/victoria-metrics")
 

@@ -9,12 +9,9 @@ import os
 import sys
 from pathlib import Path
 
+from gridwatch.data_dir import default_data_dir
+
 DEFAULT_MQTT = "mqtt://127.0.0.1:1883"
-
-
-def default_data_dir() -> Path:
-    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
-    return Path(base) / "gridwatch"
 
 
 def _env(name: str, fallback: str | None = None) -> str | None:
@@ -109,7 +106,7 @@ def main(argv: list[str] | None = None) -> int:
     # INFO; gridwatch's own INFO lines are what an operator reads.
     for noisy in ("amqtt", "transitions", "uvicorn.error", "httpx"):
         logging.getLogger(noisy).setLevel(logging.DEBUG if args.verbose else logging.WARNING)
-    from gridwatch import commands
+    from app import commands
 
     handler = getattr(commands, "cmd_" + args.command.replace("-", "_"))
     try:

@@ -4,7 +4,7 @@ Throughput: alert changes per second through the whole dispatch stage (routing t
 the sample street, on-duty selection, store, timers, incidents, SSE wake-up), beside
 the bare `SqliteOpStore.apply_change` of the same changes: the ratio is what routing,
 escalation and incidents cost on top of storing. The latency figures are in
-`dispatch.bench_latency`.
+`bench.dispatch_latency`.
 """
 
 from __future__ import annotations
@@ -14,10 +14,10 @@ import tempfile
 import time
 from pathlib import Path
 
+from bench.kit import ROUNDS, Result
 from config.loader import DEFAULT_CONFIG_DIR, load_registry
 from config.registry import Registry
 from dispatch.dispatcher import Dispatcher
-from gridwatch.benchkit import ROUNDS, Result
 from gridwatch.clock import ManualClock
 from gridwatch.notify import LogNotifier
 from gridwatch.records import AlertChange
@@ -89,6 +89,6 @@ def throughput(quick: bool) -> Result:
 
 
 def run(quick: bool) -> list[Result]:
-    from dispatch.bench_latency import latency
+    from bench.dispatch_latency import latency
 
     return [throughput(quick), *latency(quick)]
