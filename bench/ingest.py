@@ -13,6 +13,7 @@ from pathlib import Path
 import paho.mqtt.client as mqtt
 
 from bench.kit import ROUNDS, Result
+from config.loader import DEFAULT_CONFIG_DIR, load_registry
 from config.registry import Registry
 from gridwatch.mqtt import make_client, parse_mqtt_url
 from launchers.mosquitto import Broker
@@ -110,9 +111,7 @@ def _ingest_delivery(url: str, registry: Registry, topic: str, payloads: list[by
 
 
 def run(quick: bool) -> list[Result]:
-    from app.commands import load_registry_or_exit
-
-    registry = load_registry_or_exit(None)
+    registry = load_registry(DEFAULT_CONFIG_DIR)
     messages, per_message = (200, 100) if quick else (1000, 200)
     rows = messages * per_message
     agent = sorted(registry.agents)[0]
