@@ -52,12 +52,18 @@ def principal_of(ctx: ApiContext, token: str) -> Principal | None:
     return verify(ctx.ops, ctx.registry, token, ctx.clock(), ctx.bootstrap_token)
 
 
-def current_principal(
-    ctx: Ctx,
+def request_token(
     bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
     cookie: Annotated[str | None, Depends(_cookie)],
-) -> Principal:
-    token = bearer.credentials if bearer is not None else cookie
+) -> str | None:
+    """The token the request carries (header first), or None."""
+    return bearer.credentials if bearer is not None else cookie
+
+
+RequestToken = Annotated[str | None, Depends(request_token)]
+
+
+def current_principal(ctx: Ctx, token: RequestToken) -> Principal:
     if not token:
         raise unauthorized("missing token: send Authorization: Bearer TOKEN")
     principal = principal_of(ctx, token)
