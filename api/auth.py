@@ -102,6 +102,14 @@ def devices_for(principal: Principal) -> list[str] | None:
     return None if principal.devices is None else sorted(principal.devices)
 
 
+def agents_in_scope(registry: Registry, principal: Principal) -> list[str] | None:
+    """Agents whose whole area is in the principal's scope; None is every agent (and
+    what no agent sent). An agent serves an area, so a narrower scope sees none."""
+    if principal.grid is None:
+        return None
+    return [a.id for a in registry.agents.values() if in_scope(a.area, principal.grid)]
+
+
 def alert_visible(principal: Principal, alert: Alert) -> bool:
     if not in_scope(alert.grid, principal.grid):
         return False
