@@ -52,12 +52,18 @@ def principal_of(ctx: ApiContext, token: str) -> Principal | None:
     return verify(ctx.ops, ctx.registry, token, ctx.clock(), ctx.bootstrap_token)
 
 
-def current_principal(
-    ctx: Ctx,
+def request_token(
     bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
     cookie: Annotated[str | None, Depends(_cookie)],
-) -> Principal:
-    token = bearer.credentials if bearer is not None else cookie
+) -> str | None:
+    """The token the request carries (header first), or None."""
+    return bearer.credentials if bearer is not None else cookie
+
+
+RequestToken = Annotated[str | None, Depends(request_token)]
+
+
+def current_principal(ctx: Ctx, token: RequestToken) -> Principal:
     if not token:
         raise unauthorized("missing token: send Authorization: Bearer TOKEN")
     principal = principal_of(ctx, token)
@@ -94,6 +100,14 @@ def scopes_for(principal: Principal) -> list[str] | None:
 def devices_for(principal: Principal) -> list[str] | None:
     """Device filter for store queries; None is every device."""
     return None if principal.devices is None else sorted(principal.devices)
+
+
+def agents_in_scope(registry: Registry, principal: Principal) -> list[str] | None:
+    """Agents whose whole area is in the principal's scope; None is every agent (and
+    what no agent sent). An agent serves an area, so a narrower scope sees none."""
+    if principal.grid is None:
+        return None
+    return [a.id for a in registry.agents.values() if in_scope(a.area, principal.grid)]
 
 
 def alert_visible(principal: Principal, alert: Alert) -> bool:

@@ -12,14 +12,16 @@ from api.auth import (
     AckPrincipal,
     Ctx,
     CurrentPrincipal,
+    RequestToken,
     alert_visible,
     devices_for,
     grid_scopes,
     not_found,
+    principal_of,
 )
 from api.params import Since
 from api.schemas import AckIn, AlertOut
-from api.sse import SlotResponse, StreamSlots, alert_events
+from api.sse import SlotResponse, StreamSlots, TokenCheck, alert_events
 from config.models import Severity
 
 router = APIRouter(prefix="/api/v1/alerts", tags=["alerts"])
@@ -85,6 +87,7 @@ def _resume_point(header: str | None, query: int | None) -> int | None:
 async def stream_alerts(
     ctx: Ctx,
     principal: CurrentPrincipal,
+    token: RequestToken,
     request: Request,
     grid: GridQuery = None,
     last_event_id_header: Annotated[str | None, Header(alias="Last-Event-ID")] = None,
@@ -93,7 +96,9 @@ async def stream_alerts(
     ] = None,
 ) -> Response:
     """Server-Sent Events: `event: alert`, `id:` the log sequence, `data:` the alert.
-    Without a resume point it starts at the current end of the log."""
+    Without a resume point it starts at the current end of the log. The token is checked
+    again every few seconds: once revoked or expired, a last `event: closed` ends the
+    stream (and a reconnect gets 401)."""
     scopes = grid_scopes(ctx, principal, grid)
     resume = _resume_point(last_event_id_header, last_event_id)
     head = await run_in_threadpool(ctx.ops.last_log_seq)
@@ -106,7 +111,8 @@ async def stream_alerts(
             status_code=status.HTTP_503_SERVICE_UNAVAILABLE,
             headers={"Retry-After": "5"},
         )
-    events = alert_events(ctx.ops, ctx.notifier, after, scopes, principal.devices)
+    check = TokenCheck(lambda: token is not None and principal_of(ctx, token) == principal)
+    events = alert_events(ctx.ops, ctx.notifier, after, scopes, principal.devices, check)
     return SlotResponse(events, slots)
 
 

@@ -9,7 +9,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, HTTPException, Query, status
 from pydantic import BaseModel
 
-from api.auth import Ctx, CurrentPrincipal, not_found, require_roles
+from api.auth import Ctx, CurrentPrincipal, agents_in_scope, not_found, require_roles
 from api.params import time_param
 from api.tokens import Principal
 from config.registry import in_scope
@@ -88,15 +88,16 @@ OpsPrincipal = Annotated[Principal, Depends(require_roles("ops", "admin"))]
 @router.get("/dead-letters", response_model=list[DeadLetterOut])
 def dead_letters(
     ctx: Ctx,
-    _principal: OpsPrincipal,
+    principal: OpsPrincipal,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> list[DeadLetterOut]:
     """Messages and items ingest refused, newest first, each with its reason. Payloads
-    are base64, since a refused message need not be text."""
+    are base64, since a refused message need not be text. A token scoped to a grid sees
+    only the dead letters of the agents of the areas in it."""
     return [
         DeadLetterOut(
             id=d.id, received_at=iso(d.received_at) or "", topic=d.topic, agent=d.agent,
             reason=d.reason, payload_b64=base64.b64encode(d.payload).decode(),
         )
-        for d in ctx.ops.dead_letters(limit)
+        for d in ctx.ops.dead_letters(limit, agents_in_scope(ctx.registry, principal))
     ]

@@ -2,7 +2,10 @@
 
 A silenced alert is still stored and shown; it is not published, escalated or turned
 into an incident (see dispatch.suppression). Roles ops and admin create and expire
-silences; guards may list the silences touching their grid."""
+silences; guards may list them. A silence is listed to a caller only when it can reach
+one of the caller's devices (its grid, building, device and device-type matchers), so
+one area's silences, comments included, stay in that area; a token scoped to a grid
+creates and expires only silences confined to that grid."""
 
 from __future__ import annotations
 
@@ -11,12 +14,12 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, HTTPException, Path, status
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from api.auth import Ctx, require_roles
+from api.auth import Ctx, require_roles, scopes_for, visible_devices
 from api.params import time_param
 from api.tokens import Principal
-from config.models import DeviceType, Severity
+from config.models import DeviceSpec, DeviceType, Severity
 from config.registry import in_scope
-from dispatch.suppression import SILENCE_KEYS
+from dispatch.suppression import SILENCE_KEYS, silence_matches
 from gridwatch.timefmt import iso
 from store.opstate_dispatch import DispatchState, Silence
 from store.opstate_sqlite import SqliteOpStore
@@ -25,6 +28,7 @@ router = APIRouter(prefix="/api/v1/silences", tags=["silences"])
 Reader = Annotated[Principal, Depends(require_roles("ops", "guard", "admin"))]
 Writer = Annotated[Principal, Depends(require_roles("ops", "admin"))]
 MAX_DURATION_S = 30 * 86400  # a forgotten silence must not hide a street for ever
+DEVICE_KEYS = ("grid", "building", "device", "device_type")  # the rest are the alert's
 
 
 class MatchersIn(BaseModel):
@@ -89,6 +93,10 @@ def create_silence(ctx: Ctx, principal: Writer, body: SilenceIn) -> dict[str, An
     grid = body.matchers.grid
     if grid is not None and (grid not in ctx.registry.grids or not in_scope(grid, principal.grid)):
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"grid {grid!r} not found")
+    if grid is None and principal.grid is not None:
+        raise _unprocessable(
+            f"a token scoped to {principal.grid} must set matchers.grid (at or below it)"
+        )
     matchers = body.matchers.model_dump(exclude_none=True)
     assert set(matchers) <= set(SILENCE_KEYS)
     made = _state(ctx).add_silence(matchers, principal.name, body.comment, starts, until, now)
@@ -97,15 +105,30 @@ def create_silence(ctx: Ctx, principal: Writer, body: SilenceIn) -> dict[str, An
 
 @router.get("")
 def list_silences(ctx: Ctx, principal: Reader) -> list[dict[str, Any]]:
-    """Live (not expired, not deleted) silences whose grid overlaps the caller's scope."""
+    """Live (not expired, not deleted) silences that can reach a device in the
+    caller's scope."""
     now = ctx.clock()
     live = [s for s in _state(ctx).silences(now) if s.ends_at > now]
-    return [silence_json(s) for s in live if _overlaps(s, principal.grid)]
+    return [silence_json(s) for s in live if _reaches_scope(ctx, s, principal)]
 
 
-def _overlaps(s: Silence, scope: str | None) -> bool:
+def _reaches(s: Silence, device: DeviceSpec) -> bool:
+    labels = {"grid": device.grid, "building": device.building, "device": device.id,
+              "device_type": device.type}  # fmt: skip
+    return silence_matches({k: v for k, v in s.matchers.items() if k in DEVICE_KEYS}, labels)
+
+
+def _reaches_scope(ctx: Ctx, s: Silence, principal: Principal) -> bool:
+    if principal.grid is None and principal.devices is None:
+        return True
+    mine = visible_devices(ctx.registry, principal, scopes_for(principal))
+    return any(_reaches(s, d) for d in mine)
+
+
+def _confined(s: Silence, principal: Principal) -> bool:
+    """Whether the caller may expire it: a scoped token only silences within its grid."""
     grid = s.matchers.get("grid")
-    return scope is None or grid is None or in_scope(grid, scope) or in_scope(scope, grid)
+    return principal.grid is None or (isinstance(grid, str) and in_scope(grid, principal.grid))
 
 
 @router.delete("/{silence_id}")
@@ -114,8 +137,13 @@ def delete_silence(
 ) -> dict[str, Any]:
     state = _state(ctx)
     found = state.get_silence(silence_id)
-    if found is None or found.deleted_at is not None or not _overlaps(found, principal.grid):
+    if found is None or found.deleted_at is not None or not _reaches_scope(ctx, found, principal):
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"silence {silence_id} not found")
+    if not _confined(found, principal):
+        raise HTTPException(
+            status.HTTP_403_FORBIDDEN,
+            f"silence {silence_id} reaches beyond {principal.grid}; a street-wide token expires it",
+        )
     state.delete_silence(silence_id, ctx.clock())
     gone = state.get_silence(silence_id)
     assert gone is not None

@@ -17,12 +17,13 @@ from api.context import ApiContext
 from api.routes_alerts import AlertId
 from api.tokens import Principal
 from config.registry import in_scope
+from gridwatch.snapshot_ref import PATTERN, snapshot_file
 
 router = APIRouter(prefix="/api/v1", tags=["snapshots"])
 
-# The ingest rule for snapshot ids (and agent ids are of the same alphabet), so that a
-# path built from them can never leave the snapshot folder.
-SafeId = Annotated[str, Path(pattern=r"^[A-Za-z0-9_-][A-Za-z0-9_.-]{0,127}$")]
+# The ingest rule for snapshot ids (and agent ids are of the same alphabet); the file is
+# then resolved by the one function that keeps it inside the agent's snapshot folder.
+SafeId = Annotated[str, Path(pattern=PATTERN)]
 # An alert's snapshot is the device's last one from a minute before it started on.
 LEAD_S = 60.0
 _JPEG: dict[int | str, dict[str, Any]] = {
@@ -47,10 +48,9 @@ def _device_visible(ctx: ApiContext, principal: Principal, device: str) -> bool:
 
 
 def _file(ctx: ApiContext, agent: str, snapshot_id: str) -> FsPath | None:
-    if ctx.snapshot_dir is None or ".." in snapshot_id:
-        return None
-    path = ctx.snapshot_dir / agent / f"{snapshot_id}.jpg"
-    return path if path.is_file() else None
+    # The store may hold references written before ingest checked them: a stored
+    # reference is trusted no more than a URL.
+    return None if ctx.snapshot_dir is None else snapshot_file(ctx.snapshot_dir, agent, snapshot_id)
 
 
 def _index(ctx: ApiContext) -> SnapshotIndex | None:

@@ -25,6 +25,7 @@ from edge.outbox import Kind, MemoryOutbox, Outbox, OutMessage
 from gridwatch.clock import Clock
 from gridwatch.mqtt import MAX_ITEMS, MAX_PAYLOAD_BYTES, TOPIC_ROOT, MqttTarget, make_client
 from gridwatch.records import DeviceEvent, Reading
+from gridwatch.snapshot_ref import id_problem
 
 log = logging.getLogger(__name__)
 
@@ -173,7 +174,11 @@ class Publisher:
         message (True), so it waits out a broker outage and leaves after the events and
         before the telemetry. It carries no `seq`. The outbox bounds snapshots by a byte
         cap of their own, dropping the oldest (`snapshots_dropped`), never an event or
-        telemetry. One over 1 MiB is refused (False): the broker would reject it whole."""
+        telemetry. One over 1 MiB, or whose id the backend would refuse, is not sent
+        (False)."""
+        if (why := id_problem(snapshot_id)) is not None:
+            log.warning("%s: snapshot not sent: %s", self.agent, why)
+            return False
         if len(jpeg) > MAX_PAYLOAD_BYTES:
             log.warning("%s: snapshot %s is over 1 MiB; not sent", self.agent, snapshot_id)
             return False

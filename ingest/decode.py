@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import math
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -19,6 +18,7 @@ from pydantic import BaseModel, TypeAdapter, ValidationError
 from config.registry import Registry
 from gridwatch.mqtt import MAX_ITEMS, MAX_PAYLOAD_BYTES, TOPIC_ROOT
 from gridwatch.records import DeviceEvent, Reading
+from gridwatch.snapshot_ref import id_problem
 from ingest.payloads import (
     DeviceHealthItem,
     EventItem,
@@ -30,7 +30,6 @@ from ingest.payloads import (
 )
 
 MAX_SNAPSHOT_BYTES = MAX_PAYLOAD_BYTES
-SNAPSHOT_ID = re.compile(r"^[A-Za-z0-9_.-]{1,128}$")
 _READINGS = TypeAdapter(list[ReadingItem])
 _EVENTS = TypeAdapter(list[EventItem])
 # Device clocks drift and agents replay after outages, but a reading from years ago or
@@ -65,6 +64,7 @@ REASONS = (
     "unknown_device",
     "foreign_device",
     "bad_timestamp",
+    "bad_snapshot_ref",
     "internal",
 )
 
@@ -144,9 +144,8 @@ class Decoder:
             return self._whole(agent, "snapshots", "oversized", "snapshot over 1 MiB", msg)
         if not msg.payload.startswith(b"\xff\xd8"):
             return self._whole(agent, "snapshots", "bad_envelope", "snapshot is not a JPEG", msg)
-        if not SNAPSHOT_ID.match(snap_id) or ".." in snap_id:
-            detail = f"snapshot id {snap_id[:40]!r} is not 1-128 of A-Z a-z 0-9 _ . -"
-            return self._whole(agent, "snapshots", "bad_topic", detail, msg)
+        if (why := id_problem(snap_id)) is not None:
+            return self._whole(agent, "snapshots", "bad_topic", why, msg)
         return Decoded(agent, "snapshots", snapshot=(snap_id, msg.payload))
 
     def _status(self, agent: str, body: Any, msg: RawMessage) -> Decoded:
@@ -227,9 +226,18 @@ class Decoder:
             out.events.append(
                 DeviceEvent(
                     agent, item.id, item.device, float(item.ts), item.type, item.state,
-                    item.zone, item.score, dict(item.attrs), item.snapshot,
+                    item.zone, item.score, dict(item.attrs), self._snapshot_ref(item, raw, out),
                 )
             )
+
+    def _snapshot_ref(self, item: EventItem, raw: Any, out: Decoded) -> str | None:
+        """The event's snapshot id, or None with a dead letter when it is not an id: the
+        event (an alarm, perhaps) is kept, only its picture reference is dropped."""
+        if item.snapshot is None or (why := id_problem(item.snapshot)) is None:
+            return item.snapshot  # type: ignore[no-any-return]
+        detail = f"event {item.id!r} stored without its snapshot: {why}"
+        out.rejects.append(Reject("bad_snapshot_ref", detail, _item_bytes(raw)))
+        return None
 
     def _device_problem(self, agent: str, device: str) -> tuple[str, str] | None:
         spec = self.registry.devices.get(device)

@@ -16,7 +16,8 @@ from typing import Protocol
 from config.registry import Registry
 from gridwatch import metrics
 from gridwatch.records import DeviceEvent, Reading
-from ingest.decode import SNAPSHOT_ID, Decoded, Decoder, RawMessage
+from gridwatch.snapshot_ref import snapshot_path
+from ingest.decode import Decoded, Decoder, RawMessage
 from store.interfaces import OpStore, TimeSeriesStore
 
 log = logging.getLogger(__name__)
@@ -97,16 +98,18 @@ class IngestPipeline:
             self._save_snapshot(d.agent, *d.snapshot)
 
     def _save_snapshot(self, agent: str, snap_id: str, jpeg: bytes) -> None:
+        if self.snapshot_dir is None:
+            return
         # The decoder refuses such ids already; a path must never rest on one check.
-        if not SNAPSHOT_ID.match(snap_id) or ".." in snap_id:
+        try:
+            target = snapshot_path(self.snapshot_dir, agent, snap_id)
+        except ValueError:
             return
-        folder = self.snapshot_dir / agent if self.snapshot_dir else None
-        if folder is None:
-            return
-        folder.mkdir(parents=True, exist_ok=True)
-        tmp = folder / f".{snap_id}.{time.monotonic_ns()}.tmp"
+        target.parent.mkdir(parents=True, exist_ok=True)
+        # A temporary name starts with '.', which no snapshot id may, so it never clashes.
+        tmp = target.parent / f".{snap_id}.{time.monotonic_ns()}.tmp"
         tmp.write_bytes(jpeg)
-        tmp.replace(folder / f"{snap_id}.jpg")
+        tmp.replace(target)
 
 
 _KINDS = frozenset({"readings", "events", "status", "health", "snapshots"})

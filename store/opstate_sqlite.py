@@ -80,12 +80,19 @@ class SqliteOpStore:
             )
         return new_id
 
-    def dead_letters(self, limit: int = 100) -> list[DeadLetter]:
+    def dead_letters(
+        self, limit: int = 100, agents: Sequence[str] | None = None
+    ) -> list[DeadLetter]:
+        where = ""
+        params: list[object] = [_clamp(limit)]
+        if agents is not None:
+            where = " WHERE agent IN (SELECT value FROM json_each(?))"
+            params.insert(0, in_json_list(agents))
         with self._read() as cur:
             rows = cur.execute(
                 "SELECT id, received_at, topic, agent, reason, payload FROM dead_letters"
-                " ORDER BY id DESC LIMIT ?",
-                (_clamp(limit),),
+                f"{where} ORDER BY id DESC LIMIT ?",
+                params,
             ).fetchall()
         return [DeadLetter(*row) for row in rows]
 

@@ -1,5 +1,7 @@
 """The tiny street with something of everything in it, for access and fuzz tests: an
-alert per device, an incident, a silence and a camera snapshot in each of two areas."""
+alert per device, an incident, two silences (one by grid, one by device only), a
+camera snapshot and a dead letter in each of two areas; one street-wide silence and one
+dead letter of no agent."""
 
 from __future__ import annotations
 
@@ -26,7 +28,11 @@ UNIT = "fire1"
 class World:
     alerts: dict[str, int] = field(default_factory=dict)  # device -> alert id
     incidents: dict[str, int] = field(default_factory=dict)  # area -> incident id
-    silences: dict[str, int] = field(default_factory=dict)  # area -> silence id
+    silences: dict[str, int] = field(default_factory=dict)  # area -> its grid's silence id
+    # area -> every silence reaching only that area (by grid, and by device alone)
+    area_silences: dict[str, set[int]] = field(default_factory=dict)
+    street_silence: int = 0  # by alert type only: it reaches every area
+    dead_letters: dict[str | None, int] = field(default_factory=dict)  # agent -> id
     tokens: dict[str, str] = field(default_factory=dict)  # role -> token
 
 
@@ -53,9 +59,23 @@ def populate(h: ApiHarness, snapshot_dir: Path) -> World:
         world.incidents[area] = incidents.open_or_join(
             f"test:{area}", grid, world.alerts[device], h.clock(), "opened by the test"
         )[0]
-        world.silences[area] = DispatchState(h.ops).add_silence(
-            {"grid": area}, "test", "maintenance window", h.clock(), h.clock() + 3600, h.clock()
+        state, until = DispatchState(h.ops), h.clock() + 3600
+        world.silences[area] = state.add_silence(
+            {"grid": area}, "test", "maintenance window", h.clock(), until, h.clock()
         ).id
+        by_device = state.add_silence(
+            {"device": [device]}, "test", f"{area} camera repair", h.clock(), until, h.clock()
+        ).id
+        world.area_silences[area] = {world.silences[area], by_device}
+        world.dead_letters[agent] = h.ops.add_dead_letter(
+            f"gw/v1/{agent}/readings", agent, "bad_json: test", b"{", h.clock()
+        )
+    world.street_silence = DispatchState(h.ops).add_silence(
+        {"type": ["camera.*"]}, "test", "street drill", h.clock(), h.clock() + 3600, h.clock()
+    ).id
+    world.dead_letters[None] = h.ops.add_dead_letter(
+        "gw/v1/nobody/readings", None, "unknown_agent: test", b"{}", h.clock()
+    )
     world.tokens = {
         "ops": h.token("ops"),
         "admin": h.token("admin"),

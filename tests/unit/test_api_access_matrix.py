@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +14,7 @@ import httpx
 import pytest
 
 from api.auth import SESSION_COOKIE
+from config.registry import Registry, in_scope
 from tests.support.api_harness import ApiHarness, api_harness, auth, served
 from tests.support.populated import JPEG, SNAPSHOTS, UNIT, World, populate
 from tests.support.tiny_street import AREA_A1, AREA_WY1, LC_DEVICES
@@ -158,7 +159,7 @@ def test_guard_gets_nothing_of_another_area(h: ApiHarness, world: World) -> None
     incidents = _get(h, guard, "/api/v1/incidents").json()
     assert [i["id"] for i in incidents] == [world.incidents[AREA_A1]]
     silences = _get(h, guard, "/api/v1/silences").json()
-    assert [s["id"] for s in silences] == [world.silences[AREA_A1]]
+    assert {s["id"] for s in silences} == world.area_silences[AREA_A1] | {world.street_silence}
     grids = json.dumps(_get(h, guard, "/api/v1/grids").json())
     assert AREA_WY1 not in grids and AREA_A1 in grids
     # By id, by filter, by snapshot: 404, the same as for what does not exist.
@@ -263,3 +264,102 @@ def test_pages_without_a_session_go_to_sign_in(h: ApiHarness, page: str) -> None
     resp = h.client.get(page, follow_redirects=False)
     h.client.cookies.clear()
     assert resp.status_code == 303 and resp.headers["location"] == "/ui/"
+
+
+# --- every list's contents, for callers of every kind of scope ------------------------
+
+# (role, grid, maintainer): two areas seen from each side, a grid-scoped ops token, the
+# whole street and a maintenance unit, so a list leaking one area into another shows.
+CALLERS = {
+    "ops": ("ops", None, None), "admin": ("admin", None, None),
+    "guard a1": ("guard", AREA_A1, None), "guard wy1": ("guard", AREA_WY1, None),
+    "ops wy1": ("ops", AREA_WY1, None), "maintenance": ("maintenance", None, UNIT),
+}  # fmt: skip
+NOT_LISTS = {
+    STREAM: "endless; its contents: test_the_stream_is_scoped",
+    "/api/v1/readings": "one device's series; 404 outside scope: test_guard_gets_nothing...",
+}
+Rows = list[dict[str, Any]]
+Expect = Callable[[World, Registry, str | None, str | None], set[Any]]
+
+
+def _devices(w: World, r: Registry, grid: str | None, unit: str | None) -> set[Any]:
+    return {d for d, (_, g, m) in LC_DEVICES.items()
+            if in_scope(g, grid) and unit in (None, m)}  # fmt: skip
+
+
+def _areas(w: World, grid: str | None) -> list[str]:
+    return [a for a in w.incidents if in_scope(a, grid)]
+
+
+def _incidents(w: World, r: Registry, grid: str | None, unit: str | None) -> set[Any]:
+    return {w.incidents[a] for a in _areas(w, grid)}
+
+
+def _silences(w: World, r: Registry, grid: str | None, unit: str | None) -> set[Any]:
+    return {w.street_silence}.union(*(w.area_silences[a] for a in _areas(w, grid)))
+
+
+def _dead_letters(w: World, r: Registry, grid: str | None, unit: str | None) -> set[Any]:
+    agents: list[str | None] = [SNAPSHOTS[a][0] for a in _areas(w, grid)]
+    return {w.dead_letters[a] for a in agents + ([None] if grid is None else [])}
+
+
+def _grids(w: World, r: Registry, grid: str | None, unit: str | None) -> set[Any]:
+    return {g for g in r.grids if in_scope(g, grid or r.street_path)}
+
+
+def _tree_paths(rows: Rows) -> set[Any]:
+    return {n["path"] for n in rows} | {p for n in rows for p in _tree_paths(n["children"])}
+
+
+def _by(key: str) -> Callable[[Rows], set[Any]]:
+    return lambda rows: {row[key] for row in rows}
+
+
+# list endpoint -> (what identifies a row, what a caller of that scope must get)
+LISTS: dict[str, tuple[Callable[[Rows], set[Any]], Expect]] = {
+    "/api/v1/alerts": (_by("device"), _devices),
+    "/api/v1/devices": (_by("id"), _devices),
+    "/api/v1/health/devices": (_by("device"), _devices),
+    "/api/v1/incidents": (_by("id"), _incidents),
+    "/api/v1/silences": (_by("id"), _silences),
+    "/api/v1/dead-letters": (_by("id"), _dead_letters),
+    "/api/v1/grids": (_tree_paths, _grids),
+}
+
+
+def test_every_list_holds_exactly_the_callers_data(h: ApiHarness, world: World) -> None:
+    lists = {p for m, p in operations(h) if m == "GET" and "{" not in p} - set(NOT_LISTS)
+    assert lists == set(LISTS), "say in LISTS what each caller of a new list must get"
+    for name, (role, grid, unit) in CALLERS.items():
+        token = h.token(role, grid, unit)
+        for path, (rows_key, expect) in LISTS.items():
+            resp = _get(h, token, path)
+            if role not in ROLES[("GET", path)]:
+                assert resp.status_code == 403, (name, path, resp.text)
+                continue
+            assert resp.status_code == 200, (name, path, resp.text)
+            want = expect(world, h.registry, grid, unit)
+            assert rows_key(resp.json()) == want, (name, path)
+            # Planted in both areas: a street-wide caller gets more than any one area.
+            if grid is None and unit is None and path != "/api/v1/grids":
+                for area in (AREA_A1, AREA_WY1):
+                    assert want > expect(world, h.registry, area, None), (name, path, area)
+
+
+def test_a_grid_scoped_token_writes_only_silences_within_its_grid(
+    h: ApiHarness, world: World
+) -> None:
+    token = auth(h.token("ops", AREA_WY1))
+    body = {"comment": "pump repair", "until": h.clock() + 600}
+    for matchers, code in (({"device": ["wy1-tank-1"]}, 422), ({"grid": AREA_A1}, 404),
+                           ({"grid": AREA_WY1, "device": ["wy1-tank-1"]}, 201)):
+        resp = h.client.post("/api/v1/silences", json={**body, "matchers": matchers},
+                             headers=token)
+        assert resp.status_code == code, (matchers, resp.text)
+    for silence, code in ((world.silences[AREA_A1], 404), (world.street_silence, 403),
+                          (world.silences[AREA_WY1], 200)):
+        resp = h.client.delete(f"/api/v1/silences/{silence}", headers=token)
+        assert resp.status_code == code, (silence, resp.text)
+        assert resp.json()["detail" if code >= 400 else "id"], resp.text

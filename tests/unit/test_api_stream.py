@@ -15,6 +15,7 @@ import pytest
 from prometheus_client import REGISTRY
 
 from api.auth import SESSION_COOKIE
+from api.sse import TOKEN_CHECK_S
 from tests.support.api_harness import ApiHarness, api_harness, auth, served
 from tests.support.tiny_street import AREA_A1, AREA_WY1
 
@@ -163,3 +164,45 @@ def test_bad_last_event_id_is_422(h: ApiHarness, base: str, value: str) -> None:
     with httpx.Client(base_url=base, timeout=DEADLINE_S) as client:
         headers = {**auth(h.token("ops")), "Last-Event-ID": value}
         assert client.get("/api/v1/alerts/stream", headers=headers).status_code == 422
+
+
+CLOSE_WITHIN_S = 5.0
+
+
+def _closes_within(events: Events, seconds: float) -> list[str]:
+    """The lines a stream sends until the server ends it; fails unless that is within
+    `seconds` (a stream left open runs into the read timeout instead)."""
+    start, lines = time.monotonic(), []
+    try:
+        for line in events.lines:
+            lines.append(line)
+    except httpx.ReadTimeout:
+        raise AssertionError(f"stream still open after {DEADLINE_S} s: {lines}") from None
+    elapsed = time.monotonic() - start
+    assert elapsed < seconds, f"stream ended after {elapsed:.1f} s"
+    return lines
+
+
+@pytest.mark.parametrize("how", ["revoked", "expired"])
+def test_revocation_and_expiry_end_an_open_stream(h: ApiHarness, base: str, how: str) -> None:
+    token = h.token("guard", AREA_A1, expires_s=600)
+    with stream(base, token) as events:
+        _, seq = h.fire("a1-smoke-1")
+        assert events.next()[0] == seq  # live before
+        if how == "revoked":
+            h.ops.revoke_token(token[3:11], h.clock())
+        else:
+            h.clock.advance(601)
+        lines = _closes_within(events, CLOSE_WITHIN_S)
+    assert "event: closed" in lines, lines
+    with httpx.Client(base_url=base, timeout=DEADLINE_S) as client:
+        assert client.get("/api/v1/alerts/stream", headers=auth(token)).status_code == 401
+
+
+def test_a_valid_token_keeps_its_stream(h: ApiHarness, base: str) -> None:
+    """The checks themselves do not end a stream: past several of them it still delivers."""
+    token = h.token("guard", AREA_A1, expires_s=600)
+    with stream(base, token) as events:
+        time.sleep(2.5 * TOKEN_CHECK_S)
+        _, seq = h.fire("a1-smoke-1")
+        assert events.next()[0] == seq

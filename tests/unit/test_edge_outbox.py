@@ -221,6 +221,16 @@ def test_a_snapshot_over_one_mebibyte_is_refused(caplog: pytest.LogCaptureFixtur
     assert box.depth == 0 and pub.snapshots_dropped == 0
 
 
+@pytest.mark.parametrize("snap_id", ["../x", "a/b", ".hidden", ""])
+def test_a_snapshot_id_the_backend_would_refuse_is_not_sent(
+    caplog: pytest.LogCaptureFixture, snap_id: str
+) -> None:
+    box = MemoryOutbox()
+    pub = make_publisher(box, ManualClock())
+    assert pub.publish_snapshot(snap_id, b"\xff\xd8\xff\xd9") is False
+    assert "never a path" in caplog.text and box.depth == 0
+
+
 def test_dropped_snapshots_show_in_health_and_in_snapshots_dropped() -> None:
     box, clock = MemoryOutbox(snapshot_max_bytes=1000), ManualClock()
     pub = make_publisher(box, clock)

@@ -560,6 +560,7 @@ def test_decode_produces_every_reason_but_internal(decoder: Decoder) -> None:
         raw(f"gw/v1/{AGENT}/readings", {"agent": "ag-a2", "seq": 1, "readings": []}),
         readings_msg([rd()] * (MAX_ITEMS + 1)),
         readings_msg([rd(value="1"), rd("ghost"), rd(OTHER_AGENTS_DEVICE), rd(ts=0)]),
+        events_msg([ev("e-snap", snapshot="/etc/secret")]),
     ]
     seen = {r.reason for m in msgs for r in decoder.decode(m).rejects}
     assert seen == set(REASONS) - {"internal"}
