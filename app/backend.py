@@ -32,6 +32,8 @@ from ingest.consumer import ConsumerSettings, IngestConsumer
 from ingest.pipeline import IngestPipeline
 from store.factory import check_store_url, open_ops, open_timeseries
 from store.interfaces import EventHistory, OpStore, TimeSeriesStore
+from store.opstate_events import EventLedger
+from store.opstate_sqlite import SqliteOpStore
 
 log = logging.getLogger(__name__)
 TICK_S = 1.0  # offline and minimum-duration checks; alarms never wait for it
@@ -163,8 +165,10 @@ class Backend:
         # in the background, under the stage lock, so the restart itself is not delayed.
         timeseries, now = self.timeseries, self.clock()
         self._spawn("detector-rebuild", lambda: stage.rebuild(timeseries, now))
+        ledger = EventLedger(ops) if isinstance(ops, SqliteOpStore) else None
         pipeline = IngestPipeline(
-            self.registry, self.timeseries, ops, stage, snapshot_dir=data_dir / "snapshots"
+            self.registry, self.timeseries, ops, stage, snapshot_dir=data_dir / "snapshots",
+            ledger=ledger,
         )
         self.consumer = IngestConsumer(
             self.mqtt, pipeline, ConsumerSettings(client_id=self.settings.ingest_client_id)

@@ -41,8 +41,10 @@ class EventDetector:
             # Resolving an alert the store already resolved is harmless; missing one is not.
             kind = "resolve"
         else:
-            # A repeated start (or one after a restart) updates the alert it already raised.
-            kind = "update" if fingerprint in mine else "fire"
+            # A start always asks to fire: the alert store turns it into an update of a
+            # firing alert, and raises the alert when none exists (its first write failed,
+            # or the store lost it), which an "update" would silently drop.
+            kind = "update" if fingerprint in mine and event.state == "update" else "fire"
             mine[fingerprint] = rule
         return [_rule_change(kind, fingerprint, rule, event, event.score)]
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import random
 from dataclasses import dataclass
+from typing import cast
 from urllib.parse import unquote, urlsplit
 
 import paho.mqtt.client as mqtt
@@ -11,6 +13,8 @@ from paho.mqtt.enums import CallbackAPIVersion
 TOPIC_ROOT = "gw/v1"
 MAX_PAYLOAD_BYTES = 1 << 20  # contract: a message over 1 MiB is rejected whole
 MAX_ITEMS = 10_000  # contract: more readings or events than this is rejected whole
+RECONNECT_MIN_S = 1.0
+RECONNECT_MAX_S = 2.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,5 +70,20 @@ def make_client(
         client.username_pw_set(target.username, target.password)
     if target.tls:
         client.tls_set()
-    client.reconnect_delay_set(min_delay=1, max_delay=30)
+    # Reconnect at once when the link returns: paho doubles the wait after each failed
+    # attempt up to the maximum, so a long outage used to leave the agent asleep for up
+    # to 30 s after the broker was back (issue 17). Now the wait stays under 2 s. The
+    # jitter (per client) keeps a street of agents from reconnecting in lockstep.
+    low, high = reconnect_delays()
+    # paho annotates the delays as int but computes with them as numbers.
+    client.reconnect_delay_set(min_delay=cast(int, low), max_delay=cast(int, high))
     return client
+
+
+def reconnect_delays(rng: random.Random | None = None) -> tuple[float, float]:
+    """(first wait, longest wait) in seconds before reconnecting: 0.5-1 s, then at most
+    1.5-2 s, drawn per client."""
+    r = rng or random
+    return r.uniform(RECONNECT_MIN_S / 2, RECONNECT_MIN_S), r.uniform(
+        RECONNECT_MAX_S * 0.75, RECONNECT_MAX_S
+    )

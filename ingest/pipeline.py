@@ -19,6 +19,7 @@ from gridwatch.records import DeviceEvent, Reading
 from gridwatch.snapshot_ref import snapshot_path
 from ingest.decode import Decoded, Decoder, RawMessage
 from store.interfaces import OpStore, TimeSeriesStore
+from store.opstate_events import EventLedger, event_key
 
 log = logging.getLogger(__name__)
 
@@ -41,12 +42,15 @@ class IngestPipeline:
         ops: OpStore,
         sink: RecordSink,
         snapshot_dir: Path | None = None,
+        ledger: EventLedger | None = None,
     ) -> None:
         self.decoder = Decoder(registry)
         self.timeseries = timeseries
         self.ops = ops
         self.sink = sink
         self.snapshot_dir = snapshot_dir
+        # An event and its alert decision are one unit of work (store.opstate_events).
+        self.ledger = ledger
 
     def process(self, messages: Sequence[RawMessage]) -> None:
         decoded = [self.decoder.decode(m) for m in messages]
@@ -56,7 +60,7 @@ class IngestPipeline:
         # telemetry, so a backlog of readings never delays an alarm.
         events = [e for d in decoded for e in d.events]
         if events:
-            self.sink.on_events(self._write_events(events))
+            self._decide_events(events)
         readings = [r for d in decoded for r in d.readings]
         if readings:
             self.sink.on_readings(self._write_readings(readings))
@@ -76,6 +80,15 @@ class IngestPipeline:
         self.ops.add_dead_letter(msg.topic, agent, f"{reason}: {detail}", body, msg.received_at)
         metrics.MESSAGES_REJECTED.labels(reason=reason).inc()
         log.warning("dead letter from %s: %s: %s", msg.topic, reason, detail)
+
+    def _decide_events(self, events: list[DeviceEvent]) -> None:
+        if self.ledger is None:
+            self.sink.on_events(self._write_events(events))
+            return
+        pending, added = self.ledger.begin(events)
+        new = {event_key(e) for e in self._write_events(events)}
+        self.sink.on_events(pending + [e for e in added if event_key(e) in new])
+        self.ledger.finish(pending + added, time.time())
 
     def _write_events(self, events: list[DeviceEvent]) -> list[DeviceEvent]:
         with metrics.STORE_WRITE_SECONDS.time():

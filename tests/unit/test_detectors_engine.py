@@ -134,7 +134,9 @@ def test_restore_claims_offline_and_event_alerts_and_returns_the_rest() -> None:
     assert unclaimed == unknown
     clock.advance(OFFLINE.factor * 60.0 + OFFLINE.grace_s + 1)
     assert offline_fingerprint("s2") not in {c.fingerprint for c in eng.tick()}
-    assert kinds(eng.process_events([event("panel1", "fire.alarm", ts=clock.now)])) == [
+    assert kinds(
+        eng.process_events([event("panel1", "fire.alarm", state="update", ts=clock.now)])
+    ) == [
         "update",
         "resolve",
     ]

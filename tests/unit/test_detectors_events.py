@@ -64,11 +64,13 @@ def test_zones_are_separate_alerts_and_missing_zone_is_a_dash() -> None:
     assert a[0].fingerprint != b[0].fingerprint
 
 
-def test_update_and_repeated_start_update_the_firing_alert() -> None:
+def test_update_updates_and_a_repeated_start_asks_to_fire_again() -> None:
+    # A repeated start is a "fire": the alert store updates a firing alert with it, and
+    # raises the alert if the first start never reached the store (issue 17).
     det = detector()
     det.process(event("cam1", "camera.vehicle_dwell", "start"))
     assert kinds(det.process(event("cam1", "camera.vehicle_dwell", "update", T0 + 5))) == ["update"]
-    assert kinds(det.process(event("cam1", "camera.vehicle_dwell", "start", T0 + 9))) == ["update"]
+    assert kinds(det.process(event("cam1", "camera.vehicle_dwell", "start", T0 + 9))) == ["fire"]
 
 
 def test_instant_event_fires() -> None:
@@ -88,8 +90,8 @@ def test_fire_reset_resolves_the_panels_fire_alerts_only() -> None:
     assert {c.ts for c in resolved} == {T0 + 30}
     assert det.process(event("panel1", FIRE_RESET, "instant", T0 + 31)) == []
     # The other panel's alarm and the panel's non-fire alert are still firing.
-    assert kinds(det.process(event("panel2", "fire.alarm", ts=T0 + 40))) == ["update"]
-    assert kinds(det.process(event("panel1", CABINET.event_type, ts=T0 + 40))) == ["update"]
+    assert kinds(det.process(event("panel2", "fire.alarm", "update", T0 + 40))) == ["update"]
+    assert kinds(det.process(event("panel1", CABINET.event_type, "update", T0 + 40))) == ["update"]
 
 
 def test_fire_reset_from_a_non_panel_resolves_nothing() -> None:
@@ -110,6 +112,6 @@ def test_restored_alert_updates_and_is_reset() -> None:
     assert det.restore(fingerprint, "panel1")
     assert not det.restore(event_fingerprint("fire.alarm", "panel2", "L1"), "panel1")
     assert not det.restore(event_fingerprint("camera.loitering", "cam1", None), "cam1")
-    assert kinds(det.process(event("panel1", "fire.alarm", zone="L1"))) == ["update"]
+    assert kinds(det.process(event("panel1", "fire.alarm", "update", zone="L1"))) == ["update"]
     [resolve] = det.process(event("panel1", FIRE_RESET, "instant"))
     assert resolve.fingerprint == fingerprint

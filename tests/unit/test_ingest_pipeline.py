@@ -12,6 +12,7 @@ import pytest
 from gridwatch.records import DeviceEvent, Reading
 from ingest.decode import RawMessage
 from ingest.pipeline import IngestPipeline
+from store.opstate_events import EventLedger
 from store.opstate_sqlite import SqliteOpStore
 from store.timeseries_duckdb import DuckDBTimeSeries
 from tests.support.tiny_street import lc_street
@@ -279,3 +280,65 @@ def test_no_snapshot_dir_saves_nothing(
     pipe.process([msg("snapshots/s1", JPEG)])
     assert [p for p in tmp_path.rglob("*.jpg")] == []
     assert ops.dead_letter_count() == 0
+
+
+# --- an event and its alert decision are one unit of work (issue 17) -----------------
+
+
+class FailingOnceSink(RecordingSink):
+    """The alert write fails the first time (a locked or full op store)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.fail = True
+
+    def on_events(self, evs: Sequence[DeviceEvent]) -> None:
+        if self.fail:
+            self.fail = False
+            raise OSError("database or disk is full")
+        super().on_events(evs)
+
+
+def ledger_pipeline(
+    timeseries: DuckDBTimeSeries, ops: SqliteOpStore, sink: RecordingSink
+) -> IngestPipeline:
+    return IngestPipeline(lc_street(), timeseries, ops, sink, None, ledger=EventLedger(ops))
+
+
+def test_an_event_whose_decision_failed_is_decided_on_the_retry(
+    timeseries: DuckDBTimeSeries, ops: SqliteOpStore
+) -> None:
+    sink = FailingOnceSink()
+    pipe = ledger_pipeline(timeseries, ops, sink)
+    batch = [events([ev("alarm-1")])]
+    with pytest.raises(OSError):
+        pipe.process(batch)
+    pipe.process(batch)  # the retry: the event is stored already, but not yet decided
+    assert [[e.id for e in v] for k, v in sink.calls if k == "events"] == [["alarm-1"]]
+    pipe.process(batch)  # a replay once decided: nothing to decide
+    assert [[e.id for e in v] for k, v in sink.calls if k == "events"] == [["alarm-1"], []]
+
+
+def test_an_undecided_event_survives_a_restart(
+    timeseries: DuckDBTimeSeries, ops: SqliteOpStore, tmp_path: Path
+) -> None:
+    with pytest.raises(OSError):
+        ledger_pipeline(timeseries, ops, FailingOnceSink()).process([events([ev("alarm-1")])])
+    ops.close()
+    reopened = SqliteOpStore(tmp_path / "ops.sqlite")
+    try:
+        sink = RecordingSink()
+        ledger_pipeline(timeseries, reopened, sink).process([events([ev("alarm-1")])])
+        assert [[e.id for e in v] for _, v in sink.calls] == [["alarm-1"]]
+        assert EventLedger(reopened).undecided() == 0
+    finally:
+        reopened.close()
+
+
+def test_events_stored_before_the_ledger_are_not_decided_again(
+    timeseries: DuckDBTimeSeries, ops: SqliteOpStore
+) -> None:
+    IngestPipeline(lc_street(), timeseries, ops, RecordingSink()).process([events([ev("old")])])
+    sink = RecordingSink()
+    ledger_pipeline(timeseries, ops, sink).process([events([ev("old"), ev("new")])])
+    assert [[e.id for e in v] for _, v in sink.calls] == [["new"]]
