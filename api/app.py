@@ -9,7 +9,7 @@ from typing import Any, cast
 from fastapi import FastAPI, Request, status
 from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -26,6 +26,7 @@ from api import (
     routes_snapshots,
 )
 from api.context import ApiContext
+from api.security_headers import SecurityHeaders
 from api.sse import StreamSlots
 
 log = logging.getLogger(__name__)
@@ -90,6 +91,7 @@ def create_app(ctx: ApiContext) -> FastAPI:
         ),
     )
     app.state.ctx = ctx
+    app.add_middleware(SecurityHeaders)
     app.state.streams = StreamSlots(ctx.max_streams)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
@@ -104,6 +106,11 @@ def create_app(ctx: ApiContext) -> FastAPI:
     app.include_router(pages.router)
     app.mount("/ui/static", StaticFiles(directory=pages.STATIC_DIR), name="ui-static")
     openapi_doc.install(app)
+
+    @app.get("/favicon.ico", include_in_schema=False)
+    def favicon() -> FileResponse:
+        # Browsers ask for it on every page; a 404 would be a console error on each.
+        return FileResponse(pages.STATIC_DIR / "favicon.svg", media_type="image/svg+xml")
 
     @app.get("/healthz", tags=["service"])
     def healthz() -> dict[str, str]:

@@ -12,7 +12,7 @@ import pytest
 
 from config.registry import Registry
 from tests.support.backend_proc import BackendProcess
-from tests.support.browser import shot, sign_in, until
+from tests.support.browser import console_problems, shot, sign_in, until
 from tests.support.mosquitto import Broker
 from tests.support.mqtt_tools import TestPublisher, readings_msg
 from tests.support.sample_street import area_path, smoke_detector_in
@@ -98,6 +98,7 @@ def test_guard_sees_fire_within_2s_and_acks_it_from_the_page(
     finally:
         db.close()
     assert stored == (NOTE,)
+    assert console_problems(browser) == [], console_problems(browser)  # CSP included
 
 
 def test_board_shows_lost_connection_and_resumes_without_missing_an_alert(

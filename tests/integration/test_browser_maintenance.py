@@ -17,7 +17,7 @@ import pytest
 
 from config.registry import Registry
 from tests.support.backend_proc import BackendProcess
-from tests.support.browser import shot, sign_in, until
+from tests.support.browser import console_problems, shot, sign_in, until
 from tests.support.mosquitto import Broker
 from tests.support.mqtt_tools import TestPublisher, readings_msg
 from tests.support.sample_street import area_path, smoke_detector_in
@@ -144,3 +144,4 @@ def test_maintenance_report(
     assert page.locator("button.noprint").is_hidden()
     shot(page, tmp_path / "maintenance-report-print.png", full_page=False)
     page.pdf(path=str(tmp_path / "maintenance-report.pdf"), landscape=True)
+    assert console_problems(browser) == [], console_problems(browser)  # CSP included

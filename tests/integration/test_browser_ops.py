@@ -13,7 +13,7 @@ import pytest
 
 from config.registry import Registry
 from tests.support.backend_proc import BackendProcess
-from tests.support.browser import shot, sign_in, until
+from tests.support.browser import console_problems, shot, sign_in, until
 from tests.support.mosquitto import Broker
 from tests.support.mqtt_tools import TestPublisher, readings_msg
 from tests.support.sample_street import area_path, smoke_detector_in
@@ -92,3 +92,4 @@ def test_ops_centre(
     assert moves == [(to, note, "运营中心值班长") for to, note in STEPS], stored["history"]
     ops.click("#lang")
     shot(ops, tmp_path / "ops-closed-en.png")
+    assert console_problems(browser) == [], console_problems(browser)  # CSP included

@@ -50,10 +50,40 @@ def chromium(tmp_path: Path) -> Iterator[BrowserContext]:
             args=CHROMIUM_ARGS, viewport={"width": 1366, "height": 768}, locale="zh-CN",
             timezone_id="Asia/Shanghai")
         ctx.set_default_timeout(10_000)
+        watch_console(ctx)
         try:
             yield ctx
         finally:
+            _PROBLEMS.pop(id(ctx), None)
             ctx.close()
+
+
+# Each page reports its CSP violations to the console, so one list holds both.
+_REPORT_CSP = """document.addEventListener('securitypolicyviolation', e => console.error(
+  `CSP violation: ${e.violatedDirective} blocked ${e.blockedURI || 'inline'}`
+  + ` at ${e.sourceFile}:${e.lineNumber}`));"""
+_PROBLEMS: dict[int, list[str]] = {}
+
+
+def watch_console(ctx: BrowserContext) -> list[str]:
+    """Collects every page's console errors and warnings, uncaught exceptions and
+    Content-Security-Policy violations from now on (`console_problems` reads them)."""
+    problems = _PROBLEMS.setdefault(id(ctx), [])
+    ctx.add_init_script(_REPORT_CSP)
+
+    def on_console(msg: Any) -> None:
+        if msg.type in ("error", "warning"):
+            problems.append(f"console {msg.type}: {msg.text} ({msg.location.get('url')})")
+
+    ctx.on("console", on_console)
+    ctx.on("weberror", lambda err: problems.append(f"uncaught: {err.error}"))
+    return problems
+
+
+def console_problems(ctx: BrowserContext) -> list[str]:
+    """What `watch_console` collected in this browser so far (the `chromium` context
+    watches from its start)."""
+    return list(_PROBLEMS.get(id(ctx), []))
 
 
 def sign_in(ctx: BrowserContext, backend: BackendProcess, token: str,
