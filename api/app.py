@@ -27,7 +27,7 @@ from api import (
 )
 from api.context import ApiContext
 from api.security_headers import SecurityHeaders
-from api.sse import StreamSlots
+from api.stream_quota import StreamQuota
 
 log = logging.getLogger(__name__)
 
@@ -92,7 +92,7 @@ def create_app(ctx: ApiContext) -> FastAPI:
     )
     app.state.ctx = ctx
     app.add_middleware(SecurityHeaders)
-    app.state.streams = StreamSlots(ctx.max_streams)
+    app.state.streams = StreamQuota(ctx.stream_limits)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(Exception, _internal_error)

@@ -4,9 +4,10 @@ build an app from a tiny registry and a temporary store without starting anythin
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
+from api.stream_quota import StreamLimits
 from config.registry import Registry
 from gridwatch.clock import Clock, wall_clock
 from gridwatch.notify import LogNotifier
@@ -15,8 +16,6 @@ from store.interfaces import OpStore, TimeSeriesStore
 
 # (alert id, acknowledged by, note) -> the acknowledged alert, or None when no such alert.
 AckFn = Callable[[int, str, str], Alert | None]
-
-MAX_STREAMS = 200
 
 
 @dataclass(kw_only=True)
@@ -28,9 +27,10 @@ class ApiContext:
     ack_alert: AckFn
     clock: Clock = wall_clock
     bootstrap_token: str | None = None
-    # Each open stream holds a connection and wakes on every alert; the cap keeps a
-    # reconnect storm from exhausting the process.
-    max_streams: int = MAX_STREAMS
+    # Each open stream holds a connection and wakes on every alert; the limits keep a
+    # reconnect storm from exhausting the process, per token and per pool, with pools
+    # reserved for guard rooms and the operations centre (api.stream_quota).
+    stream_limits: StreamLimits = field(default_factory=StreamLimits)
     # Where ingest saves camera snapshots (<dir>/<agent>/<id>.jpg); None: none served.
     snapshot_dir: Path | None = None
 

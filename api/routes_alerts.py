@@ -21,7 +21,8 @@ from api.auth import (
 )
 from api.params import Since
 from api.schemas import AckIn, AlertOut
-from api.sse import SlotResponse, StreamSlots, TokenCheck, alert_events
+from api.sse import SlotResponse, TokenCheck, alert_events
+from api.stream_quota import RETRY_AFTER_S, StreamQuota
 from config.models import Severity
 
 router = APIRouter(prefix="/api/v1/alerts", tags=["alerts"])
@@ -82,7 +83,8 @@ def _resume_point(header: str | None, query: int | None) -> int | None:
     "/stream",
     response_class=SlotResponse,
     status_code=status.HTTP_200_OK,
-    responses={503: {"description": "Too many open streams; retry after Retry-After."}},
+    responses={429: {"description": "A stream limit of this token or its pool is full; "
+                          "`detail` says which. Retry after `Retry-After` seconds."}},
 )
 async def stream_alerts(
     ctx: Ctx,
@@ -104,16 +106,16 @@ async def stream_alerts(
     head = await run_in_threadpool(ctx.ops.last_log_seq)
     # A resume point past the head means the log was reset; start from its end.
     after = head if resume is None else min(resume, head)
-    slots: StreamSlots = request.app.state.streams
-    if not slots.acquire():
+    quota: StreamQuota = request.app.state.streams
+    if (refused := quota.acquire(principal)) is not None:
         return JSONResponse(
-            {"detail": f"too many open alert streams (limit {slots.limit}); retry later"},
-            status_code=status.HTTP_503_SERVICE_UNAVAILABLE,
-            headers={"Retry-After": "5"},
+            {"detail": f"{refused}; retry after {RETRY_AFTER_S} s"},
+            status_code=status.HTTP_429_TOO_MANY_REQUESTS,
+            headers={"Retry-After": str(RETRY_AFTER_S)},
         )
     check = TokenCheck(lambda: token is not None and principal_of(ctx, token) == principal)
     events = alert_events(ctx.ops, ctx.notifier, after, scopes, principal.devices, check)
-    return SlotResponse(events, slots)
+    return SlotResponse(events, lambda: quota.release(principal))
 
 
 @router.get("/{alert_id}", response_model=AlertOut)

@@ -21,7 +21,6 @@ from starlette.concurrency import run_in_threadpool
 from starlette.types import Receive, Scope, Send
 
 from gridwatch.alert_json import alert_json
-from gridwatch.metrics import SSE_CLIENTS
 from gridwatch.notify import LogNotifier
 from store.interfaces import OpStore
 
@@ -31,42 +30,24 @@ PING_S = 15
 TOKEN_CHECK_S = 2.0  # the issue asks for the end within 5 s of revocation or expiry
 
 
-class StreamSlots:
-    """Counts open streams against a cap. Only touched from the event loop thread,
-    so plain integers suffice."""
-
-    def __init__(self, limit: int) -> None:
-        self.limit = limit
-        self.open = 0
-
-    def acquire(self) -> bool:
-        if self.open >= self.limit:
-            return False
-        self.open += 1
-        SSE_CLIENTS.inc()
-        return True
-
-    def release(self) -> None:
-        self.open -= 1
-        SSE_CLIENTS.dec()
-
-
 class SlotResponse(EventSourceResponse):
-    """Gives its stream slot back however the response ends (finished, client gone,
-    cancelled), which a finally in the generator alone cannot promise: a generator
-    that never started never runs its finally."""
+    """Gives its stream back (`release`) however the response ends (finished, client
+    gone, cancelled), which a finally in the generator alone cannot promise: a
+    generator that never started never runs its finally."""
 
     media_type = "text/event-stream"  # read off the class by the OpenAPI generator
 
-    def __init__(self, content: AsyncIterator[ServerSentEvent], slots: StreamSlots) -> None:
+    def __init__(
+        self, content: AsyncIterator[ServerSentEvent], release: Callable[[], None]
+    ) -> None:
         super().__init__(content, ping=PING_S)
-        self._slots = slots
+        self._release = release
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         try:
             await super().__call__(scope, receive, send)
         finally:
-            self._slots.release()
+            self._release()
 
 
 class TokenCheck:

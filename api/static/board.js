@@ -9,6 +9,7 @@ const RETRY_MS = 5000;
 const TEXT = {
   zh: {
     title: "告警值班板", logout: "退出", reconnecting: "连接中断，正在重连…",
+    busy: "告警推送连接数已满，{s} 秒后自动重试",
     firing: "正在告警", resolved: "最近恢复", empty: "暂无告警",
     severity: "级别", type: "类型", device: "设备", building: "楼栋", grid: "网格",
     started: "开始时间", summary: "摘要", status: "状态",
@@ -20,6 +21,7 @@ const TEXT = {
   },
   en: {
     title: "Alert board", logout: "Sign out", reconnecting: "Connection lost, reconnecting…",
+    busy: "Too many alert streams open; retrying in {s} s",
     firing: "Firing", resolved: "Recently resolved", empty: "No alerts",
     severity: "Severity", type: "Type", device: "Device", building: "Building", grid: "Grid",
     started: "Started", summary: "Summary", status: "Status",
@@ -53,7 +55,7 @@ const firing = new Map();
 let resolved = [];
 let lang = localStorage.getItem("gw.lang") === "en" ? "en" : "zh";
 let lastSeq = null;
-let source = null;
+let source = null; // the open stream's AbortController
 let audio = null;
 const canAck = document.body.dataset.role !== "maintenance";
 
@@ -65,6 +67,7 @@ function applyLanguage() {
   document.documentElement.lang = lang === "zh" ? "zh-CN" : "en";
   for (const el of document.querySelectorAll("[data-i18n]")) el.textContent = t(el.dataset.i18n);
   document.getElementById("lang").textContent = t("lang");
+  paintBanner();
   render();
 }
 
@@ -226,30 +229,94 @@ async function acknowledge(id) {
   render();
 }
 
-function showBanner(on) {
-  document.getElementById("banner").hidden = !on;
+let bannerText = ["reconnecting", ""]; // its TEXT key, and the seconds for "{s}"
+
+function paintBanner() {
+  document.getElementById("banner").textContent =
+    t(bannerText[0]).replace("{s}", bannerText[1]);
 }
 
-function openStream() {
+function showBanner(on, key = "reconnecting", secs = "", title = "") {
+  const banner = document.getElementById("banner");
+  bannerText = [key, secs];
+  paintBanner();
+  banner.title = title;
+  banner.hidden = !on;
+}
+
+// Seconds (or an HTTP date) from Retry-After; the board's own delay when absent.
+function retryAfterMs(header) {
+  const secs = Number(header);
+  if (header && Number.isFinite(secs)) return Math.max(1, secs) * 1000;
+  const at = Date.parse(header ?? "");
+  return Number.isNaN(at) ? RETRY_MS : Math.max(1000, at - Date.now());
+}
+
+// The stream is read with fetch, not EventSource: EventSource hides the status, and a
+// refused stream (429) must show why and wait as long as the server asks.
+async function readEvents(body, onEvent) {
+  const reader = body.pipeThrough(new TextDecoderStream()).getReader();
+  let buffer = "";
+  for (;;) {
+    const { value, done } = await reader.read();
+    if (done) return;
+    buffer = (buffer + value).replace(/\r\n?/g, "\n");
+    let end;
+    while ((end = buffer.indexOf("\n\n")) >= 0) {
+      const fields = { event: "message", data: [], id: null };
+      for (const line of buffer.slice(0, end).split("\n")) {
+        if (line.startsWith(":")) continue; // a keep-alive comment
+        const at = line.indexOf(":");
+        const key = at < 0 ? line : line.slice(0, at);
+        const val = at < 0 ? "" : line.slice(at + 1).replace(/^ /, "");
+        if (key === "data") fields.data.push(val);
+        else if (key === "event" || key === "id") fields[key] = val;
+      }
+      buffer = buffer.slice(end + 2);
+      if (fields.data.length) onEvent(fields.event, fields.data.join("\n"), fields.id);
+    }
+  }
+}
+
+function onStreamEvent(event, data, id) {
+  if (event !== "alert") return; // "closed": the token ended; the reconnect says so
+  lastSeq = id || lastSeq;
+  upsert(JSON.parse(data), true);
+  render();
+}
+
+async function openStream() {
   const query = lastSeq === null ? "" : `?last_event_id=${encodeURIComponent(lastSeq)}`;
-  source = new EventSource(`/api/v1/alerts/stream${query}`);
-  source.addEventListener("open", () => showBanner(false));
-  source.addEventListener("alert", (ev) => {
-    lastSeq = ev.lastEventId || lastSeq;
-    upsert(JSON.parse(ev.data), true);
-    render();
-  });
-  source.addEventListener("error", () => {
-    showBanner(true);
-    // EventSource retries by itself (sending Last-Event-ID) after a dropped
-    // connection, but gives up on an error status (401, 503): start over then.
-    if (source.readyState === EventSource.CLOSED) setTimeout(restart, RETRY_MS);
-  });
+  const mine = new AbortController();
+  source = mine;
+  try {
+    const resp = await fetch(`/api/v1/alerts/stream${query}`, {
+      credentials: "same-origin", headers: { Accept: "text/event-stream" }, signal: mine.signal,
+    });
+    if (resp.status === 401) return void (location.href = "/ui/");
+    if (resp.status === 429) {
+      const wait = retryAfterMs(resp.headers.get("Retry-After"));
+      const body = await resp.json().catch(() => ({}));
+      showBanner(true, "busy", String(Math.round(wait / 1000)), body.detail ?? "");
+      setTimeout(restart, wait);
+      return;
+    }
+    if (!resp.ok || !resp.body) throw new Error(`HTTP ${resp.status}`);
+    showBanner(false);
+    await readEvents(resp.body, onStreamEvent);
+  } catch (err) {
+    if (mine.signal.aborted) return; // restart() replaced this stream
+    console.info("alert stream dropped", err);
+  }
+  if (source !== mine) return;
+  // Dropped or ended: start over (the list, then the stream after its log position).
+  showBanner(true);
+  setTimeout(restart, RETRY_MS);
 }
 
 async function restart() {
   try {
-    if (source) source.close();
+    if (source) source.abort();
     const resp = await fetch("/api/v1/alerts?status=firing&limit=1000", {
       credentials: "same-origin",
     });

@@ -8,15 +8,18 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import TYPE_CHECKING
 
+import httpx
 import pytest
 
+from api.stream_quota import RETRY_AFTER_S, StreamLimits
 from config.registry import Registry
 from tests.support.backend_proc import BackendProcess
-from tests.support.browser import console_problems, sign_in, until
+from tests.support.browser import console_problems, shot, sign_in, until
 from tests.support.mosquitto import Broker
 from tests.support.mqtt_tools import TestPublisher, readings_msg
 from tests.support.sample_street import area_path, smoke_detector_in
@@ -131,3 +134,51 @@ def test_the_docs_boot_script_is_allowed_by_its_hash(
     page.wait_for_load_state("load")
     inline = [p for p in console_problems(browser) if "CSP violation" in p and "inline" in p]
     assert inline == [], inline
+
+
+def test_a_refused_board_says_so_and_retries_after_the_servers_delay(
+    browser: BrowserContext, backend: BackendProcess, broker: Broker, registry: Registry,
+    tmp_path: Path,
+) -> None:
+    """Issue 18, hole 5: the board's token already holds its streams (other tabs), so the
+    board's stream is refused with 429; the board shows why, waits Retry-After, and
+    connects once a stream is free."""
+    wy1 = area_path(registry, "wy1")
+    guard = make_token(backend.data_dir, "--role", "guard", "--grid", wy1)
+    page = browser.pages[0] if browser.pages else browser.new_page()
+    with ExitStack() as tabs, httpx.Client(base_url=backend.base, timeout=10) as client:
+        for _ in range(StreamLimits().per_token):  # the token's other tabs
+            tab = tabs.enter_context(client.stream("GET", "/api/v1/alerts/stream",
+                                                   headers={"Authorization": f"Bearer {guard}"}))
+            assert tab.status_code == 200
+        page.goto(f"{backend.base}/ui/")
+        page.fill("input[name=token]", guard)
+        with page.expect_response(lambda r: "/alerts/stream" in r.url) as refused:
+            page.click("button[type=submit]")
+        assert refused.value.status == 429
+        assert refused.value.headers["retry-after"] == str(RETRY_AFTER_S)
+        page.wait_for_selector("#banner", state="visible")
+        assert "5 秒后自动重试" in page.inner_text("#banner")
+        for size, name in (((1366, 768), "desktop"), ((390, 844), "phone")):
+            page.set_viewport_size({"width": size[0], "height": size[1]})
+            shot(page, tmp_path / f"board-refused-zh-{name}.png", full_page=False)
+            page.click("#lang")
+            assert "retrying in 5 s" in page.inner_text("#banner")
+            shot(page, tmp_path / f"board-refused-en-{name}.png", full_page=False)
+            page.click("#lang")
+        closed_at = time.monotonic()
+    # The tabs are closed: the board's retry (Retry-After after the refusal) connects.
+    with page.expect_response(lambda r: "/alerts/stream" in r.url and r.status == 200,
+                              timeout=(RETRY_AFTER_S + 5) * 1000):
+        pass
+    print(f"connected {time.monotonic() - closed_at:.1f} s after the tabs closed")
+    page.wait_for_selector("#banner", state="hidden")
+    device, agent = smoke_detector_in(registry, wy1)
+    pub = TestPublisher(broker.url, "test-refused")
+    try:
+        pub.publish(f"gw/v1/{agent}/readings",
+                    readings_msg(agent, 1, [(device, "smoke_obscuration_pct_m", time.time(), 6.0)]))
+    finally:
+        pub.close()
+    page.wait_for_selector(f"#firing tr:has(td.device:text-is('{device}'))")
+    page.set_viewport_size({"width": 1366, "height": 768})

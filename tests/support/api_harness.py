@@ -17,6 +17,7 @@ from fastapi.testclient import TestClient
 
 from api.app import create_app
 from api.context import ApiContext, store_ack
+from api.stream_quota import StreamLimits
 from api.tokens import create_token
 from config.models import TokenSpec
 from config.registry import Registry
@@ -96,7 +97,9 @@ def auth(token: str) -> dict[str, str]:
 
 @contextmanager
 def api_harness(
-    tmp_path: Path, tokens: tuple[TokenSpec, ...] = (), max_streams: int = 200
+    tmp_path: Path,
+    tokens: tuple[TokenSpec, ...] = (),
+    stream_limits: StreamLimits | None = None,
 ) -> Iterator[ApiHarness]:
     registry = lc_street(tokens)
     ops = SqliteOpStore(tmp_path / "ops.sqlite3")
@@ -111,7 +114,7 @@ def api_harness(
         clock=clock,
         bootstrap_token=BOOTSTRAP,
         ack_alert=store_ack(ops, notifier, clock),
-        max_streams=max_streams,
+        stream_limits=stream_limits or StreamLimits(),
     )
     app = create_app(ctx)
     harness = ApiHarness(registry, ops, timeseries, notifier, clock, ctx, app, TestClient(app))

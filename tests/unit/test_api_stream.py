@@ -16,6 +16,7 @@ from prometheus_client import REGISTRY
 
 from api.auth import SESSION_COOKIE
 from api.sse import TOKEN_CHECK_S
+from api.stream_quota import StreamLimits
 from tests.support.api_harness import ApiHarness, api_harness, auth, served
 from tests.support.tiny_street import AREA_A1, AREA_WY1
 
@@ -24,7 +25,7 @@ DEADLINE_S = 10.0
 
 @pytest.fixture
 def h(tmp_path: Path) -> Iterator[ApiHarness]:
-    with api_harness(tmp_path, max_streams=2) as harness:
+    with api_harness(tmp_path, stream_limits=StreamLimits(per_token=2)) as harness:
         yield harness
 
 
@@ -148,8 +149,8 @@ def test_stream_cap_and_release(h: ApiHarness, base: str) -> None:
         assert _clients() == before + 2
         with httpx.Client(base_url=base, timeout=DEADLINE_S) as client:
             resp = client.get("/api/v1/alerts/stream", headers=auth(token))
-            assert resp.status_code == 503
-            assert "limit 2" in resp.json()["detail"]
+            assert resp.status_code == 429 and resp.headers["retry-after"] == "5"
+            assert "2 alert streams (the limit per token)" in resp.json()["detail"]
     # The server notices the closed connections shortly after; poll within the deadline.
     deadline = time.monotonic() + DEADLINE_S
     while _clients() != before and time.monotonic() < deadline:
