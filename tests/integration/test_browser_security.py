@@ -36,6 +36,16 @@ HEADERS = {"x-frame-options": "DENY", "x-content-type-options": "nosniff",
 FAKE_PRINT = "window.__printed = 0; window.print = () => { window.__printed += 1; };"
 
 
+def _smoke(broker: Broker, agent: str, device: str) -> None:
+    """One smoke reading over the alarm threshold, published as the agent (QoS 1)."""
+    pub = TestPublisher(broker.url, f"test-security-{device}")
+    try:
+        pub.publish(f"gw/v1/{agent}/readings",
+                    readings_msg(agent, 1, [(device, "smoke_obscuration_pct_m", time.time(), 6.0)]))
+    finally:
+        pub.close()
+
+
 def test_every_page_works_under_its_policy_with_a_clean_console(
     browser: BrowserContext, backend: BackendProcess, broker: Broker, registry: Registry,
 ) -> None:
@@ -48,12 +58,7 @@ def test_every_page_works_under_its_policy_with_a_clean_console(
 
     # The board: its stream is open (sign_in waited for it) and a fire shows up live.
     board = sign_in(browser, backend, guard)
-    pub = TestPublisher(broker.url, "test-csp")
-    try:
-        pub.publish(f"gw/v1/{agent}/readings",
-                    readings_msg(agent, 1, [(device, "smoke_obscuration_pct_m", time.time(), 6.0)]))
-    finally:
-        pub.close()
+    _smoke(broker, agent, device)
     board.wait_for_selector(f"#firing tr:has(td.device:text-is('{device}'))")
     board.click("#lang")
     assert board.inner_text("h1") != "告警值班板"  # the language button's script ran
@@ -174,11 +179,6 @@ def test_a_refused_board_says_so_and_retries_after_the_servers_delay(
     print(f"connected {time.monotonic() - closed_at:.1f} s after the tabs closed")
     page.wait_for_selector("#banner", state="hidden")
     device, agent = smoke_detector_in(registry, wy1)
-    pub = TestPublisher(broker.url, "test-refused")
-    try:
-        pub.publish(f"gw/v1/{agent}/readings",
-                    readings_msg(agent, 1, [(device, "smoke_obscuration_pct_m", time.time(), 6.0)]))
-    finally:
-        pub.close()
+    _smoke(broker, agent, device)
     page.wait_for_selector(f"#firing tr:has(td.device:text-is('{device}'))")
     page.set_viewport_size({"width": 1366, "height": 768})
