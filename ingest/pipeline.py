@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Protocol
 
@@ -51,6 +51,8 @@ class IngestPipeline:
         self.snapshot_dir = snapshot_dir
         # An event and its alert decision are one unit of work (store.opstate_events).
         self.ledger = ledger
+        # Called with the batch once all of it is stored (ingest.receipts).
+        self.after_write: Callable[[Sequence[Decoded]], None] | None = None
 
     def process(self, messages: Sequence[RawMessage]) -> None:
         decoded = [self.decoder.decode(m) for m in messages]
@@ -66,6 +68,8 @@ class IngestPipeline:
             self.sink.on_readings(self._write_readings(readings))
         for msg, d in zip(messages, decoded, strict=True):
             self._side_effects(msg, d)
+        if self.after_write is not None:
+            self.after_write(decoded)  # everything above is durable: receipts may go out
 
     def dead_letter(
         self,
