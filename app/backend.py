@@ -29,8 +29,10 @@ from gridwatch.mqtt import parse_mqtt_url
 from gridwatch.notify import LogNotifier
 from gridwatch.records import DeviceEvent, Reading
 from ingest.consumer import ConsumerSettings, IngestConsumer
+from ingest.disk_guard import DiskGuard
 from ingest.pipeline import IngestPipeline
 from ingest.receipts import ReceiptPublisher, Receipts
+from ingest.storage_health import StorageHealth
 from store.factory import check_store_url, open_ops, open_timeseries
 from store.interfaces import EventHistory, OpStore, TimeSeriesStore
 from store.opstate_events import EventLedger
@@ -142,6 +144,7 @@ class Backend:
         self.consumer: IngestConsumer | None = None
         self.publisher: MqttAlertPublisher | None = None
         self.receipt_publisher: ReceiptPublisher | None = None
+        self.storage = StorageHealth()
         self.stage: DetectorStage | None = None
 
     def start(self) -> None:
@@ -180,6 +183,8 @@ class Backend:
         pipeline.after_write = Receipts(
             self.receipt_publisher.publish, self.clock, lanes
         ).after_write
+        pipeline.storage = self.storage
+        pipeline.guard = DiskGuard(data_dir)
         self.consumer = IngestConsumer(
             self.mqtt, pipeline, ConsumerSettings(client_id=self.settings.ingest_client_id)
         )
@@ -239,6 +244,7 @@ class Backend:
             bootstrap_token=self.settings.bootstrap_token,
             ack_alert=self.dispatcher.ack,
             snapshot_dir=self.settings.data_dir / "snapshots",
+            readiness=self.storage.problem,
         )
 
     def make_server(self) -> uvicorn.Server:
