@@ -113,9 +113,14 @@ def create_app(ctx: ApiContext) -> FastAPI:
         return FileResponse(pages.STATIC_DIR / "favicon.svg", media_type="image/svg+xml")
 
     @app.get("/healthz", tags=["service"])
-    def healthz() -> dict[str, str]:
-        """Liveness; needs no token."""
-        return {"status": "ok"}
+    def healthz() -> JSONResponse:
+        """Liveness and readiness; needs no token. 503 with `{"status": "not_ready",
+        "reason": ...}` while ingest cannot write (disk full, store locked or failing):
+        messages then wait unacknowledged at the broker."""
+        problem = ctx.readiness()
+        if problem is None:
+            return JSONResponse({"status": "ok"})
+        return JSONResponse({"status": "not_ready", **problem}, status_code=503)
 
     @app.get("/metrics", tags=["service"], response_class=Response)
     def metrics() -> Response:

@@ -33,6 +33,9 @@ class ApiContext:
     stream_limits: StreamLimits = field(default_factory=StreamLimits)
     # Where ingest saves camera snapshots (<dir>/<agent>/<id>.jpg); None: none served.
     snapshot_dir: Path | None = None
+    # What keeps the backend from being ready (a storage outage: ingest is holding
+    # messages unacknowledged), for /healthz; None while all is well.
+    readiness: Callable[[], dict[str, object] | None] = lambda: None
 
 
 def store_ack(ops: OpStore, notifier: LogNotifier, clock: Clock = wall_clock) -> AckFn:

@@ -29,10 +29,14 @@ from gridwatch.mqtt import parse_mqtt_url
 from gridwatch.notify import LogNotifier
 from gridwatch.records import DeviceEvent, Reading
 from ingest.consumer import ConsumerSettings, IngestConsumer
+from ingest.disk_guard import DiskGuard
 from ingest.pipeline import IngestPipeline
+from ingest.receipts import ReceiptPublisher, Receipts
+from ingest.storage_health import StorageHealth
 from store.factory import check_store_url, open_ops, open_timeseries
 from store.interfaces import EventHistory, OpStore, TimeSeriesStore
 from store.opstate_events import EventLedger
+from store.opstate_receipts import ReceiptLanes
 from store.opstate_sqlite import SqliteOpStore
 
 log = logging.getLogger(__name__)
@@ -139,6 +143,8 @@ class Backend:
         self.ops: OpStore | None = None
         self.consumer: IngestConsumer | None = None
         self.publisher: MqttAlertPublisher | None = None
+        self.receipt_publisher: ReceiptPublisher | None = None
+        self.storage = StorageHealth()
         self.stage: DetectorStage | None = None
 
     def start(self) -> None:
@@ -170,10 +176,20 @@ class Backend:
             self.registry, self.timeseries, ops, stage, snapshot_dir=data_dir / "snapshots",
             ledger=ledger,
         )
+        self.receipt_publisher = ReceiptPublisher(
+            self.mqtt, f"{self.settings.ingest_client_id}-receipts"
+        )
+        lanes = ReceiptLanes(ops) if isinstance(ops, SqliteOpStore) else None
+        pipeline.after_write = Receipts(
+            self.receipt_publisher.publish, self.clock, lanes
+        ).after_write
+        pipeline.storage = self.storage
+        pipeline.guard = DiskGuard(data_dir)
         self.consumer = IngestConsumer(
             self.mqtt, pipeline, ConsumerSettings(client_id=self.settings.ingest_client_id)
         )
         self.publisher.start()
+        self.receipt_publisher.start()
         self.consumer.start()
         self._spawn("detector-ticker", self._tick_loop)
         self._spawn("webhooks", self._webhook_loop)
@@ -228,6 +244,7 @@ class Backend:
             bootstrap_token=self.settings.bootstrap_token,
             ack_alert=self.dispatcher.ack,
             snapshot_dir=self.settings.data_dir / "snapshots",
+            readiness=self.storage.problem,
         )
 
     def make_server(self) -> uvicorn.Server:
@@ -249,6 +266,8 @@ class Backend:
             self.consumer.stop()
         if self.publisher is not None:
             self.publisher.stop()
+        if self.receipt_publisher is not None:
+            self.receipt_publisher.stop()
         for thread in self._threads:
             thread.join(5)
         self._save_state()

@@ -4,9 +4,11 @@ Users: one per edge agent (its id), one for the backend (`gridwatch-backend`), a
 per receiver that watches alerts live (guard rooms, residents' committee consoles,
 district stations and the operations centre; their receiver id). The ACL:
 
-- an agent may publish only under `gw/v1/<agent>/#` (and read nothing);
+- an agent may publish only under `gw/v1/<agent>/#` and read only its own receipts,
+  `gw/v1/<agent>/receipts`;
 - a receiver may read only `gw/v1/alerts/<its grid>/#`, its subtree of alerts;
-- the backend reads the agents' topics and writes `gw/v1/alerts/#`.
+- the backend reads the agents' topics and writes `gw/v1/alerts/#` and every agent's
+  receipts.
 
 Mosquitto denies whatever the ACL file does not grant, so these lines are the whole
 policy. Passwords are random and written once, to `DIR/credentials.txt` (mode 0600,
@@ -50,12 +52,13 @@ def acl_rules(registry: Registry) -> dict[str, list[str]]:
     (its own topics would be the alert tree)."""
     rules: dict[str, list[str]] = {
         BACKEND_USER: [f"topic read {TOPIC_ROOT}/+/{t}" for t in AGENT_TOPICS]
-        + [f"topic write {TOPIC_ROOT}/alerts/#"]
+        + [f"topic write {TOPIC_ROOT}/alerts/#", f"topic write {TOPIC_ROOT}/+/receipts"]
     }
     for agent in sorted(registry.agents):
         if agent == "alerts":
             raise ValueError("an agent may not be called 'alerts': that is the alert tree")
-        _add(rules, agent, [f"topic write {TOPIC_ROOT}/{agent}/#"])
+        _add(rules, agent, [f"topic write {TOPIC_ROOT}/{agent}/#",
+                            f"topic read {TOPIC_ROOT}/{agent}/receipts"])
     for rid, receiver in sorted(registry.receivers.items()):
         if receiver.kind in LIVE_RECEIVERS:
             _add(rules, rid, [f"topic read {TOPIC_ROOT}/alerts/{receiver.grid}/#"])

@@ -50,10 +50,12 @@ class EdgeAgent:
         adapters: list[Adapter] | None = None,
         simulators: bool = True,
         max_rate: float | None = None,
+        receipts: bool = True,
     ) -> None:
         """`outbox`: where messages wait for the broker (default in memory; `run_agent`
         puts it on disk). `adapters`: device sources besides the simulators, which run
-        unless `simulators=False`. `max_rate`: messages/s to the broker."""
+        unless `simulators=False`. `max_rate`: messages/s to the broker. `receipts`: keep
+        each message until the backend's receipt covers it (off: until the PUBACK)."""
         if agent_id not in registry.agents:
             known = ", ".join(sorted(registry.agents)[:5]) or "none"
             raise ValueError(f"agent {agent_id!r} is not in the configuration (e.g. {known})")
@@ -76,7 +78,7 @@ class EdgeAgent:
         self.health = HealthBook()
         self.publisher = Publisher(
             agent_id, parse_mqtt_url(mqtt_url), clock=clock, version=package_version(),
-            outbox=outbox, max_rate=max_rate,
+            outbox=outbox, max_rate=max_rate, receipts=receipts,
         )
         self._lock = threading.Lock()  # the adapters: the ticker and trigger() share them
         self._stopped = threading.Event()

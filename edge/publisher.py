@@ -5,6 +5,10 @@ Only a small window of messages is handed to paho at a time; the rest waits in t
 outbox, whose policy (bounded, telemetry dropped before alarms, alarms sent first) would
 be lost inside paho's own unbounded queue. paho keeps what it was handed across
 reconnects and resends it, so nothing in the window is lost when the link drops.
+A PUBACK is not the end of a message, though: the broker may lose what it acknowledged
+(a crash before its autosave). With `receipts` on (the default), an acknowledged message
+waits in `edge.receipts.ReceiptBook` until the backend's receipt covers it, and is sent
+again at a reconnect, or when receipts stall (events first).
 Camera snapshots take the same road (outbox, window, deleted at PUBACK), under a byte
 cap of their own, so the picture an event names survives an outage like the event.
 """
@@ -22,12 +26,14 @@ from typing import Any
 import paho.mqtt.client as mqtt
 
 from edge.outbox import Kind, MemoryOutbox, Outbox, OutMessage
+from edge.receipts import RECEIPTED, TIMEOUT_S, ReceiptBook, takes_receipt
 from gridwatch.clock import Clock
 from gridwatch.mqtt import MAX_ITEMS, MAX_PAYLOAD_BYTES, TOPIC_ROOT, MqttTarget, make_client
 from gridwatch.records import DeviceEvent, Reading
 from gridwatch.snapshot_ref import id_problem
 
 log = logging.getLogger(__name__)
+RESEND_CHECK_S = 1.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,6 +44,9 @@ class PublishStats:
     dropped: int  # thrown away by the outbox while the broker was away
     depth: int  # waiting in the outbox or unacknowledged
     snapshots: int = 0  # snapshots acknowledged by the broker
+    awaiting: int = 0  # acknowledged by the broker, not yet receipted by the backend
+    resent: int = 0  # sent again because no receipt covered them
+    forgotten: int = 0  # let go unreceipted over the receipt book's byte cap
 
 
 def encode(obj: Any) -> bytes:
@@ -77,10 +86,14 @@ class Publisher:
         window: int = 32,
         keepalive_s: int = 15,
         max_rate: float | None = None,
+        receipts: bool = True,
+        receipt_timeout_s: float = TIMEOUT_S,
     ) -> None:
         """`max_rate` caps messages per second to the broker, so that replaying hours of
         backlog after an outage does not flood the broker or starve live alarms of other
-        agents; None sends as fast as PUBACKs come back."""
+        agents; None sends as fast as PUBACKs come back. `receipts`: keep acknowledged
+        messages until the backend's receipts cover them (resent when receipts stall for
+        `receipt_timeout_s`); off, a PUBACK ends a message (a broker with no backend)."""
         if max_rate is not None and max_rate <= 0:
             raise ValueError("max_rate must be positive")
         self.agent = agent
@@ -92,7 +105,9 @@ class Publisher:
         self._window = window
         self._keepalive_s = keepalive_s
         # Carried on from the outbox: an on-disk one remembers them across restarts.
-        self._seq: dict[Kind, int] = {k: self._outbox.last_seq(k) for k in ("readings", "events")}
+        self._seq: dict[Kind, int] = {k: self._outbox.last_seq(k) for k in RECEIPTED}
+        self._receipts = ReceiptBook(timeout_s=receipt_timeout_s)
+        self._awaits = receipts
         self._gap_s = 0.0 if max_rate is None else 1.0 / max_rate
         self._next_send = 0.0
         self._cond = threading.Condition()
@@ -107,6 +122,7 @@ class Publisher:
         self.client.on_connect = self._on_connect
         self.client.on_disconnect = self._on_disconnect
         self.client.on_publish = self._on_publish
+        self.client.on_message = self._on_receipt
 
     # -- lifecycle -------------------------------------------------------------------
 
@@ -165,9 +181,11 @@ class Publisher:
                 "dropped": self._outbox.dropped,
                 "oldest_ts": self._outbox.oldest_ts,
             }
-            body = {**(extra or {}), "ts": now, "devices": devices, "buffer": buffer}
+            self._seq["health"] += 1
+            seq = self._seq["health"]
+            body = {**(extra or {}), "ts": now, "seq": seq, "devices": devices, "buffer": buffer}
             payload = encode(body)
-            self._put(OutMessage(f"{self._root}/health", payload, "health", now))
+            self._put(OutMessage(f"{self._root}/health", payload, "health", now, seq=seq))
 
     def publish_snapshot(self, snapshot_id: str, jpeg: bytes) -> bool:
         """A camera's JPEG, raw, on `snapshots/{snapshot_id}`: into the outbox like every
@@ -202,6 +220,9 @@ class Publisher:
                 dropped=self._outbox.dropped,
                 depth=self._outbox.depth + len(self._inflight),
                 snapshots=self._acked["snapshots"],
+                awaiting=self._receipts.waiting,
+                resent=self._receipts.resent,
+                forgotten=self._receipts.forgotten,
             )
 
     def _enqueue_batches(self, kind: Kind, items: list[dict[str, Any]]) -> None:
@@ -234,10 +255,12 @@ class Publisher:
     def _run(self) -> None:
         while True:
             with self._cond:
-                self._cond.wait_for(lambda: self._stopping or self._can_send())
+                # Woken at least every second so that stalled receipts are noticed.
+                self._cond.wait_for(lambda: self._stopping or self._can_send(), RESEND_CHECK_S)
                 if self._stopping:
                     return
-                msg = self._outbox.pop()
+                self._receipts.tick(time.monotonic())
+                msg = self._next() if self._can_send() else None
             if msg is not None:
                 self._pace()
                 self._send(msg.topic, msg.payload, retain=False, msg=msg)
@@ -251,7 +274,16 @@ class Publisher:
             self._next_send = max(now, self._next_send) + self._gap_s
 
     def _can_send(self) -> bool:
-        return self._connected and self._outbox.depth > 0 and len(self._inflight) < self._window
+        waiting = self._outbox.depth > 0 or self._receipts.has_resend()
+        return self._connected and waiting and len(self._inflight) < self._window
+
+    def _next(self) -> OutMessage | None:
+        """Events to send again, then the outbox (events, snapshots, telemetry), then
+        telemetry to send again: an alarm never waits behind a resend of readings."""
+        msg = self._receipts.next_resend(("events",))
+        if msg is None:
+            msg = self._outbox.pop()
+        return msg if msg is not None else self._receipts.next_resend(("health", "readings"))
 
     def _send(self, topic: str, payload: bytes, *, retain: bool, msg: OutMessage | None) -> None:
         # Never called with our lock held: paho runs on_publish under its own lock, which
@@ -272,7 +304,11 @@ class Publisher:
         """The broker has `msg`: the outbox may forget it. Called with our lock held."""
         if msg is None:
             return
-        self._outbox.ack(msg)
+        if self._awaits and takes_receipt(msg):
+            for done in self._receipts.sent(msg, time.monotonic()):
+                self._outbox.ack(done)
+        else:
+            self._outbox.ack(msg)
         self._acked["messages"] += 1
         if msg.kind != "health":
             self._acked[msg.kind] += msg.items
@@ -285,8 +321,13 @@ class Publisher:
             log.warning("%s: broker refused the connection: %s", self.agent, rc)
             return
         log.info("%s: connected to %s", self.agent, self.target.display)
+        if self._awaits:
+            # Retained: the backend's latest receipt arrives at once.
+            client.subscribe(f"{self._root}/receipts", qos=1)
         self._send(f"{self._root}/status", self._status("online"), retain=True, msg=None)
         with self._cond:
+            # The broker may have restarted empty: what it acknowledged goes again.
+            self._receipts.reconnected(time.monotonic())
             self._connected = True
             self._cond.notify_all()
 
@@ -304,3 +345,19 @@ class Publisher:
                 self._cond.notify_all()
             else:
                 self._acked_early.add(mid)
+
+    def _on_receipt(self, _c: mqtt.Client, _u: Any, msg: mqtt.MQTTMessage) -> None:
+        if msg.topic != f"{self._root}/receipts":
+            return
+        try:
+            marks = json.loads(msg.payload)
+        except (UnicodeDecodeError, json.JSONDecodeError):
+            log.warning("%s: a receipt that is not JSON; ignored", self.agent)
+            return
+        if not isinstance(marks, dict):
+            log.warning("%s: a receipt that is not a JSON object; ignored", self.agent)
+            return
+        with self._cond:
+            for done in self._receipts.receipt(marks, self._seq, time.monotonic()):
+                self._outbox.ack(done)
+            self._cond.notify_all()

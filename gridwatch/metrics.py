@@ -61,6 +61,20 @@ ALERTS_PUBLISHED = Counter(
     "Alert changes handed to MQTT for the consoles.",
     ["result"],  # queued | failed
 )
+RECEIPTS_PUBLISHED = Counter(
+    "gridwatch_receipts_published_total",
+    "Receipts published to agents after their messages were stored.",
+)
+STORAGE_FAILURES = Counter(
+    "gridwatch_storage_write_failures_total",
+    "Ingest writes that failed for a storage reason (disk full, locked, I/O error); the "
+    "messages stay unacknowledged and are retried.",
+    ["lane", "reason"],  # lane: alarms | telemetry; reason: full | locked | io
+)
+STORAGE_READY = Gauge(
+    "gridwatch_storage_ready",
+    "1 while ingest's writes succeed, 0 during a storage outage (see /healthz).",
+)
 
 
 class _FiringAlertsByArea(Collector):

@@ -25,6 +25,7 @@ from gridwatch import metrics
 from gridwatch.mqtt import TOPIC_ROOT, MqttTarget, make_client
 from ingest.decode import RawMessage
 from ingest.pipeline import IngestPipeline
+from ingest.storage_errors import storage_reason
 
 log = logging.getLogger(__name__)
 
@@ -152,30 +153,41 @@ class IngestConsumer:
             try:
                 self.pipeline.process([p.raw for p in batch])
                 return
-            except Exception:
+            except Exception as exc:
                 log.exception("ingest: batch of %d failed; retrying in %.1f s", len(batch), delay)
+                # A storage outage (issue 17) is nobody's poison: wait it out, unacked.
+                outage = storage_reason(exc) is not None
             time.sleep(delay)
             delay = min(delay * 2, 5.0)
-            if attempt >= BATCH_TRIES and self._isolate_poison(batch):
+            if attempt >= BATCH_TRIES and not outage and self._isolate_poison(batch):
                 return
             batch.extend(self._take_now(self.settings.max_batch - len(batch)))
 
     def _isolate_poison(self, batch: list[_Pending]) -> bool:
         """True when every message is now written or dead-lettered."""
-        failed = [p for p in batch if not self._process_alone(p.raw)]
+        failed = []
+        for p in batch:
+            done = self._process_alone(p.raw)
+            if done is None:
+                return False  # a storage outage began: everything waits, unacknowledged
+            if not done:
+                failed.append(p)
         if len(failed) == len(batch):
             return False
         for p in failed:
             self._dead_letter_until_done(p.raw)
         return True
 
-    def _process_alone(self, raw: RawMessage) -> bool:
+    def _process_alone(self, raw: RawMessage) -> bool | None:
+        """Whether `raw` went through on its own; None on a storage failure."""
         delay = 0.5
         for attempt in range(1, ALONE_TRIES + 1):
             try:
                 self.pipeline.process([raw])
                 return True
-            except Exception:
+            except Exception as exc:
+                if storage_reason(exc) is not None:
+                    return None
                 log.exception("ingest: message on %s failed (attempt %d)", raw.topic, attempt)
                 time.sleep(delay)
                 delay *= 2

@@ -78,6 +78,7 @@ class Decoded:
     rejects: list[Reject] = field(default_factory=list)
     status: StatusPayload | None = None
     snapshot: tuple[str, bytes] | None = None  # (snapshot id, JPEG bytes)
+    seq: int | None = None  # the message's `seq` on its topic, for receipts
 
 
 def _errors(exc: ValidationError) -> str:
@@ -165,7 +166,7 @@ class Decoder:
         if len(health.devices) > MAX_ITEMS:
             detail = f"{len(health.devices)} devices is over the {MAX_ITEMS}-item limit"
             return self._whole(agent, "health", "too_many_items", detail, msg)
-        out = Decoded(agent, "health")
+        out = Decoded(agent, "health", seq=health.seq)
         for raw in health.devices:
             item, err = self._parse(DeviceHealthItem, raw)
             if err:
@@ -192,7 +193,7 @@ class Decoder:
         if len(items) > MAX_ITEMS:
             detail = f"{len(items)} items is over the {MAX_ITEMS}-item limit"
             return self._whole(agent, kind, "too_many_items", detail, msg)
-        out = Decoded(agent, kind)
+        out = Decoded(agent, kind, seq=env.seq)
         adapter = _READINGS if kind == "readings" else _EVENTS
         try:
             # One validation call for the whole list is several times faster than one per

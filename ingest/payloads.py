@@ -86,5 +86,8 @@ class BufferHealth(Wire):
 
 class HealthPayload(Wire):
     ts: Seconds
+    # Not in version 1's table, but every message of an agent and topic is numbered so
+    # that receipts can cover health too; an agent that sends none gets no receipt for it.
+    seq: Annotated[StrictInt, Field(ge=0)] | None = None
     devices: list[Any] = Field(default_factory=list)
     buffer: BufferHealth = Field(default_factory=BufferHealth)

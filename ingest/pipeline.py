@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Protocol
 
@@ -18,6 +18,9 @@ from gridwatch import metrics
 from gridwatch.records import DeviceEvent, Reading
 from gridwatch.snapshot_ref import snapshot_path
 from ingest.decode import Decoded, Decoder, RawMessage
+from ingest.disk_guard import DiskGuard
+from ingest.storage_errors import storage_reason
+from ingest.storage_health import StorageHealth
 from store.interfaces import OpStore, TimeSeriesStore
 from store.opstate_events import EventLedger, event_key
 
@@ -51,8 +54,26 @@ class IngestPipeline:
         self.snapshot_dir = snapshot_dir
         # An event and its alert decision are one unit of work (store.opstate_events).
         self.ledger = ledger
+        # Called with the batch once all of it is stored (ingest.receipts).
+        self.after_write: Callable[[Sequence[Decoded]], None] | None = None
+        # Storage outages, reported for /healthz (ingest.storage_health), and the
+        # nearly-full-disk check that refuses telemetry before alarms (ingest.disk_guard).
+        self.storage: StorageHealth | None = None
+        self.guard: DiskGuard | None = None
+        self.lane = "ingest"
 
     def process(self, messages: Sequence[RawMessage]) -> None:
+        try:
+            self._process(messages)
+        except Exception as exc:
+            reason = storage_reason(exc)
+            if self.storage is not None and reason is not None:
+                self.storage.failed(self.lane, reason, exc)
+            raise
+        if self.storage is not None:
+            self.storage.ok(self.lane)
+
+    def _process(self, messages: Sequence[RawMessage]) -> None:
         decoded = [self.decoder.decode(m) for m in messages]
         for d in decoded:
             metrics.MESSAGES_IN.labels(kind=d.kind if d.kind in _KINDS else "other").inc()
@@ -62,10 +83,14 @@ class IngestPipeline:
         if events:
             self._decide_events(events)
         readings = [r for d in decoded for r in d.readings]
+        if self.guard is not None and any(d.kind == "readings" and d.readings for d in decoded):
+            self.guard.check_telemetry()  # after the events: a full disk refuses these first
         if readings:
             self.sink.on_readings(self._write_readings(readings))
         for msg, d in zip(messages, decoded, strict=True):
             self._side_effects(msg, d)
+        if self.after_write is not None:
+            self.after_write(decoded)  # everything above is durable: receipts may go out
 
     def dead_letter(
         self,

@@ -140,8 +140,10 @@ def test_payloads_follow_the_contract_and_status_is_retained(broker: Broker) -> 
     assert stats.events == 0 and stats.dropped == 0 and stats.depth == 0
 
     health = rec.payloads(f"{ROOT}/health")
+    # Health is numbered like every topic, so that receipts can cover it (contract 3).
+    assert [h["seq"] for h in health] == list(range(1, len(health) + 1))
     for h in health:
-        assert set(h) == {"ts", "devices", "buffer"}
+        assert set(h) == {"ts", "seq", "devices", "buffer"}
         assert set(h["buffer"]) == {"depth", "dropped", "oldest_ts"}
         assert {d["device"] for d in h["devices"]} == devices
         for d in h["devices"]:

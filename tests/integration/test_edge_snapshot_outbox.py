@@ -67,8 +67,9 @@ class StubCamera:
 
 def start_agent(path: Path, url: str, camera: StubCamera) -> tuple[EdgeAgent, SqliteOutbox]:
     box = SqliteOutbox(path)
+    # No backend here: the broker's PUBACK ends a message (receipts are tested elsewhere).
     agent = EdgeAgent(AGENT, small_registry(), url, tick_s=0.05, outbox=box,
-                      adapters=[camera], simulators=False)
+                      adapters=[camera], simulators=False, receipts=False)
     camera.snapshot_sink = agent.publisher.publish_snapshot  # as edge.wiring does
     agent.start()
     return agent, box

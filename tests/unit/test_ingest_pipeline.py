@@ -11,7 +11,10 @@ import pytest
 
 from gridwatch.records import DeviceEvent, Reading
 from ingest.decode import RawMessage
+from ingest.disk_guard import DiskGuard
 from ingest.pipeline import IngestPipeline
+from ingest.storage_errors import TelemetryRefused
+from ingest.storage_health import StorageHealth
 from store.opstate_events import EventLedger
 from store.opstate_sqlite import SqliteOpStore
 from store.timeseries_duckdb import DuckDBTimeSeries
@@ -342,3 +345,24 @@ def test_events_stored_before_the_ledger_are_not_decided_again(
     sink = RecordingSink()
     ledger_pipeline(timeseries, ops, sink).process([events([ev("old"), ev("new")])])
     assert [[e.id for e in v] for _, v in sink.calls] == [["new"]]
+
+
+def test_a_nearly_full_disk_refuses_readings_after_the_alarms_are_written(
+    timeseries: DuckDBTimeSeries, ops: SqliteOpStore, tmp_path: Path
+) -> None:
+    sink = RecordingSink()
+    pipe = ledger_pipeline(timeseries, ops, sink)
+    pipe.guard = DiskGuard(tmp_path, reserve_bytes=1 << 62)  # "full"
+    pipe.storage = health = StorageHealth()
+    batch = [readings([rd(1)]), events([ev("alarm-1")])]
+    with pytest.raises(TelemetryRefused):
+        pipe.process(batch)
+    assert [[e.id for e in v] for k, v in sink.calls if k == "events"] == [["alarm-1"]]
+    assert timeseries.reading_count() == 0
+    problem = health.problem()
+    assert problem is not None and "storage full" in str(problem["reason"])
+    pipe.guard = DiskGuard(tmp_path, reserve_bytes=0)  # space freed: the retry
+    pipe.process(batch)
+    assert timeseries.reading_count() == 1 and health.problem() is None
+    assert [k for k, _ in sink.calls] == ["events", "events", "readings"]  # decided once
+    assert sink.calls[1][1] == []
