@@ -3,12 +3,12 @@ same from any browser without scripts, and a unit can sign it and hand it in."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from html import escape
 
 from api.schemas import DeviceHealthOut
+from gridwatch.local_hours import SHANGHAI
 
-SHANGHAI = timezone(timedelta(hours=8))
 LOW_BATTERY = 20.0
 _HEADERS = (
     "设备<br>Device", "类型<br>Type", "楼栋<br>Bldg", "网格<br>Grid", "最后上报<br>Last seen",

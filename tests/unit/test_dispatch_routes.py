@@ -120,7 +120,10 @@ def test_children_inherit_what_they_do_not_set(registry: Registry) -> None:
 
 def test_no_routes_gives_a_root_with_defaults() -> None:
     root = build_routes(None)
-    assert root.children == () and root.escalate_after_s == DEFAULT_ESCALATE_S
+    assert root.escalate_after_s == DEFAULT_ESCALATE_S
+    assert [(c.name, c.matcher.severities, c.receivers[-2:]) for c in root.children] == [
+        ("root.critical", frozenset({"critical"}), ("district", "operations"))
+    ]
 
 
 def test_nobody_is_chosen_off_duty(registry: Registry) -> None:
