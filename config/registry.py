@@ -85,9 +85,6 @@ class Registry:
     def devices_of_agent(self, agent: str) -> list[DeviceSpec]:
         return [d for d in self.config.devices if d.agent == agent]
 
-    def devices_in(self, scope: str | None) -> list[DeviceSpec]:
-        return [d for d in self.config.devices if in_scope(d.grid, scope)]
-
     def find_area(self, area_id: str) -> str | None:
         """The path of the residential area with node id `area_id`, if there is one."""
         return next(
