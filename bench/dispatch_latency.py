@@ -5,7 +5,6 @@ time: the ratio is what the store, the log and the stream add to a bare HTTP ans
 from __future__ import annotations
 
 import json
-import socket
 import statistics
 import tempfile
 import threading
@@ -23,16 +22,11 @@ from config.loader import DEFAULT_CONFIG_DIR, load_registry
 from dispatch.dispatcher import Dispatcher
 from gridwatch.clock import ManualClock
 from gridwatch.notify import LogNotifier
+from gridwatch.ports import free_port
 from store.factory import open_timeseries
 from store.opstate_sqlite import SqliteOpStore
 
 TOKEN = "gw-bench-bootstrap-secret-0123456789"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _read_stream(base: str, raised: dict[str, float], out: list[float], ready: threading.Event,
@@ -65,7 +59,7 @@ def _round(quick: bool, root: Path) -> tuple[list[float], list[float]]:
     dispatcher = Dispatcher(registry, ops, notifier, [], clock)
     ctx = ApiContext(registry=registry, ops=ops, timeseries=timeseries, notifier=notifier,
                      ack_alert=dispatcher.ack, clock=clock, bootstrap_token=TOKEN)  # fmt: skip
-    port = _free_port()
+    port = free_port()
     server = uvicorn.Server(
         uvicorn.Config(
             create_app(ctx),

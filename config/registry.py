@@ -19,6 +19,7 @@ from config.models import (
     StreetConfig,
     TokenSpec,
 )
+from gridwatch.grid_path import area_of
 
 GRID_KINDS: tuple[GridKind, ...] = ("street", "district", "area", "micro")
 
@@ -93,4 +94,4 @@ class Registry:
 
     def area_of(self, grid_path: str) -> str:
         """The residential-area path that contains `grid_path` (first three levels)."""
-        return "/".join(grid_path.split("/")[:3])
+        return area_of(grid_path)
