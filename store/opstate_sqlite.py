@@ -31,7 +31,7 @@ from store.opstate_schema import (
 
 MAX_PAYLOAD = 64 * 1024
 MAX_LIST = 1000
-_ALERT_SELECT = f"SELECT {', '.join(ALERT_COLUMNS)} FROM alerts"
+ALERT_SELECT = f"SELECT {', '.join(ALERT_COLUMNS)} FROM alerts"
 _TOKEN_SELECT = (
     "SELECT id, name, role, grid, maintainer, sha256, created_at, expires_at, revoked_at"
     " FROM tokens"
@@ -103,7 +103,7 @@ class SqliteOpStore:
         The log entry's time is `now` (server time); alert times are device times."""
         with self._tx() as cur:
             row = cur.execute(
-                f"{_ALERT_SELECT} WHERE fingerprint = ? AND status = 'firing'",
+                f"{ALERT_SELECT} WHERE fingerprint = ? AND status = 'firing'",
                 (change.fingerprint,),
             ).fetchone()
             if row is None:
@@ -168,12 +168,12 @@ class SqliteOpStore:
 
     def get_alert(self, alert_id: int) -> Alert | None:
         with self._read() as cur:
-            row = cur.execute(f"{_ALERT_SELECT} WHERE id = ?", (alert_id,)).fetchone()
+            row = cur.execute(f"{ALERT_SELECT} WHERE id = ?", (alert_id,)).fetchone()
         return None if row is None else alert_from_row(row)
 
     def firing_alerts(self) -> list[Alert]:
         with self._read() as cur:
-            rows = cur.execute(f"{_ALERT_SELECT} WHERE status = 'firing' ORDER BY id").fetchall()
+            rows = cur.execute(f"{ALERT_SELECT} WHERE status = 'firing' ORDER BY id").fetchall()
         return [alert_from_row(r) for r in rows]
 
     def list_alerts(
@@ -206,7 +206,7 @@ class SqliteOpStore:
             where.append("device IN (SELECT value FROM json_each(?))")
             params.append(in_json_list(devices))
         sql = (
-            f"{_ALERT_SELECT} WHERE {' AND '.join(where)} ORDER BY updated_at DESC, id DESC LIMIT ?"
+            f"{ALERT_SELECT} WHERE {' AND '.join(where)} ORDER BY updated_at DESC, id DESC LIMIT ?"
         )
         with self._read() as cur:
             rows = cur.execute(sql, [*params, _clamp(limit)]).fetchall()
@@ -281,7 +281,7 @@ class SqliteOpStore:
         self, alert_id: int, kind: str, now: float, edit: Callable[[sqlite3.Cursor, Alert], None]
     ) -> tuple[Alert, int] | None:
         with self._tx() as cur:
-            row = cur.execute(f"{_ALERT_SELECT} WHERE id = ?", (alert_id,)).fetchone()
+            row = cur.execute(f"{ALERT_SELECT} WHERE id = ?", (alert_id,)).fetchone()
             if row is None:
                 return None
             alert = alert_from_row(row)

@@ -40,8 +40,8 @@ from store.influx_writer import (
     DeadLetter,
     RetryPolicy,
     WriteFailed,
+    parse_retry_after,
 )
-from store.influx_writer import parse_retry_after as _retry_after
 from store.interfaces import DeviceActivity, SeriesPoint
 
 log = logging.getLogger(__name__)
@@ -134,7 +134,7 @@ class InfluxTimeSeries:
             status = getattr(exc, "status", None)
             raise WriteFailed(
                 int(status) if status else None, str(exc.message)[:500],
-                _retry_after(exc.retry_after),
+                parse_retry_after(exc.retry_after),
             ) from exc
         except (HTTPError, OSError) as exc:
             raise WriteFailed(None, str(exc)) from exc
