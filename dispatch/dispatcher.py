@@ -40,7 +40,7 @@ def labels_of(
         "type": type_, "severity": severity, "device_type": device.type,
         "grid": device.grid, "building": device.building, "device": device.id,
         "rule": rule, "agent": device.agent, "area": registry.area_of(device.grid),
-    }  # fmt: skip
+    }
 
 
 class Dispatcher:
@@ -125,7 +125,7 @@ class Dispatcher:
         ctx = AlertContext(
             device_type=device.type, grid=device.grid, building=device.building,
             receivers=self._receivers(routes, device, now),
-        )  # fmt: skip
+        )
         result = self.ops.apply_change(change, ctx, now)
         if result is None:
             return None

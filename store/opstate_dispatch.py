@@ -89,7 +89,7 @@ class DispatchState:
                     "SELECT min(at) FROM alert_log WHERE alert_id = ? AND kind = 'fire'", (i,)
                 ).fetchone()[0])
                 for (i,) in ids
-            ]  # fmt: skip
+            ]
         return [(int(i), float(at)) for i, at in rows if at is not None]
 
     def timer(self, alert_id: int) -> Timer | None:

@@ -115,7 +115,7 @@ class SqliteOpStore:
                     device_type=ctx.device_type, grid=ctx.grid, building=ctx.building,
                     started_at=change.ts, updated_at=change.ts, resolved_at=None,
                     value=change.value, summary=change.summary, receivers=list(ctx.receivers),
-                )  # fmt: skip
+                )
                 return alert, insert_alert(cur, alert, now)
             alert = alert_from_row(row)
             alert.updated_at = max(alert.updated_at, change.ts)
@@ -239,7 +239,7 @@ class SqliteOpStore:
                     " expires_at, revoked_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     (token.id, token.name, token.role, token.grid, token.maintainer,
                      token.sha256, token.created_at, token.expires_at, token.revoked_at),
-                )  # fmt: skip
+                )
         except sqlite3.IntegrityError as exc:
             raise ValueError(f"token {token.id!r} or its hash already exists") from exc
 

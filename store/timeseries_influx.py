@@ -160,7 +160,7 @@ class InfluxTimeSeries:
         if not types:
             return []
         params = {"bucket": self.target.bucket, "types": list(types),
-                  "start": flux.at(start), "stop": flux.at(end)}  # fmt: skip
+                  "start": flux.at(start), "stop": flux.at(end)}
         return [_event_of(row) for row in self._rows(flux.EVENTS_OF_TYPES, params)]
 
     def reading_count(self) -> int:
@@ -198,4 +198,4 @@ def _event_of(row: dict[str, Any]) -> DeviceEvent:
         ts=row["_time"].timestamp(), type=str(row["type"]), state=row["state"],
         zone=row.get("zone"), score=None if score is None else float(score),
         attrs=json.loads(row.get("attrs") or "{}"), snapshot=row.get("snapshot"),
-    )  # fmt: skip
+    )

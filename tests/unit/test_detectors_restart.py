@@ -56,7 +56,7 @@ def single(device_type: str, metric: str, values: Sequence[float], **rules: Any)
 
 Status = dict[str, float]
 IDLE: Status = {"car_occupied": 0, "running": 0, "door_open": 0, "in_door_zone": 1,
-                "speed_mps": 0.0, "floor": 3.0}  # fmt: skip
+                "speed_mps": 0.0, "floor": 3.0}
 
 
 def elevator_scenario(plan: Sequence[Status]) -> Scenario:
@@ -113,14 +113,14 @@ SCENARIOS = {
         [NONE] * 2 + [OPEN_MOVING] * 4 + [NONE] * 5
     ),
     "elevator-overspeed": lambda: elevator_scenario([NONE] * 2 + [FAST] * 3 + [NONE] * 5),
-}  # fmt: skip
+}
 
 
 def transitions(changes: Sequence[AlertChange]) -> list[Transition]:
     # Updates are throttled by wall time since the last emission, so only fires and
     # resolves are compared; offline alerts depend on the restart's own grace period.
     return [(c.kind, c.fingerprint, c.ts) for c in changes
-            if c.kind != "update" and not c.fingerprint.startswith("offline")]  # fmt: skip
+            if c.kind != "update" and not c.fingerprint.startswith("offline")]
 
 
 def run(

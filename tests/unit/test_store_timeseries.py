@@ -129,13 +129,13 @@ def test_events_are_keyed_by_agent_id_state_and_time(store: DuckDBTimeSeries) ->
 
 def test_events_of_types_in_a_half_open_range_oldest_first(store: DuckDBTimeSeries) -> None:
     fault = DeviceEvent("ag", "f1", "lift-1", T0 + 5, "elevator.door_fault", "instant",
-                        zone="door", score=0.5, attrs={"n": 2}, snapshot="s1")  # fmt: skip
+                        zone="door", score=0.5, attrs={"n": 2}, snapshot="s1")
     store.write_events([
         event("lift-1", "alarm", T0 + 10), fault, event("lift-1", "early", T0 - 1),
         DeviceEvent("ag", "t1", "lift-1", T0 + 1, "elevator.trapped", "start"),
         DeviceEvent("ag", "t2", "lift-1", T0 + 20, "elevator.trapped", "end"),  # range end
         DeviceEvent("ag", "t0", "lift-1", T0 - 1, "elevator.trapped", "start"),  # before it
-    ])  # fmt: skip
+    ])
     assert isinstance(store, EventHistory)
     got = store.events_of_types(["elevator.door_fault", "elevator.trapped"], T0, T0 + 20)
     assert [e.id for e in got] == ["t1", "f1"]
