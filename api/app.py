@@ -11,6 +11,7 @@ from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
+from fastapi_offline import FastAPIOffline
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -82,7 +83,11 @@ async def _internal_error(request: Request, exc: Exception) -> JSONResponse:
 
 
 def create_app(ctx: ApiContext) -> FastAPI:
-    app = FastAPI(
+    # /docs with its Swagger UI assets served from the package, not a CDN: the console PCs
+    # of a street office may have no internet. No /redoc: ReDoc's credit badge still
+    # loads its logo from the internet, and /docs is the one the contract names.
+    app = FastAPIOffline(
+        redoc_url=None,
         title="gridwatch",
         version=VERSION,
         description=(

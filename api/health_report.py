@@ -121,5 +121,5 @@ def health_report(ctx: ApiContext, devices: Sequence[DeviceSpec]) -> list[Device
                 expected_24h=round(WINDOW_S / d.interval_s), gaps_24h=f.gaps,
                 battery=f.battery, faults_24h=f.faults, alerts_24h=alerts[d.id],
             )
-        )  # fmt: skip
+        )
     return out

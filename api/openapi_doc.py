@@ -66,7 +66,7 @@ def install(app: FastAPI) -> None:
         doc = get_openapi(
             title=app.title, version=app.version, description=app.description,
             routes=app.routes,
-        )  # fmt: skip
+        )
         # Included routers are kept lazily: their routes and full paths come from here.
         for found in iter_route_contexts(app.routes):
             route, path = found.original_route, found.path_format

@@ -3,12 +3,12 @@ same from any browser without scripts, and a unit can sign it and hand it in."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from html import escape
 
 from api.schemas import DeviceHealthOut
+from gridwatch.local_hours import SHANGHAI
 
-SHANGHAI = timezone(timedelta(hours=8))
 LOW_BATTERY = 20.0
 _HEADERS = (
     "设备<br>Device", "类型<br>Type", "楼栋<br>Bldg", "网格<br>Grid", "最后上报<br>Last seen",
@@ -38,7 +38,7 @@ def _row(r: DeviceHealthOut) -> str:
         "在线 online" if r.online else "离线 OFFLINE", _num(r.uptime_pct_24h, "%"),
         f"{r.messages_24h}/{r.expected_24h}", _num(r.gaps_24h), _num(r.battery, "%"),
         _num(r.faults_24h), str(r.alerts_24h),
-    )  # fmt: skip
+    )
     tds = "".join(f"<td>{escape(c)}</td>" for c in cells)
     return f'<tr class="{"attention" if attention else ""}">{tds}</tr>'
 
@@ -54,7 +54,7 @@ def _summary(rows: list[DeviceHealthOut]) -> str:
         ("设备总数 devices", str(len(rows))), ("离线 offline", str(offline)),
         ("有中断 with gaps", str(gappy)), ("电量低 battery < 20%", str(low)),
         ("有故障 with faults", str(faulty)), ("平均在线率 mean uptime", mean),
-    )  # fmt: skip
+    )
     return "".join(f"<div><dt>{escape(k)}</dt><dd>{escape(v)}</dd></div>" for k, v in items)
 
 

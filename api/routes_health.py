@@ -37,7 +37,7 @@ def to_csv(rows: list[DeviceHealthOut]) -> str:
         writer.writerow(
             ["" if data[c] is None else str(data[c]).lower() if isinstance(data[c], bool)
              else data[c] for c in CSV_COLUMNS]
-        )  # fmt: skip
+        )
     return buf.getvalue()
 
 

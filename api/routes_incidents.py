@@ -51,7 +51,7 @@ def incident_json(incident: Incident) -> dict[str, Any]:
              "note": h.note}
             for h in incident.history
         ],
-    }  # fmt: skip
+    }
 
 
 def _sqlite(ctx: Ctx) -> SqliteOpStore:

@@ -62,7 +62,7 @@ def silence_json(s: Silence) -> dict[str, Any]:
         "id": s.id, "matchers": s.matchers, "created_by": s.created_by, "comment": s.comment,
         "starts_at": iso(s.starts_at), "ends_at": iso(s.ends_at),
         "created_at": iso(s.created_at), "deleted_at": iso(s.deleted_at),
-    }  # fmt: skip
+    }
 
 
 def _state(ctx: Ctx) -> DispatchState:

@@ -34,7 +34,7 @@ from ingest.pipeline import IngestPipeline
 from ingest.receipts import ReceiptPublisher, Receipts
 from ingest.storage_health import StorageHealth
 from store.factory import check_store_url, open_ops, open_timeseries
-from store.interfaces import EventHistory, OpStore, TimeSeriesStore
+from store.interfaces import OpStore, TimeSeriesStore
 from store.opstate_events import EventLedger
 from store.opstate_receipts import ReceiptLanes
 from store.opstate_sqlite import SqliteOpStore
@@ -91,28 +91,9 @@ class DetectorStage:
                 "agent %s is %s", agent, state)
 
     def rebuild(self, timeseries: TimeSeriesStore, now: float) -> None:
-        engine = self.engine
-        history = engine.history(timeseries, now)  # store reads, outside the lock
-        stored_events = (
-            engine.event_history(timeseries, now) if isinstance(timeseries, EventHistory) else []
-        )
-        with self._lock:  # the rule replay: a fraction of a second for a street
-            engine.warm_events(stored_events)
-            changes = engine.warm(history, now)
-            states = engine.anomaly_states()
-        # What the replay found the alert store missing (a fire that never reached it
-        # before a crash, a resolve that the readings show was due).
-        self.dispatcher.apply(changes)
-        # Scoring every stored row takes the anomaly detectors tens of seconds on a first
-        # start: done outside the lock, so alarms arriving meanwhile are not held up.
-        learnt = engine.learn_anomalies(states, history)
-        with self._lock:
-            engine.adopt_anomalies(learnt)
-        log.info(
-            "detector state rebuilt from %d stored readings; %d alert changes the store lacked",
-            len(history),
-            len(changes),
-        )
+        # What the replay finds the alert store missing (a fire that never reached it
+        # before a crash, a resolve that the readings show was due) is dispatched at once.
+        self.engine.rebuild(timeseries, now, lock=self._lock, on_changes=self.dispatcher.apply)
 
     def tick(self) -> None:
         with self._lock, metrics.DETECTOR_SECONDS.labels(input="tick").time():

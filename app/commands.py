@@ -6,12 +6,9 @@ import argparse
 import importlib
 import logging
 import os
-import signal
 import sys
-import threading
 from collections.abc import Callable
 from pathlib import Path
-from types import FrameType
 from typing import cast
 
 from config.registry import Registry
@@ -147,12 +144,3 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
     return run_benchmarks(args.only, quick=args.quick)
 
-
-def stop_on_signals(stop: threading.Event) -> None:
-    """SIGINT/SIGTERM set `stop`, for commands that run until told otherwise."""
-
-    def handler(_sig: int, _frame: FrameType | None) -> None:
-        stop.set()
-
-    signal.signal(signal.SIGINT, handler)
-    signal.signal(signal.SIGTERM, handler)

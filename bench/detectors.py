@@ -78,7 +78,7 @@ def bench_rules() -> RulesSpec:
         noisy=[NoisyRuleSpec(id="heat-noisy", samples=WINDOW, min_step=0.5, fire_reversals=300,
                              clear_reversals=100, alert_type="device.sensor_noisy", **heat)],
         elevator=ElevatorRulesSpec(trapped_confirm_s=60),
-    )  # fmt: skip
+    )
 
 
 def bench_registry(n: int) -> Registry:
@@ -88,7 +88,7 @@ def bench_registry(n: int) -> Registry:
             DeviceSpec(id=f"{device_type[:4]}{i}", type=device_type, agent="ag", grid="s/d/a/m",  # type: ignore[arg-type]
                        building="1", floor=1, maintainer="m", interval_s=1.0)
             for i in range(int(n * share))
-        ]  # fmt: skip
+        ]
     micro = GridNodeSpec(id="m", name="m")
     area = GridNodeSpec(id="a", name="a", children=[micro])
     grid = GridNodeSpec(

@@ -165,7 +165,7 @@ class LoopRules:
             ("elevator-overspeed", speed > rated * spec.overspeed_factor, speed <= rated, 0.0),
             ("elevator-overtravel", floor > spec.top_floor or floor < spec.bottom_floor,
              spec.bottom_floor <= floor <= spec.top_floor, 0.0),
-        )  # fmt: skip
+        )
         out: list[Change] = []
         for rule_id, starts, clears, min_d in decisions:
             life = state.life.setdefault(rule_id, _Life())

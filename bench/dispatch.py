@@ -27,7 +27,7 @@ from store.opstate_sqlite import SqliteOpStore
 T0 = 1_764_104_400.0  # 2025-11-25 21:00 in Shanghai: consoles off, guard rooms on
 # What each device type typically raises; one in twenty is a critical fire alarm.
 TYPICAL = {"elevator": "elevator.door_fault", "camera": "camera.intrusion",
-           "smoke_detector": "fire.smoke"}  # fmt: skip
+           "smoke_detector": "fire.smoke"}
 
 
 def workload(registry: Registry, devices: int) -> list[AlertChange]:
@@ -37,12 +37,12 @@ def workload(registry: Registry, devices: int) -> list[AlertChange]:
         type_ = "fire.alarm" if n % 20 == 0 else TYPICAL.get(d.type, "device.offline")
         severity = "critical" if type_ == "fire.alarm" else "major"
         fired.append(AlertChange("fire", f"{type_}:{d.id}", type_, type_, severity, d.id,
-                                 T0 + n * 0.01, 1.0, f"{type_} on {d.id}"))  # fmt: skip
+                                 T0 + n * 0.01, 1.0, f"{type_} on {d.id}"))
     resolved = [
         AlertChange("resolve", c.fingerprint, c.rule, c.type, c.severity, c.device, c.ts + 60,
                     0.0, c.summary)
         for c in fired
-    ]  # fmt: skip
+    ]
     return fired + resolved
 
 
@@ -85,7 +85,7 @@ def throughput(quick: bool) -> Result:
         f"dispatch throughput ({len(changes)} changes, sample street routing tree, "
         "store + timers + incidents)", "alerts/s", statistics.median(figures),
         "bare SqliteOpStore.apply_change of the same changes", statistics.median(references),
-    )  # fmt: skip
+    )
 
 
 def run(quick: bool) -> list[Result]:

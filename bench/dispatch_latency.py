@@ -5,7 +5,6 @@ time: the ratio is what the store, the log and the stream add to a bare HTTP ans
 from __future__ import annotations
 
 import json
-import socket
 import statistics
 import tempfile
 import threading
@@ -23,24 +22,19 @@ from config.loader import DEFAULT_CONFIG_DIR, load_registry
 from dispatch.dispatcher import Dispatcher
 from gridwatch.clock import ManualClock
 from gridwatch.notify import LogNotifier
+from gridwatch.ports import free_port
 from store.factory import open_timeseries
 from store.opstate_sqlite import SqliteOpStore
 
 TOKEN = "gw-bench-bootstrap-secret-0123456789"
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def _read_stream(base: str, raised: dict[str, float], out: list[float], ready: threading.Event,
-                 expected: int) -> None:  # fmt: skip
+                 expected: int) -> None:
     headers = {"Authorization": f"Bearer {TOKEN}", "Accept": "text/event-stream"}
     seen: set[str] = set()
     with httpx.stream("GET", f"{base}/api/v1/alerts/stream", headers=headers,
-                      timeout=httpx.Timeout(5, read=30)) as r:  # fmt: skip
+                      timeout=httpx.Timeout(5, read=30)) as r:
         ready.set()
         for line in r.iter_lines():
             if not line.startswith("data:"):
@@ -64,8 +58,8 @@ def _round(quick: bool, root: Path) -> tuple[list[float], list[float]]:
     clock = ManualClock(T0)
     dispatcher = Dispatcher(registry, ops, notifier, [], clock)
     ctx = ApiContext(registry=registry, ops=ops, timeseries=timeseries, notifier=notifier,
-                     ack_alert=dispatcher.ack, clock=clock, bootstrap_token=TOKEN)  # fmt: skip
-    port = _free_port()
+                     ack_alert=dispatcher.ack, clock=clock, bootstrap_token=TOKEN)
+    port = free_port()
     server = uvicorn.Server(
         uvicorn.Config(
             create_app(ctx),
@@ -108,7 +102,7 @@ def _round(quick: bool, root: Path) -> tuple[list[float], list[float]]:
         raised[change.fingerprint] = time.perf_counter()
         dispatcher.apply([change])
         time.sleep(max(0.0, raised[changes[0].fingerprint] + (n + 1) * interval
-                       - time.perf_counter()))  # fmt: skip
+                       - time.perf_counter()))
     reader.join(30)
     stop.set()
     prober.join(5)
@@ -139,4 +133,4 @@ def latency(quick: bool) -> list[Result]:
                "GET /healthz round trip p50, same server, same time", statistics.median(ref50)),
         Result(f"alert raised -> SSE event p99 ({load})", "ms", statistics.median(p99),
                "GET /healthz round trip p99, same server, same time", statistics.median(ref99)),
-    ]  # fmt: skip
+    ]

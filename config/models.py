@@ -8,61 +8,34 @@ maintainer) are checked by `config.validate`, which sees the whole configuration
 from __future__ import annotations
 
 from datetime import datetime
-from typing import TYPE_CHECKING, Literal
+from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
-if TYPE_CHECKING:
-    from config.models_routes import RouteSpec
-    from config.models_rules import (
-        AnomalyRuleSpec,
-        CameraRuleSpec,
-        CorrelationSpec,
-        ElevatorRulesSpec,
-        FlatlineRuleSpec,
-        NoisyRuleSpec,
-        RangeRuleSpec,
-        RateRuleSpec,
-    )
+from config.models_base import (
+    DEVICE_TYPES,
+    DUTY_HOURS,
+    GRID_PATH,
+    NODE_ID,
+    OBJECT_ID,
+    SEVERITIES,
+    DeviceType,
+    GridKind,
+    ReceiverKind,
+    Role,
+    Severity,
+    Strict,
+)
+from config.models_routes import RouteSpec
+from config.models_rules import EventRuleSpec, OfflineRuleSpec, RulesSpec, ThresholdRuleSpec
 
-DeviceType = Literal[
-    "camera",
-    "elevator",
-    "smoke_detector",
-    "heat_detector",
-    "gas_detector",
-    "hydrant_pressure",
-    "sprinkler_pressure",
-    "water_tank",
-    "fire_panel",
+# Importers take these from here, the one face of the YAML's models.
+__all__ = [
+    "DEVICE_TYPES", "GRID_PATH", "NODE_ID", "OBJECT_ID", "SEVERITIES", "AgentSpec", "DeviceSpec",
+    "DeviceType", "EventRuleSpec", "GridKind", "GridNodeSpec", "MaintainerSpec", "OfflineRuleSpec",
+    "ReceiverKind", "ReceiverSpec", "Role", "RouteSpec", "RulesSpec", "Severity", "StreetConfig",
+    "Strict", "ThresholdRuleSpec", "TokenSpec",
 ]
-DEVICE_TYPES: tuple[str, ...] = DeviceType.__args__  # type: ignore[attr-defined]
-
-Severity = Literal["critical", "major", "minor", "warning", "info"]
-SEVERITIES: tuple[str, ...] = ("critical", "major", "minor", "warning", "info")
-Role = Literal["ops", "guard", "maintenance", "admin"]
-GridKind = Literal["street", "district", "area", "micro"]
-ReceiverKind = Literal[
-    "guard_room",
-    "console",
-    "property",
-    "maintenance",
-    "volunteers",
-    "district",
-    "operations",
-    "outside",
-]
-
-NODE_ID = r"^[a-z0-9][a-z0-9_-]{0,31}$"
-GRID_PATH = r"^[a-z0-9][a-z0-9_-]{0,31}(/[a-z0-9][a-z0-9_-]{0,31}){0,3}$"
-OBJECT_ID = r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$"
-DUTY_HOURS = r"^(always|([01][0-9]|2[0-3]):[0-5][0-9]-([01][0-9]|2[0-4]):[0-5][0-9])$"
-
-
-class Strict(BaseModel):
-    """Base of every config model: unknown keys are errors, values are immutable."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 class GridNodeSpec(Strict):
@@ -123,52 +96,6 @@ class ReceiverSpec(Strict):
     )
 
 
-class ThresholdRuleSpec(Strict):
-    id: str = Field(pattern=OBJECT_ID, description="Rule id; part of the alert fingerprint.")
-    device_type: DeviceType
-    metric: str = Field(min_length=1)
-    direction: Literal["above", "below"] = Field(description="Fire when above or below.")
-    fire_at: float = Field(description="Value at which the condition starts.")
-    clear_at: float = Field(description="Value past which it clears (hysteresis).")
-    min_duration_s: float = Field(default=0.0, ge=0, description="Condition must hold this long.")
-    severity: Severity
-    alert_type: str = Field(pattern=r"^[a-z]+(\.[a-z_]+)+$", description="Dotted alert type.")
-    summary: str = Field(min_length=1, description="Summary; {device} and {value} are filled in.")
-    overrides: dict[str, dict[str, float]] = Field(
-        default_factory=dict,
-        description="Per-device overrides of fire_at / clear_at / min_duration_s.",
-    )
-
-
-class OfflineRuleSpec(Strict):
-    factor: float = Field(
-        default=3.0, gt=1, description="Offline after this many expected intervals of silence."
-    )
-    grace_s: float = Field(default=30.0, ge=0, description="Added to the silence allowance.")
-    severity: Severity = "major"
-
-
-class EventRuleSpec(Strict):
-    event_type: str = Field(pattern=r"^[a-z]+\.[a-z_]+$")
-    severity: Severity
-    summary: str = Field(min_length=1)
-
-
-class RulesSpec(Strict):
-    thresholds: list[ThresholdRuleSpec] = Field(default_factory=list)
-    offline: OfflineRuleSpec = Field(default_factory=OfflineRuleSpec)
-    events: list[EventRuleSpec] = Field(default_factory=list)
-    # The rule library (config.models_rules); completed at the end of this module.
-    rates: list[RateRuleSpec] = Field(default_factory=list)
-    ranges: list[RangeRuleSpec] = Field(default_factory=list)
-    flatlines: list[FlatlineRuleSpec] = Field(default_factory=list)
-    noisy: list[NoisyRuleSpec] = Field(default_factory=list)
-    anomalies: list[AnomalyRuleSpec] = Field(default_factory=list)
-    elevator: ElevatorRulesSpec | None = None
-    cameras: list[CameraRuleSpec] = Field(default_factory=list)
-    correlation: CorrelationSpec | None = None
-
-
 class TokenSpec(Strict):
     id: str = Field(pattern=OBJECT_ID)
     name: str = Field(min_length=1)
@@ -193,10 +120,3 @@ class StreetConfig(Strict):
     routes: RouteSpec | None = Field(
         default=None, description="The routing tree's root; built-in routing when absent."
     )
-
-
-# Last: the rule library completes `RulesSpec`, then the routing models `StreetConfig`.
-from config import models_rules  # noqa: E402, F401
-
-# isort: split
-from config import models_routes  # noqa: E402, F401

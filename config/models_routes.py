@@ -7,16 +7,15 @@ is filled in, so the hot path never walks up the tree to find a setting.
 
 from __future__ import annotations
 
+from typing import get_args
+
 from pydantic import Field
 
-from config.models import DeviceType, Severity, Strict
+from config.models_base import DeviceType, ReceiverKind, Severity, Strict
 
 # A selector in `receivers:` is a receiver kind (resolved to the nearest on-duty receivers
 # of that kind up the device's grid) or a receiver id (that receiver, when on duty).
-RECEIVER_KIND_SELECTORS = (
-    "guard_room", "console", "property", "maintenance", "volunteers", "district",
-    "operations", "outside",
-)  # fmt: skip
+RECEIVER_KIND_SELECTORS: tuple[str, ...] = get_args(ReceiverKind)
 
 
 class MatchSpec(Strict):
@@ -50,15 +49,3 @@ class RouteSpec(Strict):
         default=False, alias="continue", description="Keep matching later siblings."
     )
     routes: list[RouteSpec] = Field(default_factory=list)
-
-
-def _complete_street_config() -> None:
-    from config import models
-
-    # Also published in `config.models` itself: if another part of StreetConfig is still
-    # incomplete here (import order), pydantic finishes it on first use from that module.
-    setattr(models, "RouteSpec", RouteSpec)  # noqa: B010  (a name mypy must not see)
-    models.StreetConfig.model_rebuild(raise_errors=False)
-
-
-_complete_street_config()

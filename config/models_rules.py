@@ -1,4 +1,5 @@
-"""Configuration models of the detector rule library beyond plain thresholds.
+"""Configuration models of the detector rules (`rules:`): thresholds, offline, events,
+and the rule library beyond them.
 
 Each reading rule applies to one device type and metric, with per-device overrides of
 its numeric parameters (the names each rule allows are in its OVERRIDABLE tuple, which
@@ -13,11 +14,9 @@ from typing import ClassVar, Literal
 
 from pydantic import Field
 
-from config import models
-from config.models import OBJECT_ID, DeviceType, Severity, Strict
+from config.models_base import LOCAL_HOURS, OBJECT_ID, DeviceType, Severity, Strict
 
 ALERT_TYPE = r"^[a-z]+(\.[a-z_]+)+$"
-LOCAL_HOURS = r"^([01][0-9]|2[0-3]):[0-5][0-9]-([01][0-9]|2[0-4]):[0-5][0-9]$"
 
 
 class ReadingRuleSpec(Strict):
@@ -221,18 +220,47 @@ ELEVATOR_CONDITION_EVENTS: dict[str, str] = {
     "elevator.overtravel_bottom": "elevator-overtravel",
 }
 
-models.RulesSpec.model_rebuild(
-    _types_namespace={
-        cls.__name__: cls
-        for cls in (
-            RateRuleSpec,
-            RangeRuleSpec,
-            FlatlineRuleSpec,
-            NoisyRuleSpec,
-            AnomalyRuleSpec,
-            ElevatorRulesSpec,
-            CameraRuleSpec,
-            CorrelationSpec,
-        )
-    }
-)
+
+class ThresholdRuleSpec(Strict):
+    id: str = Field(pattern=OBJECT_ID, description="Rule id; part of the alert fingerprint.")
+    device_type: DeviceType
+    metric: str = Field(min_length=1)
+    direction: Literal["above", "below"] = Field(description="Fire when above or below.")
+    fire_at: float = Field(description="Value at which the condition starts.")
+    clear_at: float = Field(description="Value past which it clears (hysteresis).")
+    min_duration_s: float = Field(default=0.0, ge=0, description="Condition must hold this long.")
+    severity: Severity
+    alert_type: str = Field(pattern=r"^[a-z]+(\.[a-z_]+)+$", description="Dotted alert type.")
+    summary: str = Field(min_length=1, description="Summary; {device} and {value} are filled in.")
+    overrides: dict[str, dict[str, float]] = Field(
+        default_factory=dict,
+        description="Per-device overrides of fire_at / clear_at / min_duration_s.",
+    )
+
+
+class OfflineRuleSpec(Strict):
+    factor: float = Field(
+        default=3.0, gt=1, description="Offline after this many expected intervals of silence."
+    )
+    grace_s: float = Field(default=30.0, ge=0, description="Added to the silence allowance.")
+    severity: Severity = "major"
+
+
+class EventRuleSpec(Strict):
+    event_type: str = Field(pattern=r"^[a-z]+\.[a-z_]+$")
+    severity: Severity
+    summary: str = Field(min_length=1)
+
+
+class RulesSpec(Strict):
+    thresholds: list[ThresholdRuleSpec] = Field(default_factory=list)
+    offline: OfflineRuleSpec = Field(default_factory=OfflineRuleSpec)
+    events: list[EventRuleSpec] = Field(default_factory=list)
+    rates: list[RateRuleSpec] = Field(default_factory=list)
+    ranges: list[RangeRuleSpec] = Field(default_factory=list)
+    flatlines: list[FlatlineRuleSpec] = Field(default_factory=list)
+    noisy: list[NoisyRuleSpec] = Field(default_factory=list)
+    anomalies: list[AnomalyRuleSpec] = Field(default_factory=list)
+    elevator: ElevatorRulesSpec | None = None
+    cameras: list[CameraRuleSpec] = Field(default_factory=list)
+    correlation: CorrelationSpec | None = None

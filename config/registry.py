@@ -19,6 +19,7 @@ from config.models import (
     StreetConfig,
     TokenSpec,
 )
+from gridwatch.grid_path import area_of
 
 GRID_KINDS: tuple[GridKind, ...] = ("street", "district", "area", "micro")
 
@@ -85,9 +86,6 @@ class Registry:
     def devices_of_agent(self, agent: str) -> list[DeviceSpec]:
         return [d for d in self.config.devices if d.agent == agent]
 
-    def devices_in(self, scope: str | None) -> list[DeviceSpec]:
-        return [d for d in self.config.devices if in_scope(d.grid, scope)]
-
     def find_area(self, area_id: str) -> str | None:
         """The path of the residential area with node id `area_id`, if there is one."""
         return next(
@@ -96,4 +94,4 @@ class Registry:
 
     def area_of(self, grid_path: str) -> str:
         """The residential-area path that contains `grid_path` (first three levels)."""
-        return "/".join(grid_path.split("/")[:3])
+        return area_of(grid_path)

@@ -11,7 +11,7 @@ from config.models_routes import RECEIVER_KIND_SELECTORS, MatchSpec, RouteSpec
 from config.registry import in_scope
 
 GROUP_LABELS = ("type", "severity", "device_type", "grid", "building", "device", "rule",
-                "agent", "area")  # fmt: skip
+                "agent", "area")
 SET_FIELDS = ("severity", "device_type", "building")
 
 Report = Callable[[Loc, str], None]

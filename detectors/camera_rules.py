@@ -16,22 +16,13 @@ from config.models import DeviceSpec
 from config.models_rules import CameraRuleSpec
 from detectors.events import event_change
 from detectors.slots import render_summary
+from gridwatch.local_hours import in_window
 from gridwatch.records import AlertChange, ChangeKind, DeviceEvent
-
-SHANGHAI_OFFSET_S = 8 * 3600
-
-
-def local_minute(ts: float) -> int:
-    return int((ts + SHANGHAI_OFFSET_S) % 86400 // 60)
 
 
 def in_schedule(schedule: str | None, ts: float) -> bool:
-    """Whether `ts` falls in 'HH:MM-HH:MM' local time; a span may cross midnight."""
-    if schedule is None:
-        return True
-    start, end = (int(p[:2]) * 60 + int(p[3:]) for p in schedule.split("-"))
-    now = local_minute(ts)
-    return start <= now < end if start <= end else (now >= start or now < end)
+    """Whether `ts` falls in the rule's local hours; no schedule is always."""
+    return schedule is None or in_window(schedule, ts)
 
 
 def camera_fingerprint(rule_id: str, device: str, zone: str | None) -> str:

@@ -12,14 +12,14 @@ from collections.abc import Mapping, Sequence
 
 from config.models import DeviceSpec
 from config.models_rules import CorrelationSpec
+from gridwatch.grid_path import area_of
 from gridwatch.records import AlertChange, ChangeKind
 
 FIRE_CONFIRMED = "fire.confirmed"
 
 
 def building_key(spec: DeviceSpec) -> str:
-    area = "/".join(spec.grid.split("/")[:3])
-    return f"{area}#{spec.building}"
+    return f"{area_of(spec.grid)}#{spec.building}"
 
 
 def confirmed_fingerprint(building: str) -> str:

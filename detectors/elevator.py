@@ -29,7 +29,7 @@ CONDITIONS: dict[str, tuple[str, str, str]] = {
     "elevator-overspeed": ("elevator.overspeed", "critical", "{device} 超速 {value} m/s"),
     "elevator-overtravel": ("elevator.overtravel", "critical", "{device} 越层 {value}"),
     "elevator-door-faults": ("elevator.door_fault_repeated", "major", "{device} 门故障 {value} 次"),
-}  # fmt: skip
+}
 
 
 class ElevatorRules:
@@ -119,7 +119,7 @@ class ElevatorRules:
             "elevator-door-open-moving": (moving_open, door_known & ~moving_open, speed),
             "elevator-overspeed": (speed > rated * factor, speed <= rated, speed),
             "elevator-overtravel": (outside, (floor <= top) & (floor >= bottom), floor),
-        }  # fmt: skip
+        }
         changes: list[AlertChange] = []
         for rule, (starts, clears, value) in decisions.items():
             held = self.held[rule][s]

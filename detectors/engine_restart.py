@@ -6,13 +6,16 @@ The time-series store: `rebuild` replays stored history through every reading ru
 pending condition keeps its start and a fire or resolve a crash lost comes out once;
 stored events refill the event-fed state (`warm_events`); the anomaly detectors learn
 the history outside the backend's lock (`learn_anomalies`, then `adopt_anomalies`).
-The backend runs the steps itself to hold its lock only around the quick ones.
+`rebuild` runs the steps in that order; given the caller's lock, it holds it only around
+the quick ones.
 """
 
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterable, Sequence
+import logging
+from collections.abc import Callable, Iterable, Sequence
+from contextlib import AbstractContextManager, nullcontext
 
 from config.models_rules import ELEVATOR_METRICS
 from config.registry import Registry
@@ -30,6 +33,7 @@ from detectors.threshold import ThresholdRule
 from gridwatch.records import AlertChange, DeviceEvent, Reading
 from store.interfaces import EventHistory, TimeSeriesStore
 
+log = logging.getLogger(__name__)
 FiringAlert = tuple[str, str, float | None]  # fingerprint, device, value
 MAX_HISTORY_S = 3600.0  # the longest history a restart reads back per series
 
@@ -49,15 +53,36 @@ class EngineRestart:
     agents: AgentOffline
     lifecycles: dict[str, ThresholdRule | Lifecycle]
 
-    def rebuild(self, timeseries: TimeSeriesStore, now: float) -> list[AlertChange]:
+    def rebuild(
+        self,
+        timeseries: TimeSeriesStore,
+        now: float,
+        lock: AbstractContextManager[object] | None = None,
+        on_changes: Callable[[list[AlertChange]], object] = lambda changes: None,
+    ) -> list[AlertChange]:
         """Replay stored history into every reading rule (see `warm` and
-        `learn_anomalies`); returns the alert changes the alert store is missing. The
-        backend runs the same steps with its lock held only around the quick ones."""
-        history = self.history(timeseries, now)
-        if isinstance(timeseries, EventHistory):
-            self.warm_events(self.event_history(timeseries, now))
-        changes = self.warm(history, now)
-        self.adopt_anomalies(self.learn_anomalies(self.anomaly_states(), history))
+        `learn_anomalies`); returns the alert changes the alert store is missing.
+
+        `lock` is the one live traffic holds while it drives the engine: held around the
+        replay (a fraction of a second for a street) and the adoption of what the anomaly
+        detectors learnt, not around the store reads or the learning (tens of seconds on a
+        first start), so alarms arriving meanwhile are not held up. `on_changes` gets the
+        changes as soon as the replay has them, before that learning."""
+        lock = nullcontext() if lock is None else lock
+        history = self.history(timeseries, now)  # store reads, outside the lock
+        stored_events = (
+            self.event_history(timeseries, now) if isinstance(timeseries, EventHistory) else []
+        )
+        with lock:
+            self.warm_events(stored_events)
+            changes = self.warm(history, now)
+            states = self.anomaly_states()
+        on_changes(changes)
+        learnt = self.learn_anomalies(states, history)
+        with lock:
+            self.adopt_anomalies(learnt)
+        log.info("detector state rebuilt from %d stored readings; %d alert changes the "
+                 "store lacked", len(history), len(changes))
         return changes
 
     def event_history(self, events: EventHistory, now: float) -> list[DeviceEvent]:

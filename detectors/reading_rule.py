@@ -11,8 +11,6 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 
-import numpy as np
-
 from config.models_rules import ReadingRuleSpec
 from detectors.lifecycle import AlertTemplate, Lifecycle
 from detectors.slots import BoolArray, DeviceIndex, FloatArray, IntArray, ReadingBatch, Subset
@@ -98,8 +96,3 @@ class ReadingRule(ABC):
 
     def restore(self, device: str, value: float | None) -> bool:
         return self.life.restore(device, value)
-
-
-def within(x: FloatArray, low: FloatArray, high: FloatArray) -> BoolArray:
-    """NaN-safe low <= x <= high (NaN is never within)."""
-    return np.asarray((x >= low) & (x <= high), dtype=np.bool_)

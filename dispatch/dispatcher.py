@@ -15,7 +15,6 @@ from config.models import DeviceSpec
 from config.registry import Registry
 from dispatch.alert_publisher import AlertSink
 from dispatch.escalation import Escalator
-from dispatch.receivers import ReceiverIndex
 from dispatch.routes import Route, build_routes
 from dispatch.selection import ReceiverSelector
 from dispatch.suppression import Inhibitor, silence_matches
@@ -41,7 +40,7 @@ def labels_of(
         "type": type_, "severity": severity, "device_type": device.type,
         "grid": device.grid, "building": device.building, "device": device.id,
         "rule": rule, "agent": device.agent, "area": registry.area_of(device.grid),
-    }  # fmt: skip
+    }
 
 
 class Dispatcher:
@@ -58,7 +57,6 @@ class Dispatcher:
         self.notifier = notifier
         self.sinks = list(sinks)
         self.clock = clock
-        self.receivers = ReceiverIndex(registry)
         self.routes: Route = build_routes(registry.config.routes)
         self.selector = ReceiverSelector(registry)
         self.inhibitor = Inhibitor()
@@ -112,11 +110,7 @@ class Dispatcher:
                     out.append(alert)
         return out
 
-    def _receivers(
-        self, routes: list[Route], device: DeviceSpec, severity: str, now: float
-    ) -> list[str]:
-        if self.registry.config.routes is None:  # the built-in routing of the backbone
-            return self.receivers.receivers_for(device, severity, now)
+    def _receivers(self, routes: list[Route], device: DeviceSpec, now: float) -> list[str]:
         chosen = [r for route in routes for r in self.selector.select(route.receivers, device, now)]
         return list(dict.fromkeys(chosen))
 
@@ -130,8 +124,8 @@ class Dispatcher:
         routes = self.routes.match(labels)
         ctx = AlertContext(
             device_type=device.type, grid=device.grid, building=device.building,
-            receivers=self._receivers(routes, device, change.severity, now),
-        )  # fmt: skip
+            receivers=self._receivers(routes, device, now),
+        )
         result = self.ops.apply_change(change, ctx, now)
         if result is None:
             return None

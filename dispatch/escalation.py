@@ -80,7 +80,7 @@ class Escalator:
         result = self.state.fire_timer(
             timer, now, level, [*alert.receivers, *added],
             "done" if last else "escalate", None if last else now + timer.escalate_after_s,
-        )  # fmt: skip
+        )
         if result is None:
             return 0
         escalated, seq = result
@@ -104,7 +104,7 @@ class Escalator:
         result = self.state.fire_timer(
             timer, now, alert.escalation_level, alert.receivers, "renotify",
             now + timer.renotify_after_s,
-        )  # fmt: skip
+        )
         if result is None:
             return 0
         self.emit(*result)

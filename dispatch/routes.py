@@ -16,6 +16,9 @@ from config.models_routes import MatchSpec, RouteSpec
 from config.registry import in_scope
 
 DEFAULT_RECEIVERS = ("guard_room", "console", "property", "volunteers", "maintenance")
+# A config without `routes:` still wakes the district and the operations centre for a
+# critical alert, as a written tree would.
+CRITICAL_ALSO = ("district", "operations")
 DEFAULT_ESCALATE_S = 300.0
 DEFAULT_RENOTIFY_S = 1800.0
 
@@ -80,7 +83,8 @@ class Route:
 
 
 def build_routes(spec: RouteSpec | None) -> Route:
-    """The runtime tree of `spec`; with no spec, one root with the built-in defaults."""
+    """The runtime tree of `spec`; with no spec, the built-in tree: the front line and the
+    device's maintainer, and for a critical alert the district and operations too."""
     root = Route(
         name="root",
         matcher=Matcher(),
@@ -89,7 +93,11 @@ def build_routes(spec: RouteSpec | None) -> Route:
         escalate_after_s=DEFAULT_ESCALATE_S,
         renotify_after_s=DEFAULT_RENOTIFY_S,
     )
-    return root if spec is None else _resolve(spec, root, "root")
+    if spec is not None:
+        return _resolve(spec, root, "root")
+    critical = replace(root, name="root.critical", receivers=DEFAULT_RECEIVERS + CRITICAL_ALSO,
+                       matcher=Matcher(severities=frozenset({"critical"})))
+    return replace(root, children=(critical,))
 
 
 def _resolve(spec: RouteSpec, parent: Route, name: str) -> Route:

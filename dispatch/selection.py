@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from config.models import DeviceSpec, ReceiverSpec
 from config.models_routes import RECEIVER_KIND_SELECTORS
 from config.registry import Registry, ancestors
-from dispatch.receivers import _interested, on_duty
+from gridwatch.local_hours import in_window
 
 FALLBACK_KINDS = frozenset({"district", "operations"})
 # Escalation reaches people who own a grid node, not vendors or outside units.
@@ -26,6 +26,19 @@ MAX_LEVEL = len(LEVEL_NAMES)
 DISTRICT_LEVEL = 3
 
 
+def on_duty(receiver: ReceiverSpec, ts: float) -> bool:
+    """Whether the receiver's duty hours (local time) cover `ts`."""
+    return receiver.on_duty == "always" or in_window(receiver.on_duty, ts)
+
+
+def interested(receiver: ReceiverSpec, device: DeviceSpec) -> bool:
+    """Whether the receiver takes this device's alerts at all: its device types, and for a
+    maintenance unit's receiver, only the devices that unit maintains."""
+    if receiver.device_types is not None and device.type not in receiver.device_types:
+        return False
+    return receiver.maintainer is None or receiver.maintainer == device.maintainer
+
+
 class ReceiverSelector:
     def __init__(self, registry: Registry) -> None:
         self.registry = registry
@@ -34,7 +47,7 @@ class ReceiverSelector:
             self.by_grid.setdefault(r.grid, []).append(r)
 
     def _on_duty_at(self, path: str, device: DeviceSpec, ts: float) -> list[ReceiverSpec]:
-        return [r for r in self.by_grid.get(path, []) if _interested(r, device) and on_duty(r, ts)]
+        return [r for r in self.by_grid.get(path, []) if interested(r, device) and on_duty(r, ts)]
 
     def select(self, selectors: Sequence[str], device: DeviceSpec, ts: float) -> list[str]:
         chosen: list[str] = []

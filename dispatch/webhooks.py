@@ -33,7 +33,7 @@ class WebhookSender:
     def __init__(
         self, registry: Registry, ops: SqliteOpStore, clock: Clock,
         tries: int = 3, wait_s: float = 0.5, client: httpx.Client | None = None,
-    ) -> None:  # fmt: skip
+    ) -> None:
         self.urls = {r.id: r.webhook for r in registry.receivers.values() if r.webhook}
         self.log = WebhookLog(ops)
         self.clock = clock
@@ -68,7 +68,7 @@ class WebhookSender:
                 delay = min(LATER_MAX_S, LATER_BASE_S * 2**delivery.attempts)
                 self.log.failed(delivery.id, f"{type(exc).__name__}: {exc}", self.clock() + delay)
                 log.warning("webhook to %s failed (%s); retry in %.0f s", delivery.receiver,
-                            exc, delay)  # fmt: skip
+                            exc, delay)
             else:
                 self.log.delivered(delivery.id, self.clock())
                 done += 1
@@ -89,7 +89,7 @@ class WebhookSender:
                 r = client.post(
                     delivery.url, content=delivery.payload.encode(),
                     headers={"Content-Type": "application/json", KEY_HEADER: delivery.key},
-                )  # fmt: skip
+                )
                 r.raise_for_status()
 
     def close(self) -> None:

@@ -16,17 +16,17 @@ import numpy as np
 
 from config.models import DeviceSpec
 from edge.elevator import ElevatorCar
+from gridwatch.local_hours import local_hour
 from gridwatch.records import Reading
 
 FAST_INTERVAL_S = 2.0  # detectors in alarm report on change; this stands in for that
 FIRST_REPORT_SPREAD_S = 5.0  # a new agent's devices all show up within this, not in one burst
 BATTERY_DRAIN_PCT = 0.002  # per report: noticeable over weeks, not within a demo
-UTC_OFFSET_H = 8.0  # Asia/Shanghai, for the daily rhythm of people, traffic and heat
 
 
 def daylight(ts: float) -> float:
     """0 at night, rising to 1 in the early afternoon, local time."""
-    hour = (ts / 3600.0 + UTC_OFFSET_H) % 24.0
+    hour = local_hour(ts)
     return max(0.0, math.sin(math.pi * (hour - 6.0) / 15.0)) if 6.0 <= hour <= 21.0 else 0.0
 
 
@@ -99,7 +99,7 @@ class HeatSim(DeviceSim):
         self.mean_c = float(rng.uniform(22.0, 24.0))
 
     def read(self, now: float) -> dict[str, float]:
-        hour = (now / 3600.0 + UTC_OFFSET_H) % 24.0
+        hour = local_hour(now)  # the daily rhythm of heat
         diurnal = 3.0 * math.sin(2.0 * math.pi * (hour - 9.0) / 24.0)  # warmest mid-afternoon
         return {"temperature_c": self.mean_c + diurnal + float(self.rng.normal(0, 0.15))}
 

@@ -10,6 +10,7 @@ from prometheus_client import REGISTRY, Counter, Gauge, Histogram
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
+from gridwatch.grid_path import area_of
 from gridwatch.records import Alert
 
 MESSAGES_IN = Counter(
@@ -90,7 +91,7 @@ class _FiringAlertsByArea(Collector):
             labels=["area", "severity"],
         )
         firing = self.source() if self.source is not None else ()
-        counts = Tally(("/".join(a.grid.split("/")[:3]), a.severity) for a in firing)
+        counts = Tally((area_of(a.grid), a.severity) for a in firing)
         for (area, severity), n in sorted(counts.items()):
             family.add_metric([area, severity], n)
         yield family

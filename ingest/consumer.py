@@ -43,7 +43,9 @@ class ConsumerSettings:
 
 
 @dataclass(frozen=True, slots=True)
-class _Pending:
+class Pending:
+    """A message taken off the wire, until its batch is written and it is acked."""
+
     raw: RawMessage
     mid: int
     qos: int
@@ -57,7 +59,7 @@ class IngestConsumer:
         self.target = target
         self.pipeline = pipeline
         self.settings = settings or ConsumerSettings()
-        self._queue: queue.Queue[_Pending] = queue.Queue(maxsize=self.settings.max_queued)
+        self._queue: queue.Queue[Pending] = queue.Queue(maxsize=self.settings.max_queued)
         self._client: mqtt.Client | None = None
         self._writer: threading.Thread | None = None
         self._stopping = threading.Event()
@@ -104,7 +106,7 @@ class IngestConsumer:
             log.warning("ingest: lost the broker (%s); paho reconnects", reason)
 
     def _on_message(self, _c: mqtt.Client, _u: Any, msg: mqtt.MQTTMessage) -> None:
-        item = _Pending(RawMessage(msg.topic, bytes(msg.payload), time.time()), msg.mid, msg.qos,
+        item = Pending(RawMessage(msg.topic, bytes(msg.payload), time.time()), msg.mid, msg.qos,
                         self._generation)
         while not self._stopping.is_set():
             try:
@@ -114,16 +116,16 @@ class IngestConsumer:
             except queue.Full:
                 continue  # backpressure: the broker keeps the rest until we catch up
 
-    def _take_batch(self) -> list[_Pending]:
+    def _take_batch(self) -> list[Pending]:
         try:
             first = self._queue.get(timeout=0.2)
         except queue.Empty:
             return []
         return [first, *self._take_now(self.settings.max_batch - 1)]
 
-    def _take_now(self, limit: int) -> list[_Pending]:
+    def _take_now(self, limit: int) -> list[Pending]:
         """Up to `limit` messages already waiting, without waiting for more."""
-        out: list[_Pending] = []
+        out: list[Pending] = []
         while len(out) < limit:
             try:
                 out.append(self._queue.get_nowait())
@@ -140,7 +142,7 @@ class IngestConsumer:
             self._process_until_done(batch)
             self._ack(batch)
 
-    def _process_until_done(self, batch: list[_Pending]) -> None:
+    def _process_until_done(self, batch: list[Pending]) -> None:
         """Nothing is acknowledged before it is written, so a failing write is retried
         (a full disk or a locked store clears up). After a few failures the batch is tried
         message by message: a message that keeps failing while others in the batch go
@@ -163,7 +165,7 @@ class IngestConsumer:
                 return
             batch.extend(self._take_now(self.settings.max_batch - len(batch)))
 
-    def _isolate_poison(self, batch: list[_Pending]) -> bool:
+    def _isolate_poison(self, batch: list[Pending]) -> bool:
         """True when every message is now written or dead-lettered."""
         failed = []
         for p in batch:
@@ -205,7 +207,7 @@ class IngestConsumer:
                 time.sleep(delay)
                 delay = min(delay * 2, 30.0)
 
-    def _ack(self, batch: list[_Pending]) -> None:
+    def _ack(self, batch: list[Pending]) -> None:
         client = self._client
         if client is None:
             return

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import httpx
 
-from launchers.mosquitto import free_port
+from gridwatch.ports import free_port
 
 VICTORIA = Path("/usr/bin/victoria-metrics")
 

@@ -48,7 +48,7 @@ DISTRICTS: tuple[tuple[str, str, str, tuple[tuple[str, str, str, str], ...]], ..
         ("hy", "华苑", "Huayuan", "wy"),
         ("xl", "新乐苑", "Xinle Garden", "lc"),
     )),
-)  # fmt: skip
+)
 
 # The larger areas get a third micro-grid: 27 * 2 + 6 = 60.
 THREE_MICRO_GRIDS = frozenset({"wy1", "xiuy", "fd", "czn", "lcl", "hy"})

@@ -27,7 +27,7 @@ THRESHOLDS: tuple[tuple[str, str, str, str, float, float, float, str, str, str],
      "warning", "device.battery_low", "{device} 电池电量 {value}% 偏低，请更换"),
     ("heat-battery-low", "heat_detector", "battery_pct", "below", 15.0, 25.0, 600.0,
      "warning", "device.battery_low", "{device} 电池电量 {value}% 偏低，请更换"),
-)  # fmt: skip
+)
 
 # event type -> (severity, summary). The controller events of an elevator composite's
 # condition (elevator.trapped, .overspeed, ...) raise that composite's alert instead.
@@ -66,7 +66,6 @@ _SMOKE = {"device_type": "smoke_detector", "metric": "smoke_obscuration_pct_m"}
 _HYD = {"device_type": "hydrant_pressure", "metric": "water_pressure_mpa"}
 _SPR = {"device_type": "sprinkler_pressure", "metric": "water_pressure_mpa"}
 _FAULT = {"severity": "minor", "alert_type": "device.sensor_fault", "hold_s": 300.0}
-# fmt: off
 RATES: list[dict[str, object]] = [
     {"id": "heat-rise", **_HEAT, "direction": "rise", "window_s": 180.0, "fire_per_min": 8.0,
      "clear_per_min": 4.0, "hold_s": 120.0, "severity": "critical", "alert_type": "fire.heat_rise",
@@ -124,7 +123,6 @@ CAMERAS: list[dict[str, object]] = [
     {"id": "falling-object", "event_type": "camera.falling_object", "severity": "critical",
      "alert_type": "camera.falling_object", "summary": "{device} 高空抛物"},
 ]
-# fmt: on
 CORRELATION = {"fire_window_s": 180.0, "agent_min_devices": 5, "agent_fraction": 0.5}
 
 _THRESHOLD_KEYS = (

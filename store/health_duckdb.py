@@ -91,7 +91,7 @@ def device_health(
     table = pa.table({
         "device": pa.array(list(allowances), type=pa.string()),
         "allowance": pa.array(list(allowances.values()), type=pa.float64()),
-    })  # fmt: skip
+    })
     cur.register(_ALLOW, table)
     try:
         params = {"start": start, "end": end, "fault_types": list(fault_types)}

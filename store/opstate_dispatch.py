@@ -13,7 +13,7 @@ from typing import Any, Literal
 
 from gridwatch.records import Alert
 from store.opstate_schema import alert_from_row, save_alert
-from store.opstate_sqlite import _ALERT_SELECT, SqliteOpStore
+from store.opstate_sqlite import ALERT_SELECT, SqliteOpStore
 
 TimerMode = Literal["escalate", "renotify", "done"]
 
@@ -89,7 +89,7 @@ class DispatchState:
                     "SELECT min(at) FROM alert_log WHERE alert_id = ? AND kind = 'fire'", (i,)
                 ).fetchone()[0])
                 for (i,) in ids
-            ]  # fmt: skip
+            ]
         return [(int(i), float(at)) for i, at in rows if at is not None]
 
     def timer(self, alert_id: int) -> Timer | None:
@@ -129,7 +129,7 @@ class DispatchState:
                 " AND due_at = ?",
                 (mode, next_due, timer.alert_id, timer.mode, timer.due_at),
             ).rowcount
-            row = cur.execute(f"{_ALERT_SELECT} WHERE id = ?", (timer.alert_id,)).fetchone()
+            row = cur.execute(f"{ALERT_SELECT} WHERE id = ?", (timer.alert_id,)).fetchone()
             if not moved or row is None:
                 return None
             alert = alert_from_row(row)

@@ -14,7 +14,7 @@ from typing import Any
 
 from gridwatch.records import Alert
 from store.opstate_schema import SCOPE_FILTER, alert_from_row, in_json_list, save_alert
-from store.opstate_sqlite import _ALERT_SELECT, SqliteOpStore
+from store.opstate_sqlite import ALERT_SELECT, SqliteOpStore
 
 STATUSES = ("open", "dispatched", "acknowledged", "resolved", "closed")
 # Where each status may go next; anything else is refused with the allowed list.
@@ -84,7 +84,7 @@ class IncidentStore:
             cur.execute(
                 "INSERT OR IGNORE INTO incident_alerts VALUES (?, ?)", (incident_id, alert_id)
             )
-            arow = cur.execute(f"{_ALERT_SELECT} WHERE id = ?", (alert_id,)).fetchone()
+            arow = cur.execute(f"{ALERT_SELECT} WHERE id = ?", (alert_id,)).fetchone()
             logged = None
             if arow is not None:
                 alert = alert_from_row(arow)

@@ -31,7 +31,7 @@ from store.opstate_schema import (
 
 MAX_PAYLOAD = 64 * 1024
 MAX_LIST = 1000
-_ALERT_SELECT = f"SELECT {', '.join(ALERT_COLUMNS)} FROM alerts"
+ALERT_SELECT = f"SELECT {', '.join(ALERT_COLUMNS)} FROM alerts"
 _TOKEN_SELECT = (
     "SELECT id, name, role, grid, maintainer, sha256, created_at, expires_at, revoked_at"
     " FROM tokens"
@@ -110,7 +110,7 @@ class SqliteOpStore:
         The log entry's time is `now` (server time); alert times are device times."""
         with self._tx() as cur:
             row = cur.execute(
-                f"{_ALERT_SELECT} WHERE fingerprint = ? AND status = 'firing'",
+                f"{ALERT_SELECT} WHERE fingerprint = ? AND status = 'firing'",
                 (change.fingerprint,),
             ).fetchone()
             if row is None:
@@ -122,7 +122,7 @@ class SqliteOpStore:
                     device_type=ctx.device_type, grid=ctx.grid, building=ctx.building,
                     started_at=change.ts, updated_at=change.ts, resolved_at=None,
                     value=change.value, summary=change.summary, receivers=list(ctx.receivers),
-                )  # fmt: skip
+                )
                 return alert, insert_alert(cur, alert, now)
             alert = alert_from_row(row)
             alert.updated_at = max(alert.updated_at, change.ts)
@@ -175,12 +175,12 @@ class SqliteOpStore:
 
     def get_alert(self, alert_id: int) -> Alert | None:
         with self._read() as cur:
-            row = cur.execute(f"{_ALERT_SELECT} WHERE id = ?", (alert_id,)).fetchone()
+            row = cur.execute(f"{ALERT_SELECT} WHERE id = ?", (alert_id,)).fetchone()
         return None if row is None else alert_from_row(row)
 
     def firing_alerts(self) -> list[Alert]:
         with self._read() as cur:
-            rows = cur.execute(f"{_ALERT_SELECT} WHERE status = 'firing' ORDER BY id").fetchall()
+            rows = cur.execute(f"{ALERT_SELECT} WHERE status = 'firing' ORDER BY id").fetchall()
         return [alert_from_row(r) for r in rows]
 
     def list_alerts(
@@ -213,7 +213,7 @@ class SqliteOpStore:
             where.append("device IN (SELECT value FROM json_each(?))")
             params.append(in_json_list(devices))
         sql = (
-            f"{_ALERT_SELECT} WHERE {' AND '.join(where)} ORDER BY updated_at DESC, id DESC LIMIT ?"
+            f"{ALERT_SELECT} WHERE {' AND '.join(where)} ORDER BY updated_at DESC, id DESC LIMIT ?"
         )
         with self._read() as cur:
             rows = cur.execute(sql, [*params, _clamp(limit)]).fetchall()
@@ -246,7 +246,7 @@ class SqliteOpStore:
                     " expires_at, revoked_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     (token.id, token.name, token.role, token.grid, token.maintainer,
                      token.sha256, token.created_at, token.expires_at, token.revoked_at),
-                )  # fmt: skip
+                )
         except sqlite3.IntegrityError as exc:
             raise ValueError(f"token {token.id!r} or its hash already exists") from exc
 
@@ -288,7 +288,7 @@ class SqliteOpStore:
         self, alert_id: int, kind: str, now: float, edit: Callable[[sqlite3.Cursor, Alert], None]
     ) -> tuple[Alert, int] | None:
         with self._tx() as cur:
-            row = cur.execute(f"{_ALERT_SELECT} WHERE id = ?", (alert_id,)).fetchone()
+            row = cur.execute(f"{ALERT_SELECT} WHERE id = ?", (alert_id,)).fetchone()
             if row is None:
                 return None
             alert = alert_from_row(row)

@@ -233,6 +233,13 @@ class DuckDBTimeSeries:
             for cur in self._cursors:
                 cur.close()
             self._con.close()
+            # Closed is not freed: an object that outlives the store (an app a test
+            # library keeps, a module global) would keep these DuckDB objects alive to
+            # interpreter exit, where DuckDB's bindings report each one as a leak.
+            self._cursors.clear()
+            while not self._idle.empty():
+                self._idle.get_nowait()
+            del self._writer, self._con
 
     def _write(self, table: _Table[R], records: Sequence[R]) -> list[R]:
         """Insert, and return the records that were new, in their input order. A key
@@ -272,7 +279,8 @@ class DuckDBTimeSeries:
         try:
             yield cur
         finally:
-            self._idle.put(cur)
+            if not self._closed:
+                self._idle.put(cur)
 
     def _new_cursor(self) -> Any:
         with self._cursor_lock:

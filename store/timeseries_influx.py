@@ -40,8 +40,8 @@ from store.influx_writer import (
     DeadLetter,
     RetryPolicy,
     WriteFailed,
+    parse_retry_after,
 )
-from store.influx_writer import parse_retry_after as _retry_after
 from store.interfaces import DeviceActivity, SeriesPoint
 
 log = logging.getLogger(__name__)
@@ -134,7 +134,7 @@ class InfluxTimeSeries:
             status = getattr(exc, "status", None)
             raise WriteFailed(
                 int(status) if status else None, str(exc.message)[:500],
-                _retry_after(exc.retry_after),
+                parse_retry_after(exc.retry_after),
             ) from exc
         except (HTTPError, OSError) as exc:
             raise WriteFailed(None, str(exc)) from exc
@@ -160,7 +160,7 @@ class InfluxTimeSeries:
         if not types:
             return []
         params = {"bucket": self.target.bucket, "types": list(types),
-                  "start": flux.at(start), "stop": flux.at(end)}  # fmt: skip
+                  "start": flux.at(start), "stop": flux.at(end)}
         return [_event_of(row) for row in self._rows(flux.EVENTS_OF_TYPES, params)]
 
     def reading_count(self) -> int:
@@ -198,4 +198,4 @@ def _event_of(row: dict[str, Any]) -> DeviceEvent:
         ts=row["_time"].timestamp(), type=str(row["type"]), state=row["state"],
         zone=row.get("zone"), score=None if score is None else float(score),
         attrs=json.loads(row.get("attrs") or "{}"), snapshot=row.get("snapshot"),
-    )  # fmt: skip
+    )

@@ -9,8 +9,6 @@ events only) for the snapshot topic, `gw/v1/{agent}/snapshots/{event["snapshot"]
 
 from __future__ import annotations
 
-import threading
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -23,7 +21,6 @@ from edge.camera.decode import resize_to
 from edge.camera.events import Episode, Event, EventIds, make_event
 from edge.camera.motion import MotionDetector, MotionSettings
 from edge.camera.rules import Observation, falling, line_crossings, zone_condition
-from edge.camera.source import CameraSource
 from edge.camera.tracker import Track, Tracker
 from edge.camera.zones import Zone
 
@@ -62,10 +59,8 @@ class CameraAnalyzer:
         self._fallen: set[int] = set()
         self._masks: dict[str, np.ndarray[Any, np.dtype[np.bool_]]] = {}
         self.frames = 0
-        self.busy_s = 0.0  # time spent analysing, for frames per second per core
 
     def process(self, frame: Image, ts: float) -> None:
-        started = time.perf_counter()
         frame = resize_to(frame, self.settings.width)
         mask, blobs = self.motion.apply(frame)
         shape = (frame.shape[0], frame.shape[1])
@@ -75,13 +70,6 @@ class CameraAnalyzer:
             self._zones(frame, ts, mask, tracks)
         self._whole_frame(frame, ts, mask, tamper.kinds())
         self.frames += 1
-        self.busy_s += time.perf_counter() - started
-
-    def run(self, source: CameraSource, stop: threading.Event) -> None:
-        """Analyse until the source ends or `stop` is set (the agent's camera thread)."""
-        while not stop.is_set() and (item := source.read()) is not None:
-            self.process(item.image, item.ts)
-        source.close()
 
     def _zones(self, frame: Image, ts: float, mask: Image, tracks: list[Track]) -> None:
         s = self.settings

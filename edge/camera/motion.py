@@ -103,12 +103,3 @@ class MotionDetector:
             blobs.append(Blob(x, y, w, h, float(cv2.contourArea(c))))
         blobs.sort(key=lambda b: b.area, reverse=True)
         return out, blobs
-
-
-def roi_from_image(path: str, shape: tuple[int, int]) -> Image:
-    """A region-of-interest mask (255 inside) from an image file, resized to `shape` (h, w)."""
-    img = cv2.imread(path, cv2.IMREAD_GRAYSCALE)
-    if img is None:
-        raise ValueError(f"{path}: not a readable image")
-    img = cv2.resize(img, (shape[1], shape[0]), interpolation=cv2.INTER_NEAREST)
-    return np.where(img > 0, np.uint8(255), np.uint8(0)).astype(np.uint8)

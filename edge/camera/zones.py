@@ -15,14 +15,11 @@ import cv2
 import numpy as np
 from numpy.typing import NDArray
 
+from gridwatch.local_hours import in_window
+
 ZoneKind = Literal["intrusion", "loitering", "no_parking", "fire_lane", "line", "building_face"]
 Point = tuple[float, float]
-SHANGHAI_UTC_OFFSET_S = 8 * 3600
 _HOURS = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)-([01]\d|2[0-4]):([0-5]\d)$")
-
-
-def _minutes(hh: str, mm: str) -> int:
-    return int(hh) * 60 + int(mm)
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,11 +45,7 @@ class Zone:
         """Whether `ts` (Unix seconds) falls inside the zone's local hours."""
         if self.schedule is None:
             return True
-        m = _HOURS.match(self.schedule)
-        assert m is not None
-        start, end = _minutes(m[1], m[2]), _minutes(m[3], m[4])
-        now = int((ts + SHANGHAI_UTC_OFFSET_S) // 60) % 1440
-        return start <= now < end if start <= end else (now >= start or now < end)
+        return in_window(self.schedule, ts)
 
     def contains(self, x: float, y: float) -> bool:
         """Whether the point (fractions of the frame) lies inside the polygon or on its edge."""

@@ -123,7 +123,7 @@ def test_entrapment_at_night_escalates_opens_one_incident_and_ack_stops_it(
             again = board.wait_for(lambda a: a["device"] == device and a["id"] != aid, 5)
             assert again is not None
             joined = wait_for(lambda: [i for i in get(backend, "/api/v1/incidents", ops)
-                                       if len(i["alerts"]) == 2], 5)  # fmt: skip
+                                       if len(i["alerts"]) == 2], 5)
             assert joined and joined[0]["id"] == incident["id"], get(backend, "/api/v1/incidents")
             assert len(get(backend, "/api/v1/incidents", ops)) == 1
             assert [i["id"] for i in get(backend, "/api/v1/incidents", guard)] == [incident["id"]]
@@ -153,14 +153,14 @@ def test_a_pending_escalation_fires_once_after_sigkill(
         raised_at = time.time()
         trapped(pub, agent, device, 1, "start")
         alert = wait_for(lambda: [a for a in get(backend, "/api/v1/alerts")
-                                  if a["device"] == device], 10)  # fmt: skip
+                                  if a["device"] == device], 10)
         assert alert, backend.log()
         aid = alert[0]["id"]
         time.sleep(kill_after_s)
         backend.kill()  # SIGKILL while the escalation is pending
         backend.start()
         log = SseCollector(backend.base, "gw-test-bootstrap-secret-0123456789",
-                           last_event_id="0")  # fmt: skip
+                           last_event_id="0")
         step = log.wait_for(lambda a: a["id"] == aid and a["escalation_level"] > 0, 25)
         assert step is not None, backend.log()
         arrival = next(t for t, _, a in log.events if a is step)
@@ -170,7 +170,7 @@ def test_a_pending_escalation_fires_once_after_sigkill(
         # One escalation step is one change of receivers (other updates, such as the
         # incident link, keep them); a second firing would have added the ops centre.
         steps = [b for a, b in pairwise(entries)
-                 if b["receivers"] != a["receivers"]]  # fmt: skip
+                 if b["receivers"] != a["receivers"]]
         assert [s["escalation_level"] for s in steps] == [3], entries
         assert max(e["escalation_level"] for e in entries) == 3
         log.close()

@@ -72,7 +72,7 @@ def test_the_store_contract_matches_the_embedded_store(
     assert mine == duck.activity(T0, T0 + 100)
     # The restart replay's event query: same events back, oldest first.
     replayed = [e for e in influx.events_of_types(["fire.fault"], T0, T0 + 2.5)
-                if e.device == devices[0]]  # fmt: skip
+                if e.device == devices[0]]
     assert replayed == duck.events_of_types(["fire.fault"], T0, T0 + 2.5) == events
 
 

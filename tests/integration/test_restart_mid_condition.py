@@ -101,7 +101,7 @@ def test_the_anomaly_detectors_learning_survives_a_clean_restart(
         vibration: dict[str, str | float] = {
             "device": lift.id, "metric": "vibration_rms_g", "start": t0 - 1,
             "end": time.time() + 60,
-        }  # fmt: skip
+        }
 
         def stored_rows() -> int:
             with backend.client() as c:

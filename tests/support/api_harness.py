@@ -23,8 +23,8 @@ from config.models import TokenSpec
 from config.registry import Registry
 from gridwatch.clock import ManualClock
 from gridwatch.notify import LogNotifier
+from gridwatch.ports import free_port
 from gridwatch.records import Alert, AlertChange, ChangeKind
-from launchers.mosquitto import free_port
 from store.interfaces import AlertContext
 from store.opstate_sqlite import SqliteOpStore
 from store.timeseries_duckdb import DuckDBTimeSeries

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import httpx
 
-from launchers.mosquitto import free_port
+from gridwatch.ports import free_port
 
 BOOTSTRAP = "gw-test-bootstrap-secret-0123456789"
 

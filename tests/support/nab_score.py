@@ -17,7 +17,7 @@ def nab_score(shared_dir: Path, data: Path, windows: Path, results: Path) -> dic
         [sys.executable, str(shared_dir / "tools" / "nab_score.py"), "--data", str(data),
          "--windows", str(windows), "--results", str(results), "--json"],
         capture_output=True, text=True, check=False,
-    )  # fmt: skip
+    )
     assert done.returncode == 0, done.stderr
     report: dict[str, Any] = json.loads(done.stdout)
     return report

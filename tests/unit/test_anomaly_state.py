@@ -27,7 +27,7 @@ def spec(detector: AnomalyDetectorName = "robust-knn") -> AnomalyRuleSpec:
     return AnomalyRuleSpec(
         id="vibration-anomaly", device_type="elevator", metric=METRIC, detector=detector,
         severity="warning", alert_type="elevator.vibration", summary="{device} {value}",
-    )  # fmt: skip
+    )
 
 
 def engine(cars: tuple[str, ...] = ("e1", "e2"), **kw: AnomalyDetectorName) -> DetectorEngine:

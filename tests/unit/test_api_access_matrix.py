@@ -63,7 +63,7 @@ def operations(h: ApiHarness) -> list[tuple[str, str]]:
         (method.upper(), path)
         for path, ops in spec["paths"].items() if path.startswith("/api/v1/")
         for method in ops
-    ]  # fmt: skip
+    ]
 
 
 def request_for(h: ApiHarness, world: World, method: str, path: str) -> dict[str, Any]:
@@ -73,7 +73,7 @@ def request_for(h: ApiHarness, world: World, method: str, path: str) -> dict[str
     ids = {
         "alert_id": world.alerts["a1-smoke-1"], "incident_id": world.incidents[AREA_A1],
         "silence_id": world.silences[AREA_A1], "agent": agent, "snapshot_id": snap,
-    }  # fmt: skip
+    }
     url = path
     for name, value in ids.items():
         url = url.replace("{" + name + "}", str(value))
@@ -84,10 +84,10 @@ def request_for(h: ApiHarness, world: World, method: str, path: str) -> dict[str
         "/transition": {"to": "dispatched", "note": "sent the property company"},
         "/silences": {"matchers": {"device": ["a1-smoke-1"]}, "comment": "repair",
                       "until": h.clock() + 3600},
-    }  # fmt: skip
+    }
     body = next((b for suffix, b in bodies.items() if path.endswith(suffix)), None)
     return {"method": method, "url": url, "params": params,
-            "json": body if method == "POST" else None}  # fmt: skip
+            "json": body if method == "POST" else None}
 
 
 def bad_tokens(h: ApiHarness) -> dict[str, dict[str, str]]:

@@ -15,7 +15,7 @@ ALERT_FIELDS = {
     "id", "fingerprint", "rule", "type", "severity", "status", "device", "device_type", "grid",
     "building", "started_at", "updated_at", "resolved_at", "value", "summary", "acked_by",
     "acked_at", "escalation_level", "incident_id", "receivers",
-}  # fmt: skip
+}
 
 
 @pytest.fixture

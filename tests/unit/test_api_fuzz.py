@@ -29,7 +29,7 @@ MAX_EXAMPLES = 5  # generated per operation (each sent with every role's token)
 CHECKS = [
     not_a_server_error, response_schema_conformance, content_type_conformance,
     status_code_conformance,
-]  # fmt: skip
+]
 
 
 @pytest.fixture(scope="module")

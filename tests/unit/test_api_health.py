@@ -58,7 +58,7 @@ def h(tmp_path: Path) -> Iterator[ApiHarness]:
             _event("a1-smoke-1", "fire.fault", start + 200, "end"),
             _event("a1-smoke-1", "fire.alarm", start + 300),
             _event("a1-smoke-1", "fire.fault", start - 10),
-        ])  # fmt: skip
+        ])
         harness.fire("a1-smoke-1", rule="now")
         yield harness
 

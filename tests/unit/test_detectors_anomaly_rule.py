@@ -27,7 +27,7 @@ def run(fire_score: float) -> list[str]:
         id="vibration-anomaly", device_type="elevator", metric=METRIC, fire_score=fire_score,
         clear_score=min(0.3, fire_score), severity="warning", alert_type="elevator.vibration",
         summary="{device} anomaly score {value}",
-    )  # fmt: skip
+    )
     registry = rule_street([device("e1", "elevator", interval_s=5.0)], anomalies=[spec])
     eng = DetectorEngine(registry, clock=ManualClock(T0))
     return [str(c.kind) for r in series() for c in eng.process_readings([r])]

@@ -11,6 +11,7 @@ times: nothing lost (a pending condition keeps its start), nothing doubled.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -55,7 +56,7 @@ def single(device_type: str, metric: str, values: Sequence[float], **rules: Any)
 
 Status = dict[str, float]
 IDLE: Status = {"car_occupied": 0, "running": 0, "door_open": 0, "in_door_zone": 1,
-                "speed_mps": 0.0, "floor": 3.0}  # fmt: skip
+                "speed_mps": 0.0, "floor": 3.0}
 
 
 def elevator_scenario(plan: Sequence[Status]) -> Scenario:
@@ -112,14 +113,14 @@ SCENARIOS = {
         [NONE] * 2 + [OPEN_MOVING] * 4 + [NONE] * 5
     ),
     "elevator-overspeed": lambda: elevator_scenario([NONE] * 2 + [FAST] * 3 + [NONE] * 5),
-}  # fmt: skip
+}
 
 
 def transitions(changes: Sequence[AlertChange]) -> list[Transition]:
     # Updates are throttled by wall time since the last emission, so only fires and
     # resolves are compared; offline alerts depend on the restart's own grace period.
     return [(c.kind, c.fingerprint, c.ts) for c in changes
-            if c.kind != "update" and not c.fingerprint.startswith("offline")]  # fmt: skip
+            if c.kind != "update" and not c.fingerprint.startswith("offline")]
 
 
 def run(
@@ -204,3 +205,24 @@ def test_the_replay_reads_back_what_each_rule_needs_and_no_more() -> None:
     store = FakeSeries([reading("d1", T0 + i * STEP_S, 0.0) for i in range(100)])
     now = T0 + 100 * STEP_S
     assert len(engine.history(store, now)) == 5  # 950 .. 990 s: [now - 50, now)
+
+
+def test_the_caller_lock_is_held_for_the_replay_but_not_the_store_reads_or_dispatch() -> None:
+    sc = SCENARIOS["threshold"]()
+    lock = threading.Lock()
+    held_during: dict[str, bool] = {}
+
+    class WatchedSeries(FakeSeries):
+        def series(self, *args: Any, **kwargs: Any) -> Any:
+            held_during.setdefault("store read", lock.locked())
+            return super().series(*args, **kwargs)
+
+    def dispatch(changes: list[AlertChange]) -> None:
+        held_during["dispatch"] = lock.locked()
+        assert [c.kind for c in changes] == ["fire"]
+
+    engine = DetectorEngine(sc.registry, clock=ManualClock(T0))
+    stored = [r for step in sc.steps[:7] for r in step]
+    changes = engine.rebuild(WatchedSeries(stored), sc.at(6) + 1.0, lock=lock, on_changes=dispatch)
+    assert [c.kind for c in changes] == ["fire"]  # the fire the store never got
+    assert held_during == {"store read": False, "dispatch": False} and not lock.locked()

@@ -38,12 +38,12 @@ def test_ops_follows_an_incident_through_its_lifecycle(h: ApiHarness) -> None:
     for step in ("dispatched", "acknowledged", "resolved", "closed"):
         h.clock.advance(10)
         r = h.client.post(f"/api/v1/incidents/{incident_id}/transition", headers=ops,
-                          json={"to": step, "note": f"now {step}"})  # fmt: skip
+                          json={"to": step, "note": f"now {step}"})
         assert r.status_code == 200, r.text
         assert r.json()["status"] == step
     history = h.client.get(f"/api/v1/incidents/{incident_id}", headers=ops).json()["history"]
     assert [e["to"] for e in history] == ["open", "dispatched", "acknowledged", "resolved",
-                                          "closed"]  # fmt: skip
+                                          "closed"]
     assert history[2]["note"] == "now acknowledged" and history[2]["who"] == "test ops street"
     assert history[2]["when"].endswith("+00:00")
     listed = h.client.get("/api/v1/incidents", params={"status": "closed"}, headers=ops).json()
@@ -61,7 +61,7 @@ def test_invalid_transitions_are_refused_with_a_reason(h: ApiHarness) -> None:
     assert h.client.post(url, headers=ops, json={"note": "no target"}).status_code == 422
     assert h.client.get("/api/v1/incidents", params={"status": "x"}, headers=ops).status_code == 422
     assert h.client.post("/api/v1/incidents/999/transition", headers=ops,
-                         json={"to": "resolved"}).status_code == 404  # fmt: skip
+                         json={"to": "resolved"}).status_code == 404
 
 
 def test_guards_see_their_scope_read_only(h: ApiHarness) -> None:
@@ -83,7 +83,7 @@ def test_guards_see_their_scope_read_only(h: ApiHarness) -> None:
 def test_silences_are_created_listed_and_expired(h: ApiHarness) -> None:
     ops = auth(h.token("ops"))
     body = {"matchers": {"grid": AREA_WY1, "type": ["elevator.*"]}, "comment": "lift overhaul",
-            "until": h.clock() + 3600}  # fmt: skip
+            "until": h.clock() + 3600}
     r = h.client.post("/api/v1/silences", headers=ops, json=body)
     assert r.status_code == 201, r.text
     made = r.json()

@@ -47,7 +47,7 @@ class Sink:
 
 
 def change(device: str, type_: str, severity: str = "major", kind: ChangeKind = "fire",
-           ts: float = NIGHT, rule: str | None = None) -> AlertChange:  # fmt: skip
+           ts: float = NIGHT, rule: str | None = None) -> AlertChange:
     rule = rule or type_
     return AlertChange(kind, f"{rule}:{device}", rule, type_, severity, device, ts, None, type_)
 

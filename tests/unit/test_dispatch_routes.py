@@ -54,7 +54,7 @@ def labels(registry: Registry, device: str, type_: str, severity: str) -> dict[s
     d = registry.devices[device]
     return {"type": type_, "severity": severity, "device_type": d.type, "grid": d.grid,
             "building": d.building, "device": d.id, "rule": "r", "agent": d.agent,
-            "area": registry.area_of(d.grid)}  # fmt: skip
+            "area": registry.area_of(d.grid)}
 
 
 def route_named(root: Route, name: str) -> Route:
@@ -87,14 +87,14 @@ TABLE = [
     ("cam-1", "camera.intrusion", "major", NIGHT, ["district-2"], ["police"]),
     # The first matching sibling without `continue` ends the search.
     ("cam-1", "fire.fault", "minor", DAY, ["fire-maintainers"], ["fire-duty"]),
-]  # fmt: skip
+]
 
 
 @pytest.mark.parametrize(("device", "type_", "severity", "when", "names", "receivers"), TABLE)
 def test_route_table(
     registry: Registry, device: str, type_: str, severity: str, when: float,
     names: list[str], receivers: list[str],
-) -> None:  # fmt: skip
+) -> None:
     root = build_routes(registry.config.routes)
     matched = root.match(labels(registry, device, type_, severity))
     assert [r.name for r in matched] == names
@@ -120,7 +120,10 @@ def test_children_inherit_what_they_do_not_set(registry: Registry) -> None:
 
 def test_no_routes_gives_a_root_with_defaults() -> None:
     root = build_routes(None)
-    assert root.children == () and root.escalate_after_s == DEFAULT_ESCALATE_S
+    assert root.escalate_after_s == DEFAULT_ESCALATE_S
+    assert [(c.name, c.matcher.severities, c.receivers[-2:]) for c in root.children] == [
+        ("root.critical", frozenset({"critical"}), ("district", "operations"))
+    ]
 
 
 def test_nobody_is_chosen_off_duty(registry: Registry) -> None:
@@ -138,7 +141,7 @@ BAD = [
      "    - match: {device_type: [elevator]}  " + MARK, "unreachable"),
     ("  routes:\n  - match: {grid: lc/d9}  " + MARK, "unknown grid 'lc/d9'"),
     ("  group_by: [colour]  " + MARK, "unknown group_by label 'colour'"),
-]  # fmt: skip
+]
 
 
 @pytest.mark.parametrize(("body", "words"), BAD)

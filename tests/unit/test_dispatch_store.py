@@ -16,7 +16,7 @@ from store.opstate_schema import MIGRATIONS, SCHEMA_VERSION
 from store.opstate_sqlite import SqliteOpStore
 
 DISPATCH_TABLES = {"escalations", "incidents", "incident_alerts", "incident_history",
-                   "silences", "webhook_deliveries"}  # fmt: skip
+                   "silences", "webhook_deliveries"}
 
 
 def tables(path: Path) -> set[str]:
@@ -29,7 +29,7 @@ def test_a_version_1_file_is_migrated_keeping_its_data(tmp_path: Path) -> None:
     with closing(sqlite3.connect(path)) as con:
         con.executescript(MIGRATIONS[1])
         con.execute("INSERT INTO dead_letters (received_at, topic, reason, payload)"
-                    " VALUES (1, 't', 'r', x'00')")  # fmt: skip
+                    " VALUES (1, 't', 'r', x'00')")
         con.execute("PRAGMA user_version = 1")
         con.commit()
     assert not DISPATCH_TABLES & tables(path)

@@ -33,7 +33,7 @@ def test_a_silence_holds_back_matching_alerts_until_it_ends(world: World) -> Non
     DispatchState(world.ops).add_silence(
         {"grid": "lc/d1/a1", "type": ["elevator.*"]}, "ops", "lift overhaul",
         NIGHT, NIGHT + 3600, NIGHT,
-    )  # fmt: skip
+    )
     quiet = world.raise_(change("lift-1", "elevator.trapped"))
     loud = world.raise_(change("smoke-3", "device.offline", rule="offline"))
     assert published(world) == ["smoke-3:device.offline"]

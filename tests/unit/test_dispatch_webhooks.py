@@ -19,7 +19,7 @@ from dispatch.webhooks import KEY_HEADER, WebhookSender
 from gridwatch.alert_json import alert_json
 from gridwatch.clock import ManualClock
 from gridwatch.notify import LogNotifier
-from launchers.mosquitto import free_port
+from gridwatch.ports import free_port
 from store.opstate_sqlite import SqliteOpStore
 from store.opstate_webhooks import WebhookLog
 from tests.support.dispatch_street import STREET, load_street

@@ -25,7 +25,7 @@ class LateAdapter:
 
     def stop(self) -> None:
         self.pending.append(DeviceEvent(AGENT, "last-1", self.device, 1.0, "camera.intrusion",
-                                        "instant"))  # fmt: skip
+                                        "instant"))
 
     def poll(self, now: float) -> Polled:
         events, self.pending = self.pending, []
@@ -40,7 +40,7 @@ def test_an_event_heard_while_stopping_reaches_the_outbox() -> None:
     outbox = MemoryOutbox()
     # Port 9 on loopback: nothing listens, so everything stays in the outbox.
     agent = EdgeAgent(AGENT, small_registry(), "mqtt://127.0.0.1:9", simulators=False,
-                      outbox=outbox, adapters=[LateAdapter(device)], tick_s=0.05)  # fmt: skip
+                      outbox=outbox, adapters=[LateAdapter(device)], tick_s=0.05)
     agent.start()
     agent.stop(timeout_s=0.1)
     sent = []

@@ -152,7 +152,7 @@ def test_query_answers_become_points_and_activity(
             DeviceEvent("ag", "f1", "lift-1", 5.5, "elevator.door_fault", "instant",
                         zone="door", score=0.5, attrs={"n": 2}, snapshot="s1"),
             DeviceEvent("ag", "t1", "lift-1", 6.0, "elevator.trapped", "start"),
-        ]  # fmt: skip
+        ]
         assert asked[-1]["types"] == types and asked[-1]["stop"] == flux.at(10.0)
         assert isinstance(store, EventHistory)
     finally:

@@ -17,7 +17,7 @@ import pytest
 
 from gridwatch.mqtt import MqttTarget
 from ingest import consumer as consumer_module
-from ingest.consumer import ConsumerSettings, IngestConsumer, _Pending
+from ingest.consumer import ConsumerSettings, IngestConsumer, Pending
 from ingest.decode import RawMessage
 from ingest.pipeline import IngestPipeline, RecordSink
 from store.opstate_sqlite import SqliteOpStore
@@ -110,7 +110,7 @@ def make_consumer(
 
 def pending(
     mid: int, value: float, generation: int = 1, qos: int = 1, topic: str = "readings"
-) -> _Pending:
+) -> Pending:
     body = {
         "agent": AGENT,
         "seq": mid,
@@ -123,12 +123,12 @@ def pending(
             }
         ],
     }
-    return _Pending(
+    return Pending(
         RawMessage(f"gw/v1/{AGENT}/{topic}", json.dumps(body).encode(), NOW), mid, qos, generation
     )
 
 
-def run_writer(consumer: IngestConsumer, items: list[_Pending]) -> None:
+def run_writer(consumer: IngestConsumer, items: list[Pending]) -> None:
     """Queue `items` and run the writer loop in this thread until the queue is drained."""
     for p in items:
         consumer._queue.put(p)

@@ -15,7 +15,7 @@ def nab_checkout(root: Path) -> Path:
     result = root / "results" / "htm" / "realX" / "htm_a.csv"
     result.parent.mkdir(parents=True)
     result.write_text("timestamp,value,anomaly_score,label\n2020-01-01 00:00:00,5,0.25,0\n"
-                      "2020-01-01 00:05:00,6,0.75,1\n")  # fmt: skip
+                      "2020-01-01 00:05:00,6,0.75,1\n")
     return root
 
 

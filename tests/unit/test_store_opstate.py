@@ -91,7 +91,7 @@ def test_update_or_resolve_without_a_firing_alert_does_nothing(store: SqliteOpSt
 def test_fire_update_resolve_then_fire_opens_a_new_alert(store: SqliteOpStore, path: Path) -> None:
     steps: list[tuple[ChangeKind, float]] = [
         ("fire", T0), ("update", T0 + 1), ("resolve", T0 + 2), ("fire", T0 + 3)
-    ]  # fmt: skip
+    ]
     seqs = []
     results = []
     for kind, ts in steps:

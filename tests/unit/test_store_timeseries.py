@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import math
 import random
+import subprocess
+import sys
 import threading
 from collections import defaultdict
 from collections.abc import Iterator
@@ -129,13 +131,13 @@ def test_events_are_keyed_by_agent_id_state_and_time(store: DuckDBTimeSeries) ->
 
 def test_events_of_types_in_a_half_open_range_oldest_first(store: DuckDBTimeSeries) -> None:
     fault = DeviceEvent("ag", "f1", "lift-1", T0 + 5, "elevator.door_fault", "instant",
-                        zone="door", score=0.5, attrs={"n": 2}, snapshot="s1")  # fmt: skip
+                        zone="door", score=0.5, attrs={"n": 2}, snapshot="s1")
     store.write_events([
         event("lift-1", "alarm", T0 + 10), fault, event("lift-1", "early", T0 - 1),
         DeviceEvent("ag", "t1", "lift-1", T0 + 1, "elevator.trapped", "start"),
         DeviceEvent("ag", "t2", "lift-1", T0 + 20, "elevator.trapped", "end"),  # range end
         DeviceEvent("ag", "t0", "lift-1", T0 - 1, "elevator.trapped", "start"),  # before it
-    ])  # fmt: skip
+    ])
     assert isinstance(store, EventHistory)
     got = store.events_of_types(["elevator.door_fault", "elevator.trapped"], T0, T0 + 20)
     assert [e.id for e in got] == ["t1", "f1"]
@@ -208,3 +210,34 @@ def test_closed_store_refuses_use(tmp_path: Path) -> None:
         s.write_readings(readings("smoke-1", 1))
     with pytest.raises(RuntimeError):
         s.reading_count()
+
+
+def test_a_closed_store_that_outlives_its_close_leaks_nothing_at_exit(tmp_path: Path) -> None:
+    # A thread still running at exit (a daemon worker of a test library or a server)
+    # can hold the store object to the end; DuckDB's bindings then list every DuckDB
+    # object still alive ("nanobind: leaked ...") after the test summary, which made a
+    # good `make test` look crashed. Closing must free them.
+    script = f"""
+import threading
+import time
+from pathlib import Path
+from gridwatch.records import Reading
+from store.timeseries_duckdb import DuckDBTimeSeries
+
+STORE = DuckDBTimeSeries(Path({str(tmp_path / "ts.duckdb")!r}))
+STORE.write_readings([Reading("a1", "d1", "m", 1.0, 2.0)])
+readers = [threading.Thread(target=STORE.series, args=("d1", "m", 0.0, 9.0, None))
+           for _ in range(3)]
+for t in readers:
+    t.start()
+for t in readers:
+    t.join()
+STORE.close()
+# Still running at exit, and holding the store.
+threading.Thread(target=lambda store=STORE: time.sleep(60), daemon=True).start()
+print("closed")
+"""
+    run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                         timeout=60, check=False)
+    assert run.returncode == 0 and run.stdout.strip() == "closed", run.stderr
+    assert "leaked" not in run.stderr, run.stderr

@@ -1,4 +1,7 @@
-"""ReceiverIndex: who gets an alert, by grid, kind, maintainer and duty hours (UTC+8)."""
+"""Who gets an alert when a config has no `routes:`: the built-in routing tree, by grid,
+kind, maintainer and duty hours (UTC+8). Written first against the backbone's own routing
+(removed); the cases still hold for the tree, where each receiver kind is taken from the
+nearest grid level that has one on duty."""
 
 from __future__ import annotations
 
@@ -9,7 +12,9 @@ import pytest
 
 from config.models import DeviceSpec, ReceiverSpec
 from config.registry import Registry
-from dispatch.receivers import ReceiverIndex, on_duty
+from dispatch.dispatcher import labels_of
+from dispatch.routes import build_routes
+from dispatch.selection import ReceiverSelector, on_duty
 from tests.support.tiny_street import lc_street
 
 SHANGHAI = timezone(timedelta(hours=8))
@@ -30,9 +35,25 @@ def receiver(id: str, kind: str, grid: str, on_duty: str = "always", **more: Any
     )
 
 
-def index(*receivers: ReceiverSpec) -> ReceiverIndex:
+class DefaultRouting:
+    """The routing a Dispatcher does for a registry without `routes:`."""
+
+    def __init__(self, registry: Registry) -> None:
+        assert registry.config.routes is None
+        self.registry = registry
+        self.root = build_routes(None)
+        self.selector = ReceiverSelector(registry)
+
+    def receivers_for(self, device: DeviceSpec, severity: str, ts: float) -> list[str]:
+        labels = labels_of("fire.alarm", severity, "r", device, self.registry)
+        chosen = [r for route in self.root.match(labels)
+                  for r in self.selector.select(route.receivers, device, ts)]
+        return list(dict.fromkeys(chosen))
+
+
+def index(*receivers: ReceiverSpec) -> DefaultRouting:
     config = BASE.config.model_copy(update={"receivers": list(receivers)})
-    return ReceiverIndex(Registry.from_config(config))
+    return DefaultRouting(Registry.from_config(config))
 
 
 CONSOLE_DAY = receiver("console-a1", "console", "lc/d1/a1", "08:00-20:00")
@@ -49,7 +70,7 @@ def test_the_sh_helper_is_utc_plus_8() -> None:
 
 def test_day_console_gets_it_at_ten_and_the_guard_room_always() -> None:
     idx = index(CONSOLE_DAY, GUARD_ALWAYS, OPS)
-    assert idx.receivers_for(SMOKE, "major", sh(10)) == ["console-a1", "guard-a1"]
+    assert idx.receivers_for(SMOKE, "major", sh(10)) == ["guard-a1", "console-a1"]
     assert idx.receivers_for(SMOKE, "major", sh(21)) == ["guard-a1"]
 
 
@@ -114,12 +135,14 @@ def test_until_midnight_and_always() -> None:
 # --- which level, which kind -----------------------------------------------------------
 
 
-def test_the_nearest_level_with_someone_on_duty_wins() -> None:
+def test_each_kind_comes_from_the_nearest_level_that_has_one() -> None:
     micro = receiver("vol-m1", "volunteers", "lc/d1/a1/m1")
     other_micro = receiver("vol-m2", "volunteers", "lc/d1/a1/m2")
-    idx = index(micro, other_micro, GUARD_ALWAYS, OPS)
-    assert idx.receivers_for(SMOKE, "major", sh(10)) == ["vol-m1"]
-    assert idx.receivers_for(ELEVATOR, "major", sh(10)) == ["vol-m2"]
+    area_volunteers = receiver("vol-a1", "volunteers", "lc/d1/a1")
+    idx = index(micro, other_micro, area_volunteers, GUARD_ALWAYS, OPS)
+    # The micro-grid's own volunteers, not the area's; the area's guard room (none below).
+    assert idx.receivers_for(SMOKE, "major", sh(10)) == ["guard-a1", "vol-m1"]
+    assert idx.receivers_for(ELEVATOR, "major", sh(10)) == ["guard-a1", "vol-m2"]
     assert idx.receivers_for(WY1_ELEVATOR, "major", sh(10)) == ["ops"]  # nobody in lc/d2
 
 
@@ -143,16 +166,23 @@ def test_critical_adds_district_and_operations() -> None:
 def test_the_maintenance_receiver_of_the_devices_maintainer_only() -> None:
     fire = receiver("mnt-fire1", "maintenance", "lc", maintainer="fire1")
     elev = receiver("mnt-elev1", "maintenance", "lc", maintainer="elev1")
-    unowned = receiver("mnt-any", "maintenance", "lc")
     day_elev = receiver(
         "mnt-elev1-a1", "maintenance", "lc/d1/a1", "08:00-18:00", maintainer="elev1"
     )
-    idx = index(GUARD_ALWAYS, fire, elev, unowned, day_elev, OPS)
+    idx = index(GUARD_ALWAYS, fire, elev, day_elev, OPS)
     assert idx.receivers_for(SMOKE, "major", sh(10)) == ["guard-a1", "mnt-fire1"]
-    assert idx.receivers_for(ELEVATOR, "major", sh(10)) == ["guard-a1", "mnt-elev1-a1", "mnt-elev1"]
+    # The area's own unit while it is on duty, the street's after hours.
+    assert idx.receivers_for(ELEVATOR, "major", sh(10)) == ["guard-a1", "mnt-elev1-a1"]
     assert idx.receivers_for(ELEVATOR, "major", sh(21)) == ["guard-a1", "mnt-elev1"]
     # The area's elevator unit does not cover another area's lift.
     assert idx.receivers_for(WY1_ELEVATOR, "major", sh(10)) == ["mnt-elev1"]
+
+
+def test_a_maintenance_receiver_without_a_unit_takes_every_device_of_its_grid() -> None:
+    unowned = receiver("mnt-any", "maintenance", "lc/d1")
+    idx = index(GUARD_ALWAYS, unowned, OPS)
+    assert idx.receivers_for(SMOKE, "major", sh(10)) == ["guard-a1", "mnt-any"]
+    assert idx.receivers_for(WY1_ELEVATOR, "major", sh(10)) == ["ops"]  # lc/d2: not its grid
 
 
 def test_maintenance_receiver_respects_its_device_types() -> None:
