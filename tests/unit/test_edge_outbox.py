@@ -145,6 +145,7 @@ def test_health_reports_the_buffer_as_it_stands() -> None:
     assert health == [
         {
             "ts": clock(),
+            "seq": 1,  # health carries a seq too, so receipts can cover it
             "devices": [{"device": "d1", "battery": 80, "rssi": -70, "fault": None}],
             "buffer": {"depth": 2, "dropped": 1, "oldest_ts": clock() - 1},
         }
