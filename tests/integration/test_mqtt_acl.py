@@ -133,6 +133,7 @@ def test_agents_and_consoles_are_confined(
         watch_a, watch_b = Client(url(broker, console_a, creds), "console-a"), Client(
             url(broker, console_b, creds), "console-b")
         agent = Client(url(broker, agent_a, creds), "agent-a")
+        agent_b_client = Client(url(broker, agent_b, creds), "agent-b")
         alerts = TestPublisher(backend_url, "alert-source")
         try:
             assert spy.subscribe("gw/v1/+/readings")
@@ -176,7 +177,20 @@ def test_agents_and_consoles_are_confined(
                 r = c.get("/api/v1/readings", params={
                     "device": dev_b, "metric": SMOKE, "start": t0 - 1, "end": t0 + 1})
                 assert r.json()["points"] == []
+
+            # Receipts: B sends its own reading, so both agents have one (retained). Each
+            # agent reads its own receipt and no one else's, even through a wildcard.
+            b_own = readings_msg(agent_b, 1, [(dev_b, SMOKE, t0, 0.5)])
+            agent_b_client.client.publish(
+                f"gw/v1/{agent_b}/readings", json.dumps(b_own), qos=1).wait_for_publish(10)
+            assert agent_b_client.subscribe(f"gw/v1/{agent_b}/receipts")
+            assert agent_b_client.until(f"gw/v1/{agent_b}/receipts")[-1].endswith("/receipts")
+            assert agent.subscribe("gw/v1/+/receipts")
+            assert agent.until(f"gw/v1/{agent_a}/receipts") == [f"gw/v1/{agent_a}/receipts"]
+            agent.client.publish(f"gw/v1/{agent_a}/health", b"{}", qos=1).wait_for_publish(10)
+            time.sleep(0.5)
+            assert agent.got.empty(), "an agent read another agent's receipt"
         finally:
-            for client in (spy, watch_a, watch_b, agent):
+            for client in (spy, watch_a, watch_b, agent, agent_b_client):
                 client.close()
             alerts.close()
