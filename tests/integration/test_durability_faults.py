@@ -3,6 +3,8 @@ Mosquitto, the real `gridwatch serve` process, the agent's real publisher and ou
 
 - the op store locked during a fire: the alarm alerts once the lock goes, /healthz says
   not ready meanwhile, and no reading is dead-lettered;
+- the data on a small filesystem that fills up (a tmpfs, where the test may mount one):
+  readings are refused and held at the broker while the alarm is still raised;
 - the broker killed (-9) while ingest is behind, its queues not yet saved: the agent
   keeps what the broker acknowledged until the backend's receipts cover it, so nothing
   is lost;
@@ -12,8 +14,10 @@ Mosquitto, the real `gridwatch serve` process, the agent's real publisher and ou
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import sqlite3
+import subprocess
 import threading
 import time
 from collections.abc import Iterator
@@ -29,6 +33,7 @@ from edge.outbox_sqlite import SqliteOutbox
 from edge.publisher import Publisher
 from gridwatch.mqtt import make_client, parse_mqtt_url
 from gridwatch.records import DeviceEvent, Reading
+from ingest import consumer
 from tests.support.backend_proc import BackendProcess
 from tests.support.mosquitto import Broker, running_broker
 from tests.support.mqtt_tools import TestPublisher, readings_msg
@@ -227,3 +232,72 @@ def test_when_the_link_returns_the_agent_is_back_within_two_seconds_alarms_first
         finally:
             pub.stop(timeout_s=1.0)
             box.close()
+
+
+@contextmanager
+def small_filesystem(path: Path, size_mb: int) -> Iterator[Path]:
+    """A tmpfs of `size_mb` at `path`; skips the test where mounting is not allowed
+    (not root, or a container without CAP_SYS_ADMIN)."""
+    path.mkdir(parents=True)
+    try:
+        subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size_mb}m", "tmpfs", str(path)],
+                       check=True, capture_output=True, timeout=10)
+    except (OSError, subprocess.SubprocessError) as exc:
+        pytest.skip(f"cannot mount a small tmpfs here (needs root): {exc}")
+    try:
+        yield path
+    finally:
+        subprocess.run(["umount", "-l", str(path)], check=False, timeout=10)
+
+
+def test_a_full_disk_refuses_telemetry_first_and_keeps_the_alarm_lane_going(
+    tmp_path: Path, broker: Broker, registry: Registry
+) -> None:
+    if not hasattr(consumer, "LANES"):
+        # One MQTT session: the broker holds the alarm behind the readings ingest keeps
+        # unacknowledged (its inflight window), so only separate lanes can pass this.
+        pytest.skip("needs ingest's separate alarm lane (issue 13)")
+    area = area_path(registry, "wy1")
+    device, agent = smoke_detector_in(registry, area)
+    others = [d.id for d in registry.config.devices
+              if d.agent == agent and in_scope(d.grid, area)][:20]
+    t0 = time.time() - 100
+    with small_filesystem(tmp_path / "data", 64) as data_dir:
+        backend = BackendProcess(data_dir, broker.url)  # its log goes to tmp_path
+        backend.start()
+        pub = TestPublisher(broker.url, "test-full-disk")
+        filler = data_dir / "filler"
+        try:
+            # Fill the disk to 2 MiB short of full: under the telemetry reserve (5 %).
+            free = shutil.disk_usage(data_dir).free
+            with filler.open("wb") as f:
+                f.truncate(0)
+                f.write(b"\0" * (free - (2 << 20)))
+            total = 0
+            for i in range(50):
+                rows = [(d, "battery_pct", t0 + i, 75.0) for d in others]
+                pub.publish(f"gw/v1/{agent}/readings", readings_msg(agent, i + 1, rows))
+                total += len(rows)
+            alarm = {"id": "fire-full", "device": device, "ts": time.time(),
+                     "type": "fire.alarm", "state": "start"}
+            pub.publish(f"gw/v1/{agent}/events", {"agent": agent, "seq": 1, "events": [alarm]})
+
+            def alerts() -> list[dict[str, object]]:
+                with backend.client() as c:
+                    return [a for a in c.get("/api/v1/alerts").json()
+                            if a["device"] == device and a["type"] == "fire.alarm"]
+
+            # The alarm is raised while the disk is still full.
+            assert wait_for(alerts, 20), f"no alert on a full disk\n{backend.log()}"
+            r = httpx.get(f"{backend.base}/healthz", timeout=5)
+            assert r.status_code == 503 and "full" in r.json()["reason"], r.text
+            assert stored_readings(backend, others, "battery_pct", t0 - 1) < total
+            filler.unlink()  # space freed: the held readings go in
+            assert wait_for(lambda: stored_readings(backend, others, "battery_pct", t0 - 1)
+                            >= total, 40), backend.log()
+            assert wait_for(lambda: httpx.get(f"{backend.base}/healthz").status_code == 200, 15)
+            assert len(alerts()) == 1
+            assert ops_rows(data_dir, "SELECT count(*) FROM dead_letters") == 0
+        finally:
+            pub.close()
+            backend.stop()
