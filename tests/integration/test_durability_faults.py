@@ -118,6 +118,21 @@ def test_a_fire_during_an_op_store_outage_alerts_once_and_nothing_is_dead_letter
 
 
 @contextmanager
+def connected_agent(path: Path, agent: str, broker: Broker) -> Iterator[Publisher]:
+    """The agent's real publisher on its on-disk outbox, connected to the broker."""
+    box = SqliteOutbox(path)
+    pub = Publisher(agent, parse_mqtt_url(broker.url), clock=time.time, version="test",
+                    outbox=box)
+    pub.start()
+    try:
+        assert wait_for(lambda: pub.connected, 10)
+        yield pub
+    finally:
+        pub.stop(timeout_s=1.0)
+        box.close()
+
+
+@contextmanager
 def stopped(proc: BackendProcess) -> Iterator[None]:
     """The backend frozen (SIGSTOP): connected, subscribed, and reading nothing, so its
     queue at the broker grows, as when ingest is far behind."""
@@ -136,6 +151,7 @@ def test_a_broker_killed_while_ingest_is_behind_loses_nothing_the_agent_sent(
     _, agent = smoke_detector_in(registry, area)
     devices = [d.id for d in registry.config.devices if d.agent == agent][:20]
     t0 = time.time() - 500
+    total = 75 * len(devices)
     # Mosquitto saves its queues only every autosave_interval: a kill -9 loses what it
     # has acknowledged since the last save.
     with running_broker(tmp_path / "broker", "autosave_interval 3600\n") as broker:
@@ -145,32 +161,25 @@ def test_a_broker_killed_while_ingest_is_behind_loses_nothing_the_agent_sent(
         # broker's last autosave would have: only the queued messages are at risk.
         broker.stop()
         broker.start()
-        box = SqliteOutbox(tmp_path / "outbox.sqlite3")
-        pub = Publisher(agent, parse_mqtt_url(broker.url), clock=time.time, version="test",
-                        outbox=box)
-        pub.start()
         try:
-            assert wait_for(lambda: pub.connected, 10)
-            time.sleep(2.0)  # the backend back on the restarted broker, subscribed
-            with stopped(backend):
-                for i in range(75):
-                    pub.publish_readings([Reading(agent, d, "battery_pct", t0 + i, 70.0)
-                                          for d in devices])
-                assert wait_for(lambda: pub.stats().messages >= 75, 20), pub.stats()
-                assert broker.proc is not None
-                broker.proc.kill()  # SIGKILL: no save
-                broker.proc.wait(5)
-                broker.proc = None
-                broker.start()
-            total = 75 * len(devices)
-            got = wait_for(lambda: stored_readings(backend, devices, "battery_pct",
-                                                   t0 - 1) >= total, 60)
-            stored = stored_readings(backend, devices, "battery_pct", t0 - 1)
-            assert got, f"{stored} of {total} readings stored\n{backend.log()}"
-            assert stored == total
+            with connected_agent(tmp_path / "outbox.sqlite3", agent, broker) as pub:
+                time.sleep(2.0)  # the backend back on the restarted broker, subscribed
+                with stopped(backend):
+                    for i in range(75):
+                        pub.publish_readings([Reading(agent, d, "battery_pct", t0 + i, 70.0)
+                                              for d in devices])
+                    assert wait_for(lambda: pub.stats().messages >= 75, 20), pub.stats()
+                    assert broker.proc is not None
+                    broker.proc.kill()  # SIGKILL: no save
+                    broker.proc.wait(5)
+                    broker.proc = None
+                    broker.start()
+                got = wait_for(lambda: stored_readings(backend, devices, "battery_pct",
+                                                       t0 - 1) >= total, 60)
+                stored = stored_readings(backend, devices, "battery_pct", t0 - 1)
+                assert got, f"{stored} of {total} readings stored\n{backend.log()}"
+                assert stored == total
         finally:
-            pub.stop(timeout_s=1.0)
-            box.close()
             backend.stop()
 
 
@@ -203,35 +212,25 @@ def test_when_the_link_returns_the_agent_is_back_within_two_seconds_alarms_first
 ) -> None:
     area = area_path(registry, "wy1")
     device, agent = smoke_detector_in(registry, area)
-    with running_broker(tmp_path / "broker") as broker:
-        box = SqliteOutbox(tmp_path / "outbox.sqlite3")
-        pub = Publisher(agent, parse_mqtt_url(broker.url), clock=time.time, version="test",
-                        outbox=box)
-        pub.start()
+    with running_broker(tmp_path / "broker") as broker, \
+            connected_agent(tmp_path / "outbox.sqlite3", agent, broker) as pub:
+        broker.stop()  # a clean loss of the link
+        assert wait_for(lambda: not pub.connected, 10)
+        now = time.time()
+        pub.publish_readings([Reading(agent, device, "battery_pct", now, 60.0)])
+        pub.publish_events([DeviceEvent(agent, "fire-9", device, now, "fire.alarm", "start")])
+        time.sleep(16.0)  # long enough for a doubling backoff to have grown past 15 s
+        broker.start()
+        back = time.time()
+        watch = FirstArrival(broker.url, f"gw/v1/{agent}/+")
         try:
-            assert wait_for(lambda: pub.connected, 10)
-            broker.stop()  # a clean loss of the link
-            assert wait_for(lambda: not pub.connected, 10)
-            now = time.time()
-            pub.publish_readings([Reading(agent, device, "battery_pct", now, 60.0)])
-            pub.publish_events([DeviceEvent(agent, "fire-9", device, now, "fire.alarm",
-                                            "start")])
-            # Long enough for a doubling backoff to have grown past 15 s.
-            time.sleep(16.0)
-            broker.start()
-            back = time.time()
-            watch = FirstArrival(broker.url, f"gw/v1/{agent}/+")
-            try:
-                assert wait_for(lambda: [k for _, k in watch.got if k != "status"], 40), \
-                    "the agent never came back"
-                first_at, first_kind = next((t, k) for t, k in watch.got if k != "status")
-            finally:
-                watch.close()
-            assert first_at - back <= 2.0, f"first message {first_at - back:.1f} s after the link"
-            assert first_kind == "events"
+            assert wait_for(lambda: [k for _, k in watch.got if k != "status"], 40), \
+                "the agent never came back"
+            first_at, first_kind = next((t, k) for t, k in watch.got if k != "status")
         finally:
-            pub.stop(timeout_s=1.0)
-            box.close()
+            watch.close()
+        assert first_at - back <= 2.0, f"first message {first_at - back:.1f} s after the link"
+        assert first_kind == "events"
 
 
 @contextmanager
