@@ -125,6 +125,7 @@ class Backend:
         self.consumer: IngestConsumer | None = None
         self.publisher: MqttAlertPublisher | None = None
         self.receipt_publisher: ReceiptPublisher | None = None
+        self.receipts: Receipts | None = None
         self.storage = StorageHealth()
         self.stage: DetectorStage | None = None
 
@@ -161,9 +162,8 @@ class Backend:
             self.mqtt, f"{self.settings.ingest_client_id}-receipts"
         )
         lanes = ReceiptLanes(ops) if isinstance(ops, SqliteOpStore) else None
-        pipeline.after_write = Receipts(
-            self.receipt_publisher.publish, self.clock, lanes
-        ).after_write
+        self.receipts = Receipts(self.receipt_publisher.publish, self.clock, lanes)
+        pipeline.after_write = self.receipts.after_write
         pipeline.storage = self.storage
         pipeline.guard = DiskGuard(data_dir)
         self.consumer = IngestConsumer(
@@ -245,6 +245,8 @@ class Backend:
         self._stop.set()
         if self.consumer is not None:
             self.consumer.stop()
+        if self.receipts is not None:
+            self.receipts.flush()
         if self.publisher is not None:
             self.publisher.stop()
         if self.receipt_publisher is not None:

@@ -66,6 +66,7 @@ def test_receipts_are_published_once_stored_and_survive_a_restart(tmp_path: Path
     assert sent == [(A, {"ts": 100.0, "readings": 2, "events": 9, "health": 0})]
     hook.after_write([Decoded(A, "readings", seq=4)])  # a gap: nothing new to say
     assert len(sent) == 1
+    hook.flush()  # a clean stop (saves are at most once a second)
     ops.close()
 
     ops = SqliteOpStore(tmp_path / "ops.sqlite3")
