@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
 import time
 from collections.abc import Callable, Sequence
 
@@ -71,6 +72,7 @@ class Receipts:
         self._clock = clock
         self._lanes = lanes
         saved = lanes.load() if lanes is not None else {}
+        self._lock = threading.Lock()
         self._dirty: set[tuple[str, str]] = set()
         self._save_at = 0.0
         self.book = ReceiptBook(
@@ -78,6 +80,10 @@ class Receipts:
         )
 
     def after_write(self, decoded: Sequence[Decoded]) -> None:
+        with self._lock:  # each ingest lane's writer thread calls this
+            self._after_write(decoded)
+
+    def _after_write(self, decoded: Sequence[Decoded]) -> None:
         seqs: dict[tuple[str, str], list[int]] = {}
         for d in decoded:
             if d.agent is not None and d.seq is not None and d.kind in TOPICS:
@@ -90,13 +96,17 @@ class Receipts:
         if time.monotonic() >= self._save_at:
             # At most once a second: a synced write per batch cost up to 40 % of a small
             # batch's time, and lanes a second stale only mean a few resends after a crash.
-            self.flush()
+            self._flush()
         for agent in dict.fromkeys(agent for agent, _ in moved):
             self._publish(agent, {"ts": now, **self.book.receipt(agent)})
             metrics.RECEIPTS_PUBLISHED.inc()
 
     def flush(self) -> None:
         """Save the lanes changed since the last save (also at a clean stop)."""
+        with self._lock:
+            self._flush()
+
+    def _flush(self) -> None:
         if self._lanes is None or not self._dirty:
             return
         lanes = self.book.lanes
