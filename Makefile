@@ -18,14 +18,19 @@ lint: dev
 install: $(VENV)/.installed
 dev: $(VENV)/.dev-installed
 
+# pip shows what it fetches and installs, with progress bars: a first run takes minutes.
+PIP_INSTALL = $(BIN)/pip install --progress-bar on --disable-pip-version-check
+
 $(VENV)/.installed: pyproject.toml
+	@echo "make: installing gridwatch and its dependencies into $(VENV)"
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e .
+	$(PIP_INSTALL) --quiet --upgrade pip
+	$(PIP_INSTALL) -e .
 	touch $@
 
 $(VENV)/.dev-installed: pyproject.toml
+	@echo "make: installing gridwatch with its dev tools into $(VENV)"
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev]'
+	$(PIP_INSTALL) --quiet --upgrade pip
+	$(PIP_INSTALL) -e '.[dev]'
 	touch $(VENV)/.installed $@

@@ -12,6 +12,9 @@ from pathlib import Path
 from gridwatch.data_dir import default_data_dir
 
 DEFAULT_MQTT = "mqtt://127.0.0.1:1883"
+CONFIG_HELP = "config file or folder (default: $GRIDWATCH_CONFIG, else the sample street)"
+MQTT_HELP = ("broker URL, mqtt://[user:pass@]host:port or mqtts://... "
+             f"(default: $GRIDWATCH_MQTT_URL, else {DEFAULT_MQTT})")
 
 
 def _env(name: str, fallback: str | None = None) -> str | None:
@@ -19,8 +22,7 @@ def _env(name: str, fallback: str | None = None) -> str | None:
 
 
 def _add_common(p: argparse.ArgumentParser, *, data_dir: bool = True) -> None:
-    p.add_argument("--config", default=_env("GRIDWATCH_CONFIG"),
-                   help="config file or folder (default: the sample street)")
+    p.add_argument("--config", default=_env("GRIDWATCH_CONFIG"), help=CONFIG_HELP)
     if data_dir:
         p.add_argument("--data-dir", type=Path,
                        default=Path(_env("GRIDWATCH_DATA_DIR") or default_data_dir()),
@@ -33,62 +35,68 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     demo = sub.add_parser("demo", help="the whole system on one machine, with scripted incidents")
-    demo.add_argument("--port", type=int, default=8000)
+    demo.add_argument("--port", type=int, default=8000, help="HTTP port of the pages and API")
     demo.add_argument("--duration", type=float, default=None, help="stop after S seconds")
     demo.add_argument("--data-dir", type=Path, default=None,
                       help="keep state here (default: a new temporary folder)")
     demo.add_argument("--mqtt", default=None, help="use this broker instead of the embedded one")
-    demo.add_argument("--config", default=_env("GRIDWATCH_CONFIG"))
+    demo.add_argument("--config", default=_env("GRIDWATCH_CONFIG"), help=CONFIG_HELP)
 
     serve = sub.add_parser("serve", help="the backend: ingest, detectors, dispatch, API")
     _add_common(serve)
-    serve.add_argument("--mqtt", default=_env("GRIDWATCH_MQTT_URL", DEFAULT_MQTT))
-    serve.add_argument("--store", default=_env("GRIDWATCH_STORE_URL", "embedded"))
-    serve.add_argument("--host", default="127.0.0.1")
-    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--mqtt", default=_env("GRIDWATCH_MQTT_URL", DEFAULT_MQTT), help=MQTT_HELP)
+    serve.add_argument("--store", default=_env("GRIDWATCH_STORE_URL", "embedded"),
+                       help="time series: 'embedded' (DuckDB in --data-dir) or "
+                            "influx+http://HOST:PORT/ORG/BUCKET (default: $GRIDWATCH_STORE_URL, "
+                            "else embedded)")
+    serve.add_argument("--host", default="127.0.0.1", help="address to listen on")
+    serve.add_argument("--port", type=int, default=8000, help="HTTP port of the pages and API")
 
     edge = sub.add_parser("edge", help="one edge agent")
-    edge.add_argument("--agent", required=True)
+    edge.add_argument("--agent", required=True, help="agent id from the registry, e.g. wy1-edge")
     _add_common(edge)  # --data-dir: the agent's on-disk outbox lives under it
-    edge.add_argument("--mqtt", default=_env("GRIDWATCH_MQTT_URL", DEFAULT_MQTT))
+    edge.add_argument("--mqtt", default=_env("GRIDWATCH_MQTT_URL", DEFAULT_MQTT), help=MQTT_HELP)
     edge.add_argument("--adapters", type=Path, default=None,
                       help="YAML: device adapters and outbox caps (default: simulators)")
 
     check = sub.add_parser("check-config", help="validate a configuration")
-    check.add_argument("path")
+    check.add_argument("path", help="config file or folder to check")
 
     token = sub.add_parser("token", help="create, list and revoke API tokens")
     tsub = token.add_subparsers(dest="token_command", required=True, metavar="ACTION")
     create = tsub.add_parser("create", help="print a new token (stored hashed)")
-    create.add_argument("--role", required=True, choices=["ops", "guard", "maintenance", "admin"])
+    create.add_argument("--role", required=True, choices=["ops", "guard", "maintenance", "admin"],
+                        help="what the token may see and do")
     create.add_argument("--grid", default=None, help="grid path (required for guard)")
     create.add_argument("--maintainer", default=None, help="unit id (required for maintenance)")
-    create.add_argument("--name", default=None)
+    create.add_argument("--name", default=None, help="who or what holds it, shown by list")
     create.add_argument("--expires", default=None, help="e.g. 30d, 12h (default: never)")
     tsub.add_parser("list", help="list tokens")
     revoke = tsub.add_parser("revoke", help="revoke a token by id")
-    revoke.add_argument("id")
+    revoke.add_argument("id", help="the token's id, as `token list` shows it")
     for p in tsub.choices.values():
         _add_common(p)
 
     scores = sub.add_parser("anomaly-scores", help="offline anomaly scores for CSV series")
-    scores.add_argument("in_dir")
-    scores.add_argument("out_dir")
-    scores.add_argument("--detector", default=None)
+    scores.add_argument("in_dir", help="folder of CSV series (timestamp,value), NAB layout")
+    scores.add_argument("out_dir", help="where the scored CSVs go, same layout")
+    scores.add_argument("--detector", default=None,
+                        help="robust-knn (default), robust-knn-step or gaussian")
     skab = sub.add_parser("skab-to-nab", help="convert the SKAB benchmark to the NAB layout")
-    skab.add_argument("skab_dir")
-    skab.add_argument("out_dir")
+    skab.add_argument("skab_dir",
+                      help="SKAB data folder: one subfolder of ;-separated CSVs per experiment")
+    skab.add_argument("out_dir", help="where the NAB-layout series and windows.json go")
     skab.add_argument("--experiments", default=None,
                       help="comma-separated experiment folders (default: every labelled one)")
     masks = sub.add_parser("motion-masks", help="motion masks for frames or a video")
-    masks.add_argument("in_dir")
-    masks.add_argument("out_dir")
+    masks.add_argument("in_dir", help="a folder of frames (e.g. CDnet's input/) or a video file")
+    masks.add_argument("out_dir", help="where one PNG mask per frame goes")
 
     acl = sub.add_parser(
         "mqtt-acl", help="write Mosquitto password and ACL files for the registry's agents"
     )
     acl.add_argument("--out", required=True, help="folder for the generated files")
-    acl.add_argument("--config", default=_env("GRIDWATCH_CONFIG"))
+    acl.add_argument("--config", default=_env("GRIDWATCH_CONFIG"), help=CONFIG_HELP)
 
     bench = sub.add_parser("bench", help="run the benchmarks")
     bench.add_argument("--only", default=None, help="run only benchmarks whose name has this")

@@ -16,6 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import uvicorn
+
 from app.backend import Backend, BackendSettings
 from app.server_run import run_server
 from config.registry import Registry
@@ -62,21 +64,38 @@ def _other_area(registry: Registry, index: int) -> str:
     return areas[index % len(areas)]
 
 
-def _print_banner(port: int, mqtt: str, data_dir: Path, tokens: dict[str, str]) -> None:
+def banner(port: int, mqtt: str, data_dir: Path, tokens: dict[str, str]) -> str:
+    """What the demo prints once its pages answer: where to look, then the tokens last,
+    in a box, so they are on screen when the newcomer reaches for them."""
     lines = [
+        "gridwatch demo is running (Ctrl-C stops)",
         "",
-        "gridwatch demo is running",
-        f"  pages      http://127.0.0.1:{port}/ui/   (sign in with a token below)",
-        f"  API docs   http://127.0.0.1:{port}/docs",
-        f"  broker     {mqtt}",
-        f"  data       {data_dir}",
-        "  tokens:",
-        *(f"    {name:<34} {tok}" for name, tok in tokens.items()),
-        "  scripted incidents: fire in Wenyuan No.1 at +10 s, elevator entrapment at +20 s,",
-        "  illegal parking at +30 s, a device going silent at +40 s.  Ctrl-C stops.",
+        f"pages     http://127.0.0.1:{port}/ui/   (sign in with a token below)",
+        f"API docs  http://127.0.0.1:{port}/docs",
+        f"broker    {mqtt}",
+        f"data      {data_dir}",
+        "incidents fire in Wenyuan No.1 at +10 s, elevator entrapment at +20 s,",
+        "          illegal parking at +30 s, a device going silent at +40 s",
         "",
+        "tokens",
+        *(f"  {name:<32} {tok}" for name, tok in tokens.items()),
     ]
-    print("\n".join(lines), flush=True)
+    width = max(len(line) for line in lines)
+    return "\n".join([
+        "",
+        "+" + "-" * (width + 2) + "+",
+        *(f"| {line:<{width}} |" for line in lines),
+        "+" + "-" * (width + 2) + "+",
+        "",
+    ])
+
+
+def _print_when_up(server: uvicorn.Server, text: str, stop: threading.Event) -> None:
+    # After the server's own start-up, so nothing it prints comes between.
+    while not server.started and not stop.wait(0.05):
+        pass
+    if server.started:
+        print(text, flush=True)
 
 
 def _demo_tokens(backend: Backend, registry: Registry, fire_area: str) -> dict[str, str]:
@@ -106,6 +125,10 @@ def run_demo(args: argparse.Namespace) -> int:
     from app.embedded_broker import EmbeddedBroker
     from edge.agent import EdgeAgent
 
+    if not args.verbose:
+        # The demo's stages narrate at INFO (about 55 lines at start); a newcomer needs
+        # warnings and the scripted incidents, printed below. -v brings the rest back.
+        logging.getLogger().setLevel(logging.WARNING)
     registry = load_registry_or_exit(args.config)
     data_dir = Path(args.data_dir or tempfile.mkdtemp(prefix="gridwatch-demo-"))
     broker = None
@@ -131,14 +154,18 @@ def run_demo(args: argparse.Namespace) -> int:
     script.start()
     if args.duration is not None:
         threading.Timer(args.duration, lambda: setattr(server, "should_exit", True)).start()
-    _print_banner(args.port, mqtt_url, data_dir, tokens)
+    threading.Thread(
+        target=_print_when_up, args=(server, banner(args.port, mqtt_url, data_dir, tokens), stop),
+        name="demo-banner", daemon=True,
+    ).start()
     try:
         run_server(server)  # returns after SIGINT/SIGTERM, so the cleanup below runs
     finally:
         stop.set()
+        # The backend first: 27 agents saying goodbye are not 27 warnings to read.
+        backend.stop()
         for agent in agents.values():
             agent.stop()
-        backend.stop()
         if broker is not None:
             broker.stop()
     print("gridwatch demo stopped", flush=True)
