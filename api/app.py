@@ -117,12 +117,19 @@ def create_app(ctx: ApiContext) -> FastAPI:
         # Browsers ask for it on every page; a 404 would be a console error on each.
         return FileResponse(pages.STATIC_DIR / "favicon.svg", media_type="image/svg+xml")
 
-    @app.get("/healthz", tags=["service"])
+    @app.get(
+        "/healthz",
+        tags=["service"],
+        responses={503: {"description": "Not ready: `reason` says why."}},
+    )
     def healthz() -> JSONResponse:
-        """Liveness and readiness; needs no token. 503 with `{"status": "not_ready",
-        "reason": ...}` while ingest cannot write (disk full, store locked or failing):
-        messages then wait unacknowledged at the broker."""
+        """Liveness and readiness, for a load balancer in front of replicas; needs no
+        token. 503 with `{"status": "not_ready", "reason": ...}` while ingest cannot
+        write (disk full, store locked or failing: messages then wait unacknowledged at
+        the broker), is not connected to the broker, or the op store does not answer."""
         problem = ctx.readiness()
+        if problem is None and not ctx.ops.ping():
+            problem = {"reason": "the operational store does not answer"}
         if problem is None:
             return JSONResponse({"status": "ok"})
         return JSONResponse({"status": "not_ready", **problem}, status_code=503)

@@ -34,7 +34,9 @@ class ApiContext:
     # Where ingest saves camera snapshots (<dir>/<agent>/<id>.jpg); None: none served.
     snapshot_dir: Path | None = None
     # What keeps the backend from being ready (a storage outage: ingest is holding
-    # messages unacknowledged), for /healthz; None while all is well.
+    # messages unacknowledged; ingest not connected), for /healthz, which also pings the
+    # op store; None while all is well. A load balancer sends traffic only to a replica
+    # that is ready.
     readiness: Callable[[], dict[str, object] | None] = lambda: None
 
 

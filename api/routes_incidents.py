@@ -16,7 +16,6 @@ from config.registry import in_scope
 from dispatch.webhooks import WebhookSender
 from gridwatch.timefmt import iso
 from store.opstate_incidents import STATUSES, Incident, IncidentStore, InvalidTransition
-from store.opstate_sqlite import SqliteOpStore
 
 router = APIRouter(prefix="/api/v1/incidents", tags=["incidents"])
 IncidentId = Annotated[int, Path(ge=1, le=2**63 - 1)]
@@ -54,14 +53,8 @@ def incident_json(incident: Incident) -> dict[str, Any]:
     }
 
 
-def _sqlite(ctx: Ctx) -> SqliteOpStore:
-    if not isinstance(ctx.ops, SqliteOpStore):
-        raise HTTPException(status.HTTP_501_NOT_IMPLEMENTED, "incidents need the SQLite store")
-    return ctx.ops
-
-
 def _store(ctx: Ctx) -> IncidentStore:
-    return IncidentStore(_sqlite(ctx))
+    return IncidentStore(ctx.ops)
 
 
 def _visible(ctx: Ctx, principal: Principal, incident_id: int) -> Incident:
@@ -97,7 +90,7 @@ def transition(
 ) -> dict[str, Any]:
     """Move an incident on; 409 with the allowed next states when it may not go there."""
     _visible(ctx, principal, incident_id)
-    sender = WebhookSender(ctx.registry, _sqlite(ctx), ctx.clock)
+    sender = WebhookSender(ctx.registry, ctx.ops, ctx.clock)
     if body.unit is not None and (body.to != "dispatched" or body.unit not in sender.urls):
         raise HTTPException(
             status.HTTP_422_UNPROCESSABLE_CONTENT,

@@ -27,6 +27,7 @@ from store.interfaces import OpStore
 READ_LIMIT = 500
 WAIT_S = 15.0
 PING_S = 15
+RECONNECT_MS = 500  # EventSource's wait before it reconnects (e.g. to the other replica)
 TOKEN_CHECK_S = 2.0  # the issue asks for the end within 5 s of revocation or expiry
 
 
@@ -81,8 +82,16 @@ async def alert_events(
     check: TokenCheck,
 ) -> AsyncIterator[ServerSentEvent]:
     """Every log entry after sequence `after` in scope, then each new one as it comes,
-    for as long as `check` finds the caller's token valid."""
+    for as long as `check` finds the caller's token valid.
+
+    It opens with an id-only event (no data, so no `alert` reaches the page): a browser's
+    EventSource takes it as its last event id, so a board that connected to one replica
+    and saw no alert before that replica died resumes on the other from where it began,
+    instead of from the other's head (which would skip what was decided meanwhile).
+    It also sets the reconnection delay: a browser's default is about 3 s, too much of
+    an alarm's budget when its replica died."""
     cursor = after
+    yield ServerSentEvent(id=str(after), retry=RECONNECT_MS)
     while True:
         if not await check.ok():
             yield CLOSED

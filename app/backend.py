@@ -33,11 +33,10 @@ from ingest.disk_guard import DiskGuard
 from ingest.pipeline import IngestPipeline
 from ingest.receipts import ReceiptPublisher, Receipts
 from ingest.storage_health import StorageHealth
-from store.factory import check_store_url, open_ops, open_timeseries
+from store.factory import check_ops_url, check_store_url, open_ops, open_timeseries
 from store.interfaces import OpStore, TimeSeriesStore
 from store.opstate_events import EventLedger
 from store.opstate_receipts import ReceiptLanes
-from store.opstate_sqlite import SqliteOpStore
 
 log = logging.getLogger(__name__)
 TICK_S = 1.0  # offline and minimum-duration checks; alarms never wait for it
@@ -58,6 +57,7 @@ class BackendSettings:
     mqtt_url: str
     data_dir: Path
     store_url: str = "embedded"
+    ops_url: str = "embedded"
     host: str = "127.0.0.1"
     port: int = 8000
     bootstrap_token: str | None = None
@@ -116,6 +116,7 @@ class Backend:
         self.clock = clock
         self.mqtt = parse_mqtt_url(settings.mqtt_url)
         check_store_url(settings.store_url)
+        check_ops_url(settings.ops_url)
         self.notifier = LogNotifier()
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
@@ -133,7 +134,7 @@ class Backend:
         """Open the stores, rebuild detector state, connect ingest and dispatch."""
         data_dir = self.settings.data_dir
         data_dir.mkdir(parents=True, exist_ok=True)
-        self.ops = ops = open_ops(data_dir)
+        self.ops = ops = open_ops(data_dir, self.settings.ops_url)
         self.timeseries = open_timeseries(self.settings.store_url, data_dir, ops=ops)
         metrics.track_firing_alerts(ops.firing_alerts)
         self.notifier.notify(ops.last_log_seq())
@@ -153,7 +154,7 @@ class Backend:
         # in the background, under the stage lock, so the restart itself is not delayed.
         timeseries, now = self.timeseries, self.clock()
         self._spawn("detector-rebuild", lambda: stage.rebuild(timeseries, now))
-        ledger = EventLedger(ops) if isinstance(ops, SqliteOpStore) else None
+        ledger = EventLedger(ops, owner=self.settings.ingest_client_id)
         pipeline = IngestPipeline(
             self.registry, self.timeseries, ops, stage, snapshot_dir=data_dir / "snapshots",
             ledger=ledger,
@@ -161,7 +162,7 @@ class Backend:
         self.receipt_publisher = ReceiptPublisher(
             self.mqtt, f"{self.settings.ingest_client_id}-receipts"
         )
-        lanes = ReceiptLanes(ops) if isinstance(ops, SqliteOpStore) else None
+        lanes = ReceiptLanes(ops, owner=self.settings.ingest_client_id)
         self.receipts = Receipts(self.receipt_publisher.publish, self.clock, lanes)
         pipeline.after_write = self.receipts.after_write
         pipeline.storage = self.storage
@@ -172,6 +173,8 @@ class Backend:
         self.publisher.start()
         self.receipt_publisher.start()
         self.consumer.start()
+        # Changes another replica makes to a shared store wake this one's SSE streams.
+        ops.listen(self.notifier.notify)
         self._spawn("detector-ticker", self._tick_loop)
         self._spawn("webhooks", self._webhook_loop)
 
@@ -209,8 +212,7 @@ class Backend:
         # Its own thread: a slow outside receiver must not hold up the detector ticks.
         while not self._stop.wait(TICK_S):
             try:
-                if self.dispatcher.webhooks is not None:
-                    self.dispatcher.webhooks.deliver_due()
+                self.dispatcher.webhooks.deliver_due()
             except Exception:
                 log.exception("webhook delivery failed")
 
@@ -225,8 +227,14 @@ class Backend:
             bootstrap_token=self.settings.bootstrap_token,
             ack_alert=self.dispatcher.ack,
             snapshot_dir=self.settings.data_dir / "snapshots",
-            readiness=self.storage.problem,
+            readiness=self._readiness,
         )
+
+    def _readiness(self) -> dict[str, object] | None:
+        problem = self.storage.problem()
+        if problem is None and not (self.consumer and self.consumer.connected.is_set()):
+            problem = {"reason": "ingest is not connected to the MQTT broker"}
+        return problem
 
     def make_server(self) -> uvicorn.Server:
         app = create_app(self.api_context())

@@ -29,6 +29,12 @@ def _add_common(p: argparse.ArgumentParser, *, data_dir: bool = True) -> None:
                        help="where the embedded stores and tokens live")
 
 
+def _add_ops(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--ops", default=_env("GRIDWATCH_OPS_URL", "embedded"),
+                   help="op store: embedded (SQLite under the data dir) or "
+                        "postgresql://USER:PASSWORD@HOST:PORT/DB, shared by replicas")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="gridwatch", description=__doc__)
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
@@ -49,6 +55,10 @@ def build_parser() -> argparse.ArgumentParser:
                        help="time series: 'embedded' (DuckDB in --data-dir) or "
                             "influx+http://HOST:PORT/ORG/BUCKET (default: $GRIDWATCH_STORE_URL, "
                             "else embedded)")
+    _add_ops(serve)
+    serve.add_argument("--client-id", default="gridwatch-ingest",
+                       help="MQTT client id of ingest (its persistent session); give each "
+                            "replica its own")
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on")
     serve.add_argument("--port", type=int, default=8000, help="HTTP port of the pages and API")
 
@@ -76,6 +86,7 @@ def build_parser() -> argparse.ArgumentParser:
     revoke.add_argument("id", help="the token's id, as `token list` shows it")
     for p in tsub.choices.values():
         _add_common(p)
+        _add_ops(p)
 
     scores = sub.add_parser("anomaly-scores", help="offline anomaly scores for CSV series")
     scores.add_argument("in_dir", help="folder of CSV series (timestamp,value), NAB layout")
@@ -101,6 +112,9 @@ def build_parser() -> argparse.ArgumentParser:
     bench = sub.add_parser("bench", help="run the benchmarks")
     bench.add_argument("--only", default=None, help="run only benchmarks whose name has this")
     bench.add_argument("--quick", action="store_true", help="smaller sizes, for a smoke run")
+    bench.add_argument("--ops", default=None,
+                       help="also on PostgreSQL: 'postgresql' (a private cluster, needs the "
+                            "server binaries) or postgresql://... (scratch schemas there)")
     return parser
 
 

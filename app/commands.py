@@ -44,6 +44,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
                 mqtt_url=args.mqtt,
                 data_dir=Path(args.data_dir),
                 store_url=args.store,
+                ops_url=args.ops,
+                ingest_client_id=args.client_id,
                 host=args.host,
                 port=args.port,
                 bootstrap_token=os.environ.get("GRIDWATCH_BOOTSTRAP_TOKEN") or None,
@@ -52,7 +54,12 @@ def cmd_serve(args: argparse.Namespace) -> int:
     except ValueError as exc:
         print(f"gridwatch serve: {exc}", file=sys.stderr)
         return 2
-    backend.start()
+    try:
+        backend.start()
+    except ConnectionError as exc:  # the op store is unreachable
+        print(f"gridwatch serve: {exc}", file=sys.stderr)
+        backend.stop()
+        return 2
     server = backend.make_server()
     print(f"gridwatch serving http://{args.host}:{args.port}/ (data in {args.data_dir}, "
           f"broker {backend.mqtt.display})", flush=True)
@@ -91,7 +98,11 @@ def cmd_token(args: argparse.Namespace) -> int:
     from store.factory import open_ops
 
     registry = load_registry_or_exit(args.config)
-    ops = open_ops(Path(args.data_dir))
+    try:
+        ops = open_ops(Path(args.data_dir), args.ops)
+    except (ValueError, ConnectionError) as exc:
+        print(f"gridwatch token: {exc}", file=sys.stderr)
+        return 2
     try:
         if args.token_command == "create":
             return tokens.cmd_token_create(
@@ -142,5 +153,5 @@ def cmd_mqtt_acl(args: argparse.Namespace) -> int:
 def cmd_bench(args: argparse.Namespace) -> int:
     from bench.runner import run_benchmarks
 
-    return run_benchmarks(args.only, quick=args.quick)
+    return run_benchmarks(args.only, quick=args.quick, ops=args.ops)
 

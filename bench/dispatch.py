@@ -4,7 +4,8 @@ Throughput: alert changes per second through the whole dispatch stage (routing t
 the sample street, on-duty selection, store, timers, incidents, SSE wake-up), beside
 the bare `SqliteOpStore.apply_change` of the same changes: the ratio is what routing,
 escalation and incidents cost on top of storing. The latency figures are in
-`bench.dispatch_latency`.
+`bench.dispatch_latency`. With `--ops postgresql[://...]` the same figures are measured
+on PostgreSQL too, each beside SQLite's from the same run (`bench.ops_targets`).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import time
 from pathlib import Path
 
 from bench.kit import ROUNDS, Result
+from bench.ops_targets import OpsTarget, ops_targets
 from config.loader import DEFAULT_CONFIG_DIR, load_registry
 from config.registry import Registry
 from dispatch.dispatcher import Dispatcher
@@ -46,15 +48,15 @@ def workload(registry: Registry, devices: int) -> list[AlertChange]:
     return fired + resolved
 
 
-def _dispatch_rate(registry: Registry, changes: list[AlertChange], root: Path) -> float:
-    ops = SqliteOpStore(root / "dispatch.sqlite3")
-    dispatcher = Dispatcher(registry, ops, LogNotifier(), [], ManualClock(T0))
-    start = time.perf_counter()
-    for change in changes:
-        dispatcher.apply([change])
-    elapsed = time.perf_counter() - start
-    ops.close()
-    return len(changes) / elapsed
+def _dispatch_rate(
+    registry: Registry, changes: list[AlertChange], root: Path, target: OpsTarget
+) -> float:
+    with target.open(root) as ops:
+        dispatcher = Dispatcher(registry, ops, LogNotifier(), [], ManualClock(T0))
+        start = time.perf_counter()
+        for change in changes:
+            dispatcher.apply([change])
+        return len(changes) / (time.perf_counter() - start)
 
 
 def _store_rate(registry: Registry, changes: list[AlertChange], root: Path) -> float:
@@ -71,24 +73,34 @@ def _store_rate(registry: Registry, changes: list[AlertChange], root: Path) -> f
     return len(changes) / elapsed
 
 
-def throughput(quick: bool) -> Result:
+def throughput(quick: bool, targets: list[OpsTarget]) -> list[Result]:
+    """SQLite's dispatch beside the bare store; each other store's beside SQLite's."""
     registry = load_registry(DEFAULT_CONFIG_DIR)
     devices = 200 if quick else len(registry.config.devices)
     changes = workload(registry, devices)
-    figures: list[float] = []
+    figures: dict[str, list[float]] = {t.name: [] for t in targets}
     references: list[float] = []
     for _ in range(ROUNDS):
         with tempfile.TemporaryDirectory(prefix="gw-bench-dispatch-") as tmp:
             references.append(_store_rate(registry, changes, Path(tmp)))
-            figures.append(_dispatch_rate(registry, changes, Path(tmp)))
-    return Result(
-        f"dispatch throughput ({len(changes)} changes, sample street routing tree, "
-        "store + timers + incidents)", "alerts/s", statistics.median(figures),
+            for target in targets:
+                figures[target.name].append(_dispatch_rate(registry, changes, Path(tmp), target))
+    what = f"({len(changes)} changes, sample street routing tree, store + timers + incidents)"
+    sqlite = statistics.median(figures["SQLite"])
+    results = [Result(
+        f"dispatch throughput {what}", "alerts/s", sqlite,
         "bare SqliteOpStore.apply_change of the same changes", statistics.median(references),
-    )
+    )]
+    results += [
+        Result(f"dispatch throughput on {t.name} {what}", "alerts/s",
+               statistics.median(figures[t.name]), "the same on SQLite, same run", sqlite)
+        for t in targets if t.name != "SQLite"
+    ]
+    return results
 
 
-def run(quick: bool) -> list[Result]:
+def run(quick: bool, ops: str | None = None) -> list[Result]:
     from bench.dispatch_latency import latency
 
-    return [throughput(quick), *latency(quick)]
+    with ops_targets(ops) as targets:
+        return [*throughput(quick, targets), *latency(quick, targets)]

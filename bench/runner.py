@@ -7,6 +7,7 @@ stage keeps its benchmark next to its code, as a module with `run(quick) -> [Res
 from __future__ import annotations
 
 import importlib
+import inspect
 import logging
 
 from bench.kit import ROUNDS
@@ -19,11 +20,14 @@ BENCHMARKS: dict[str, str] = {
     "camera": "bench.camera",
     "edge-replay": "bench.edge_replay",
     "dispatch": "bench.dispatch",
+    "failover": "bench.failover",
     "influx": "bench.influx",
 }
 
 
-def run_benchmarks(only: str | None, quick: bool = False) -> int:
+def run_benchmarks(only: str | None, quick: bool = False, ops: str | None = None) -> int:
+    """`ops`: besides SQLite, run the benchmarks that take one (dispatch, failover) on
+    PostgreSQL ('postgresql' for a private cluster, or a URL)."""
     # The stages log per connection and per incident opened: in a benchmark that is
     # screens of noise between the figures, and time inside them. Errors still show.
     logging.getLogger().setLevel(logging.ERROR)
@@ -39,7 +43,9 @@ def run_benchmarks(only: str | None, quick: bool = False) -> int:
             print(f"{name}: not built yet", flush=True)
             continue
         try:
-            for result in module.run(quick):
+            takes_ops = "ops" in inspect.signature(module.run).parameters
+            results = module.run(quick, ops=ops) if takes_ops else module.run(quick)
+            for result in results:
                 print(result.line(), flush=True)
         except MosquittoMissing as exc:
             print(f"{name}: skipped: {exc}", flush=True)

@@ -26,7 +26,8 @@ if [ "${GRIDWATCH_DEMO:-0}" != "1" ]; then
   fi
 fi
 # gridwatch needs none of the stack's admin secrets; they were passed for the check only.
-unset INFLUXDB_ADMIN_PASSWORD INFLUXDB_ADMIN_TOKEN GRAFANA_ADMIN_PASSWORD
+# (PostgreSQL's password reaches gridwatch inside GRIDWATCH_OPS_URL.)
+unset INFLUXDB_ADMIN_PASSWORD INFLUXDB_ADMIN_TOKEN GRAFANA_ADMIN_PASSWORD POSTGRES_PASSWORD
 
 if [ -n "${GW_MQTT_USER:-}" ] && [ -z "${GRIDWATCH_MQTT_URL:-}" ]; then
   creds="${GW_MQTT_CREDENTIALS:-/run/gridwatch/mqtt/credentials.txt}"

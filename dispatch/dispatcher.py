@@ -27,7 +27,6 @@ from gridwatch.records import Alert, AlertChange, Reading
 from store.interfaces import AlertContext, OpStore
 from store.opstate_dispatch import DispatchState
 from store.opstate_incidents import IncidentStore
-from store.opstate_sqlite import SqliteOpStore
 
 log = logging.getLogger(__name__)
 ELEVATOR_MODE = "mode"
@@ -62,17 +61,12 @@ class Dispatcher:
         self.inhibitor = Inhibitor()
         # Group key -> the alert that notified for the group while it fires.
         self._groups: dict[tuple[str, ...], int] = {}
-        # Escalation, silences and incidents need the SQLite store's transactions.
-        self.state = DispatchState(ops) if isinstance(ops, SqliteOpStore) else None
-        self.incidents = IncidentStore(ops) if isinstance(ops, SqliteOpStore) else None
-        self.webhooks = (
-            WebhookSender(registry, ops, clock) if isinstance(ops, SqliteOpStore) else None
-        )
-        self.escalator = (
-            Escalator(registry, ops, self.state, self.selector, self._fan_out, self.open_incident,
-                      self._suppressed_now)
-            if isinstance(ops, SqliteOpStore) and self.state is not None
-            else None
+        self.state = DispatchState(ops)
+        self.incidents = IncidentStore(ops)
+        self.webhooks = WebhookSender(registry, ops, clock)
+        self.escalator = Escalator(
+            registry, ops, self.state, self.selector, self._fan_out, self.open_incident,
+            self._suppressed_now,
         )
         for alert in sorted(ops.firing_alerts(), key=lambda a: a.id):
             self.inhibitor.observe(alert, registry.area_of(alert.grid))
@@ -88,8 +82,6 @@ class Dispatcher:
     def _recover(self) -> None:
         """Arm what a crash left unarmed: alerts stored but given no timer (and no
         incident) because the process died between the two commits."""
-        if self.state is None:
-            return
         for alert_id, raised_at in self.state.unarmed():
             alert = self.ops.get_alert(alert_id)
             device = None if alert is None else self.registry.devices.get(alert.device)
@@ -138,8 +130,7 @@ class Dispatcher:
             if self._groups.get(group) == alert.id:
                 del self._groups[group]
             self._fan_out(alert, seq, publish=notify and not self._suppressed(alert, labels, now))
-            if self.state is not None:
-                self.state.set_timer(alert.id, "done", None)
+            self.state.set_timer(alert.id, "done", None)
             self._armed.discard(alert.id)
             return alert
         notify, incident = self._arm(alert, labels, routes, now)
@@ -177,7 +168,7 @@ class Dispatcher:
         # A repeat of a firing alert is already armed: no write (and no fsync) for it.
         # A suppressed alert is armed too: the escalator holds it while the silence or
         # inhibition lasts and takes it up the grid if it outlasts them.
-        if self.state is not None and alert.id not in self._armed:
+        if alert.id not in self._armed:
             due = None if grouped else raised_at + route.escalate_after_s
             self.state.start_timer(alert.id, due, route.escalate_after_s, route.renotify_after_s)
             self._armed.add(alert.id)
@@ -185,7 +176,7 @@ class Dispatcher:
 
     def _suppressed(self, alert: Alert, labels: dict[str, str], now: float) -> str | None:
         reason = self.inhibitor.reason(alert, labels["area"])
-        if reason is None and self.state is not None:
+        if reason is None:
             for silence in self.state.silences(now, active_only=True):
                 if silence_matches(silence.matchers, labels):
                     reason = f"silenced by #{silence.id}: {silence.comment}"
@@ -204,8 +195,6 @@ class Dispatcher:
 
     def open_incident(self, alert: Alert, now: float) -> int | None:
         """Open the incident of `alert` (or join the open one with its dedup key)."""
-        if self.incidents is None:
-            return None
         area = self.registry.area_of(alert.grid)
         why = f"{alert.severity} {alert.type} on {alert.device}: {alert.summary}"
         incident_id, opened, logged = self.incidents.open_or_join(
@@ -225,8 +214,6 @@ class Dispatcher:
 
     def tick(self) -> int:
         """Fire due escalation and re-notification timers; the steps recorded."""
-        if self.escalator is None:
-            return 0
         with self._lock:
             return self.escalator.tick(self.clock())
 
@@ -237,7 +224,7 @@ class Dispatcher:
             if result is None:
                 return None
             alert, seq = result
-            if self.escalator is not None and alert.status == "firing":
+            if alert.status == "firing":
                 self.escalator.acknowledged(alert_id, now)
             self._fan_out(alert, seq)
             return alert
@@ -247,8 +234,7 @@ class Dispatcher:
         if not publish:
             return
         payload = alert_json(alert)
-        if self.webhooks is not None:
-            self.webhooks.enqueue_alert(alert, seq, payload)
+        self.webhooks.enqueue_alert(alert, seq, payload)
         for sink in self.sinks:
             try:
                 sink.publish(alert, payload)

@@ -21,8 +21,8 @@ from collections.abc import Callable
 from config.registry import Registry
 from dispatch.selection import DISTRICT_LEVEL, LEVEL_NAMES, MAX_LEVEL, ReceiverSelector
 from gridwatch.records import Alert
+from store.interfaces import OpStore
 from store.opstate_dispatch import DispatchState, Timer
-from store.opstate_sqlite import SqliteOpStore
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +35,7 @@ class Escalator:
     def __init__(
         self,
         registry: Registry,
-        ops: SqliteOpStore,
+        ops: OpStore,
         state: DispatchState,
         selector: ReceiverSelector,
         emit: Emit,

@@ -19,7 +19,7 @@ from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait
 from config.registry import Registry
 from gridwatch.clock import Clock
 from gridwatch.records import Alert
-from store.opstate_sqlite import SqliteOpStore
+from store.interfaces import OpStore
 from store.opstate_webhooks import Delivery, WebhookLog
 
 log = logging.getLogger(__name__)
@@ -31,7 +31,7 @@ LATER_MAX_S = 3600.0
 
 class WebhookSender:
     def __init__(
-        self, registry: Registry, ops: SqliteOpStore, clock: Clock,
+        self, registry: Registry, ops: OpStore, clock: Clock,
         tries: int = 3, wait_s: float = 0.5, client: httpx.Client | None = None,
     ) -> None:
         self.urls = {r.id: r.webhook for r in registry.receivers.values() if r.webhook}

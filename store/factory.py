@@ -1,4 +1,4 @@
-"""Open the stores a backend was asked for (`--store`, `--data-dir`)."""
+"""Open the stores a backend was asked for (`--store`, `--ops`, `--data-dir`)."""
 
 from __future__ import annotations
 
@@ -23,9 +23,7 @@ def check_store_url(url: str) -> None:
 
         parse_influx_url(url)
         return
-    raise ValueError(
-        f"store {url!r}: expected 'embedded' or influx+http://HOST:PORT/ORG/BUCKET"
-    )
+    raise ValueError(f"store {url!r}: expected 'embedded' or influx+http://HOST:PORT/ORG/BUCKET")
 
 
 def open_timeseries(url: str, data_dir: Path, ops: OpStore | None = None) -> TimeSeriesStore:
@@ -43,8 +41,9 @@ def open_timeseries(url: str, data_dir: Path, ops: OpStore | None = None) -> Tim
 
     token = os.environ.get(INFLUX_TOKEN_ENV, "")
     if not token:
-        log.warning("%s is not set: InfluxDB will refuse the writes (they are spooled)",
-                    INFLUX_TOKEN_ENV)
+        log.warning(
+            "%s is not set: InfluxDB will refuse the writes (they are spooled)", INFLUX_TOKEN_ENV
+        )
     dead_letters = ops if ops is not None else open_ops(data_dir)
 
     def dead_letter(line: str, reason: str) -> None:
@@ -61,7 +60,26 @@ def open_timeseries(url: str, data_dir: Path, ops: OpStore | None = None) -> Tim
     return store
 
 
-def open_ops(data_dir: Path) -> OpStore:
-    from store.opstate_sqlite import SqliteOpStore
+def check_ops_url(url: str) -> None:
+    """Validate an op store URL without connecting."""
+    if url == "embedded":
+        return
+    scheme, sep, rest = url.partition("://")
+    if scheme in ("postgresql", "postgres") and sep and rest:
+        return
+    raise ValueError(
+        f"ops store {url!r}: expected 'embedded' or postgresql://USER:PASSWORD@HOST:PORT/DB"
+    )
 
-    return SqliteOpStore(data_dir / "ops.sqlite3")
+
+def open_ops(data_dir: Path, url: str = "embedded") -> OpStore:
+    """The op store: the data dir's SQLite file, or a PostgreSQL database that replicas
+    share (its migrations run now)."""
+    check_ops_url(url)
+    if url == "embedded":
+        from store.opstate_sqlite import SqliteOpStore
+
+        return SqliteOpStore(data_dir / "ops.sqlite3")
+    from store.opstate_postgres import PostgresOpStore
+
+    return PostgresOpStore(url)

@@ -2,15 +2,17 @@
 
 `TimeSeriesStore` holds readings and device events (embedded DuckDB by default,
 InfluxDB in production). `OpStore` holds operational state where transactions are
-natural (SQLite): alerts and their change log, acknowledgements, dead letters and
-API tokens. Unit tests pass fakes; integration tests use the real ones.
+natural (embedded SQLite, or PostgreSQL shared by replicas): alerts and their change
+log, acknowledgements, dispatch state, dead letters and API tokens. Unit tests pass
+fakes; integration tests use the real ones.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 from gridwatch.records import Alert, AlertChange, DeviceEvent, Reading
 
@@ -99,6 +101,26 @@ class StoredToken:
     revoked_at: float | None
 
 
+class Cursor(Protocol):
+    """The DB-API cursor subset the op store's SQL runs on (sqlite3's, or the
+    PostgreSQL adapter's). Statements are written in SQLite's dialect with `?`
+    parameters; the PostgreSQL store translates them (store.pg_dialect)."""
+
+    @property
+    def rowcount(self) -> int: ...
+
+    @property
+    def lastrowid(self) -> int | None: ...
+
+    def execute(self, sql: str, parameters: Sequence[Any] = ..., /) -> Cursor: ...
+
+    def fetchone(self) -> Any: ...
+
+    def fetchall(self) -> list[Any]: ...
+
+    def __iter__(self) -> Iterator[Any]: ...
+
+
 class OpStore(Protocol):
     # dead letters
     def add_dead_letter(
@@ -162,5 +184,51 @@ class OpStore(Protocol):
     def list_tokens(self) -> list[StoredToken]: ...
 
     def revoke_token(self, token_id: str, now: float) -> bool: ...
+
+    def annotate(
+        self,
+        alert_id: int,
+        now: float,
+        *,
+        escalation_level: int | None = None,
+        incident_id: int | None = None,
+        receivers: Sequence[str] | None = None,
+    ) -> tuple[Alert, int] | None:
+        """Record what dispatch decided, logged as an 'update'. None when no such alert."""
+        ...
+
+    def ack_note(self, alert_id: int) -> str | None: ...
+
+    # transactions for the dispatch tables (store.opstate_dispatch, opstate_incidents,
+    # opstate_webhooks), which write beside an alert change in the same transaction
+
+    def tx(self) -> AbstractContextManager[Cursor]:
+        """A write transaction, committed when the block ends without an exception."""
+        ...
+
+    def alert_tx(self) -> AbstractContextManager[Cursor]:
+        """A write transaction that may change alerts: serialized against every other
+        one, across replicas too, so that two replicas deciding the same change agree
+        (the second sees the first's row) and the log's sequence is its commit order."""
+        ...
+
+    def read(self) -> AbstractContextManager[Cursor]: ...
+
+    @property
+    def claim_clause(self) -> str:
+        """Appended to a SELECT that claims rows for this process ('' where one process
+        holds the store; ' FOR UPDATE SKIP LOCKED' where replicas share it)."""
+        ...
+
+    # replicas
+
+    def ping(self) -> bool:
+        """Whether the store answers now (for /healthz)."""
+        ...
+
+    def listen(self, on_seq: Callable[[int], None]) -> None:
+        """Call `on_seq(seq)` when another process appends to the alert log (from a
+        thread of the store's own); a store only this process writes does nothing."""
+        ...
 
     def close(self) -> None: ...

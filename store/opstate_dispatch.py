@@ -12,8 +12,9 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from gridwatch.records import Alert
+from store.interfaces import OpStore
 from store.opstate_schema import alert_from_row, save_alert
-from store.opstate_sqlite import ALERT_SELECT, SqliteOpStore
+from store.opstate_sql import ALERT_SELECT
 
 TimerMode = Literal["escalate", "renotify", "done"]
 
@@ -51,7 +52,7 @@ def _silence(row: tuple[Any, ...]) -> Silence:
 
 
 class DispatchState:
-    def __init__(self, ops: SqliteOpStore) -> None:
+    def __init__(self, ops: OpStore) -> None:
         self.ops = ops
 
     # escalation timers
@@ -122,8 +123,15 @@ class DispatchState:
         next_due: float | None,
     ) -> tuple[Alert, int] | None:
         """Record one step on the alert and move its timer on, in one transaction.
-        None when the timer has already moved (fired elsewhere, acked, resolved)."""
-        with self.ops.tx() as cur:
+        None when the timer has already moved (fired elsewhere, acked, resolved):
+        another replica holding the claim is skipped, not waited for."""
+        with self.ops.alert_tx() as cur:
+            claimed = cur.execute(
+                f"SELECT alert_id FROM escalations WHERE alert_id = ?{self.ops.claim_clause}",
+                (timer.alert_id,),
+            ).fetchone()
+            if claimed is None:
+                return None
             moved = cur.execute(
                 "UPDATE escalations SET mode = ?, due_at = ? WHERE alert_id = ? AND mode = ?"
                 " AND due_at = ?",

@@ -27,15 +27,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from gridwatch.records import DeviceEvent
-from store.opstate_sqlite import SqliteOpStore
+from store.interfaces import OpStore
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS event_decisions (
-    agent TEXT NOT NULL, id TEXT NOT NULL, state TEXT NOT NULL, ts REAL NOT NULL,
-    decided INTEGER NOT NULL,
-    PRIMARY KEY (agent, id, state, ts)
-) WITHOUT ROWID;
-"""
+# The table is migration 3 of store.opstate_schema. Its rows are per `owner`, the
+# replica (ingest client id) that decides: replicas sharing one store each see every
+# event and each decides it (the second decision of a change is adopted, not repeated),
+# so one replica's "decided" must not make another skip an event its detectors need.
 KEEP_S = 31 * 86_400.0  # the decoder refuses events older than 30 days
 PRUNE_EVERY_S = 3600.0
 _Key = tuple[str, str, str, float]
@@ -47,11 +44,10 @@ def event_key(e: DeviceEvent) -> _Key:
 
 
 class EventLedger:
-    def __init__(self, ops: SqliteOpStore) -> None:
+    def __init__(self, ops: OpStore, owner: str = "") -> None:
         self._ops = ops
+        self._owner = owner
         self._pruned_at = 0.0
-        with ops.tx() as cur:
-            cur.execute(SCHEMA)
 
     def begin(
         self, events: Sequence[DeviceEvent]
@@ -65,12 +61,14 @@ class EventLedger:
             for e in unique:
                 row = cur.execute(
                     "SELECT decided FROM event_decisions"
-                    " WHERE agent = ? AND id = ? AND state = ? AND ts = ?",
-                    event_key(e),
+                    " WHERE owner = ? AND agent = ? AND id = ? AND state = ? AND ts = ?",
+                    (self._owner, *event_key(e)),
                 ).fetchone()
                 if row is None:
                     cur.execute(
-                        "INSERT INTO event_decisions VALUES (?, ?, ?, ?, 0)", event_key(e)
+                        "INSERT INTO event_decisions (owner, agent, id, state, ts, decided)"
+                        " VALUES (?, ?, ?, ?, ?, 0)",
+                        (self._owner, *event_key(e)),
                     )
                     added.append(e)
                 elif not row[0]:
@@ -79,17 +77,24 @@ class EventLedger:
 
     def finish(self, events: Sequence[DeviceEvent], now: float) -> None:
         with self._ops.tx() as cur:
-            cur.executemany(
-                "UPDATE event_decisions SET decided = 1"
-                " WHERE agent = ? AND id = ? AND state = ? AND ts = ?",
-                [event_key(e) for e in events],
-            )
+            for e in events:
+                cur.execute(
+                    "UPDATE event_decisions SET decided = 1"
+                    " WHERE owner = ? AND agent = ? AND id = ? AND state = ? AND ts = ?",
+                    (self._owner, *event_key(e)),
+                )
             if now - self._pruned_at >= PRUNE_EVERY_S:  # a table scan: not per batch
-                cur.execute("DELETE FROM event_decisions WHERE ts < ?", (now - KEEP_S,))
+                cur.execute(
+                    "DELETE FROM event_decisions WHERE owner = ? AND ts < ?",
+                    (self._owner, now - KEEP_S),
+                )
                 self._pruned_at = now
 
     def undecided(self) -> int:
         with self._ops.read() as cur:
             return int(
-                cur.execute("SELECT count(*) FROM event_decisions WHERE decided = 0").fetchone()[0]
+                cur.execute(
+                    "SELECT count(*) FROM event_decisions WHERE owner = ? AND decided = 0",
+                    (self._owner,),
+                ).fetchone()[0]
             )

@@ -7,14 +7,14 @@ repeat of the same fault joins it even when two alerts race. The alert's
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from gridwatch.records import Alert
+from store.interfaces import Cursor, OpStore
 from store.opstate_schema import SCOPE_FILTER, alert_from_row, in_json_list, save_alert
-from store.opstate_sqlite import ALERT_SELECT, SqliteOpStore
+from store.opstate_sql import ALERT_SELECT
 
 STATUSES = ("open", "dispatched", "acknowledged", "resolved", "closed")
 # Where each status may go next; anything else is refused with the allowed list.
@@ -57,15 +57,16 @@ _SELECT = "SELECT id, dedup_key, status, grid, created_at, updated_at FROM incid
 
 
 class IncidentStore:
-    def __init__(self, ops: SqliteOpStore) -> None:
+    def __init__(self, ops: OpStore) -> None:
         self.ops = ops
 
     def open_or_join(
         self, dedup_key: str, grid: str, alert_id: int, now: float, note: str
     ) -> tuple[int, bool, tuple[Alert, int] | None]:
         """(incident id, whether it was opened now, the alert and its log seq when its
-        incident_id changed)."""
-        with self.ops.tx() as cur:
+        incident_id changed). Serialized with every alert change, so two replicas
+        opening the incident of one fire open one."""
+        with self.ops.alert_tx() as cur:
             row = cur.execute(
                 "SELECT id FROM incidents WHERE dedup_key = ? AND status != 'closed'",
                 (dedup_key,),
@@ -126,7 +127,7 @@ class IncidentStore:
     def list(
         self, scopes: Sequence[str] | None, status: str | None = None, limit: int = 100
     ) -> list[Incident]:
-        where: list[str] = ["1"]
+        where: list[str] = ["1 = 1"]
         params: list[object] = []
         if scopes is not None:
             where.append(SCOPE_FILTER)
@@ -140,7 +141,7 @@ class IncidentStore:
             return [self._complete(cur, r) for r in rows]
 
     @staticmethod
-    def _complete(cur: sqlite3.Cursor, row: tuple[Any, ...]) -> Incident:
+    def _complete(cur: Cursor, row: tuple[Any, ...]) -> Incident:
         incident_id = int(row[0])
         alerts = [
             int(a)
@@ -161,7 +162,7 @@ class IncidentStore:
 
 
 def _history(
-    cur: sqlite3.Cursor, incident_id: int, at: float, who: str, frm: str | None, to: str, note: str
+    cur: Cursor, incident_id: int, at: float, who: str, frm: str | None, to: str, note: str
 ) -> None:
     cur.execute(
         "INSERT INTO incident_history (incident_id, at, who, from_status, to_status, note)"

@@ -10,29 +10,26 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 
-from store.opstate_sqlite import SqliteOpStore
+from store.interfaces import OpStore
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS receipt_lanes (
-    agent TEXT NOT NULL, topic TEXT NOT NULL, upto INTEGER NOT NULL,
-    above TEXT NOT NULL, gap_since REAL,
-    PRIMARY KEY (agent, topic)
-) WITHOUT ROWID;
-"""
+# The table is migration 4 of store.opstate_schema. Its rows are per `owner`, the
+# replica (ingest client id) whose store the lanes describe: replicas sharing one op
+# store each store and acknowledge what they received themselves.
 LaneRow = tuple[int, set[int], float | None]  # (upto, above, gap_since)
 MAX_ABOVE = 10_000  # seqs kept above a gap; past it the gap is given up on at the next load
 
 
 class ReceiptLanes:
-    def __init__(self, ops: SqliteOpStore) -> None:
+    def __init__(self, ops: OpStore, owner: str = "") -> None:
         self._ops = ops
-        with ops.tx() as cur:
-            cur.execute(SCHEMA)
+        self._owner = owner
 
     def load(self) -> dict[tuple[str, str], LaneRow]:
         with self._ops.read() as cur:
             rows = cur.execute(
                 "SELECT agent, topic, upto, above, gap_since FROM receipt_lanes"
+                " WHERE owner = ?",
+                (self._owner,),
             ).fetchall()
         return {(a, t): (int(u), set(json.loads(above)), g) for a, t, u, above, g in rows}
 
@@ -40,12 +37,11 @@ class ReceiptLanes:
         if not lanes:
             return
         with self._ops.tx() as cur:
-            cur.executemany(
-                "INSERT INTO receipt_lanes VALUES (?, ?, ?, ?, ?) ON CONFLICT (agent, topic)"
-                " DO UPDATE SET upto = excluded.upto, above = excluded.above,"
-                " gap_since = excluded.gap_since",
-                [
-                    (a, t, upto, json.dumps(sorted(above)[:MAX_ABOVE]), gap_since)
-                    for (a, t), (upto, above, gap_since) in lanes.items()
-                ],
-            )
+            for (a, t), (upto, above, gap_since) in lanes.items():
+                cur.execute(
+                    "INSERT INTO receipt_lanes (owner, agent, topic, upto, above, gap_since)"
+                    " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (owner, agent, topic)"
+                    " DO UPDATE SET upto = excluded.upto, above = excluded.above,"
+                    " gap_since = excluded.gap_since",
+                    (self._owner, a, t, upto, json.dumps(sorted(above)[:MAX_ABOVE]), gap_since),
+                )

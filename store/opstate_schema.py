@@ -1,19 +1,19 @@
-"""The SQLite schema of the operational store, and alerts to and from rows.
+"""The schema of the operational store, and alerts to and from rows.
 
-Kept apart from `opstate_sqlite` so that a PostgreSQL port can reuse the mapping and
-see the whole schema in one place."""
+The numbered migrations are written in SQLite's dialect; the PostgreSQL store runs the
+same list, translated by `store.pg_dialect`, so both stores go through one sequence."""
 
 from __future__ import annotations
 
 import json
-import sqlite3
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, fields
 from typing import Any
 
 from gridwatch.records import Alert
+from store.interfaces import Cursor
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 4
 
 _DDL = """
 CREATE TABLE IF NOT EXISTS dead_letters (
@@ -133,7 +133,38 @@ CREATE TABLE IF NOT EXISTS silences (
     deleted_at REAL
 );
 """
-MIGRATIONS: dict[int, str] = {1: _DDL, 2: _DDL_V2}
+# Version 3 (issue 17): which device events have had their alert decision committed,
+# per deciding replica (store.opstate_events). A version-2 file of a build that made
+# this table on the fly (without `owner`) has it replaced: the ledger only ever asks
+# about the last month, and an empty one decides again, which the alert store adopts.
+_DDL_V3 = """
+DROP TABLE IF EXISTS event_decisions;
+CREATE TABLE IF NOT EXISTS event_decisions (
+    owner TEXT NOT NULL DEFAULT '',
+    agent TEXT NOT NULL,
+    id TEXT NOT NULL,
+    state TEXT NOT NULL,
+    ts REAL NOT NULL,
+    decided INTEGER NOT NULL,
+    PRIMARY KEY (owner, agent, id, state, ts)
+)
+"""
+# Version 4 (issue 11): the receipt book's lanes (store.opstate_receipts), per replica;
+# replaces the owner-less table a version-2 file may have (a lost lane is refilled by
+# the agents' resends).
+_DDL_V4 = """
+DROP TABLE IF EXISTS receipt_lanes;
+CREATE TABLE receipt_lanes (
+    owner TEXT NOT NULL DEFAULT '',
+    agent TEXT NOT NULL,
+    topic TEXT NOT NULL,
+    upto INTEGER NOT NULL,
+    above TEXT NOT NULL,
+    gap_since REAL,
+    PRIMARY KEY (owner, agent, topic)
+)
+"""
+MIGRATIONS: dict[int, str] = {1: _DDL, 2: _DDL_V2, 3: _DDL_V3, 4: _DDL_V4}
 
 ALERT_COLUMNS: tuple[str, ...] = tuple(f.name for f in fields(Alert))
 
@@ -147,20 +178,24 @@ SCOPE_FILTER = (
 _SEVERITY_RANK = {"info": 0, "warning": 1, "minor": 2, "major": 3, "critical": 4}
 
 
-def create_schema(cur: sqlite3.Cursor) -> None:
+def create_schema(cur: Cursor) -> None:
     """Create what is missing; refuse a file written by a newer schema."""
     version = int(cur.execute("PRAGMA user_version").fetchone()[0])
     if version > SCHEMA_VERSION:
         raise RuntimeError(
             f"operational store has schema version {version}, this build knows {SCHEMA_VERSION}"
         )
-    # Every step only creates what is missing (IF NOT EXISTS), so running them all is
-    # both the fresh install and the migration of an older file, half-applied or not.
-    for step in range(1, SCHEMA_VERSION + 1):
-        for statement in MIGRATIONS[step].split(";"):
-            if statement.strip():
-                cur.execute(statement)
+    # Each open runs the steps the file lacks, in the transaction that records the new
+    # version, so a step is never half-applied nor run twice.
+    for step in range(version + 1, SCHEMA_VERSION + 1):
+        for statement in migration_statements(step):
+            cur.execute(statement)
     cur.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+
+
+def migration_statements(step: int) -> list[str]:
+    """The statements of migration `step`, one by one (no `;` inside a statement)."""
+    return [st for st in MIGRATIONS[step].split(";") if st.strip()]
 
 
 def alert_from_row(row: Sequence[Any]) -> Alert:
@@ -176,7 +211,7 @@ def _alert_params(alert: Alert) -> dict[str, Any]:
     return values
 
 
-def insert_alert(cur: sqlite3.Cursor, alert: Alert, now: float) -> int:
+def insert_alert(cur: Cursor, alert: Alert, now: float) -> int:
     """Insert a new alert (setting its id) and log it as 'fire'; returns the log seq."""
     params = _alert_params(alert)
     del params["id"]
@@ -188,7 +223,7 @@ def insert_alert(cur: sqlite3.Cursor, alert: Alert, now: float) -> int:
     return _log(cur, alert, "fire", now)
 
 
-def save_alert(cur: sqlite3.Cursor, alert: Alert, kind: str, now: float) -> int:
+def save_alert(cur: Cursor, alert: Alert, kind: str, now: float) -> int:
     """Write every field of an existing alert and log the change; returns the log seq."""
     params = _alert_params(alert)
     alert_id = params.pop("id")
@@ -199,7 +234,7 @@ def save_alert(cur: sqlite3.Cursor, alert: Alert, kind: str, now: float) -> int:
     return _log(cur, alert, kind, now)
 
 
-def _log(cur: sqlite3.Cursor, alert: Alert, kind: str, now: float) -> int:
+def _log(cur: Cursor, alert: Alert, kind: str, now: float) -> int:
     snapshot = json.dumps(asdict(alert), ensure_ascii=False, separators=(",", ":"))
     cur.execute(
         "INSERT INTO alert_log (alert_id, kind, at, snapshot, grid) VALUES (?, ?, ?, ?, ?)",

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from store.opstate_sqlite import SqliteOpStore
+from store.interfaces import OpStore
 
 
 @dataclass(frozen=True, slots=True)
@@ -23,6 +23,7 @@ class Delivery:
     last_error: str | None
 
 
+CLAIM_LEASE_S = 120.0  # longer than a delivery's quick retries (3 tries of 5 s at most)
 _SELECT = (
     "SELECT id, receiver, url, key, payload, status, attempts, next_attempt_at, last_error"
     " FROM webhook_deliveries"
@@ -30,7 +31,7 @@ _SELECT = (
 
 
 class WebhookLog:
-    def __init__(self, ops: SqliteOpStore) -> None:
+    def __init__(self, ops: OpStore) -> None:
         self.ops = ops
 
     def enqueue(self, receiver: str, url: str, key: str, payload: str, now: float) -> bool:
@@ -43,13 +44,22 @@ class WebhookLog:
             )
             return cur.rowcount > 0
 
-    def due(self, now: float, limit: int = 100) -> list[Delivery]:
-        with self.ops.read() as cur:
+    def due(self, now: float, limit: int = 100, lease_s: float = CLAIM_LEASE_S) -> list[Delivery]:
+        """Claim the due deliveries for this process: their next attempt moves `lease_s`
+        on, so a replica sharing the store neither sends them meanwhile nor waits for
+        them (rows another one is claiming are skipped); `delivered` or `failed` then
+        settles each. A process that dies holding a claim leaves it to be retried."""
+        with self.ops.tx() as cur:
             rows = cur.execute(
                 f"{_SELECT} WHERE status = 'pending' AND next_attempt_at <= ?"
-                " ORDER BY next_attempt_at, id LIMIT ?",
+                f" ORDER BY next_attempt_at, id LIMIT ?{self.ops.claim_clause}",
                 (now, limit),
             ).fetchall()
+            for row in rows:
+                cur.execute(
+                    "UPDATE webhook_deliveries SET next_attempt_at = ? WHERE id = ?",
+                    (now + lease_s, row[0]),
+                )
         return [Delivery(*r) for r in rows]
 
     def delivered(self, delivery_id: int, now: float) -> None:

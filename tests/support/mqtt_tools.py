@@ -47,6 +47,7 @@ class SseCollector:
                  last_event_id: str | None = None) -> None:
         self.events: list[tuple[float, str, dict[str, Any]]] = []  # (arrival, id, alert)
         self.status: int | None = None
+        self.last_id: str | None = None  # what a browser would send as Last-Event-ID
         self._stop = threading.Event()
         self._ready = threading.Event()
         headers = {"Authorization": f"Bearer {token}", "Accept": "text/event-stream"}
@@ -68,6 +69,7 @@ class SseCollector:
                         return
                     if line.startswith("id:"):
                         event_id = line[3:].strip()
+                        self.last_id = event_id  # as EventSource keeps it, data or not
                     elif line.startswith("data:"):
                         data += line[5:].strip()
                     elif line == "" and data:

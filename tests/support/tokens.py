@@ -8,7 +8,8 @@ from pathlib import Path
 
 
 def make_token(data_dir: Path, *args: str) -> str:
-    """Runs `gridwatch token create --data-dir DATA_DIR ARGS...`; returns the new secret."""
+    """Runs `gridwatch token create --data-dir DATA_DIR ARGS...` (ARGS may hold `--ops
+    URL`); returns the new secret."""
     out = subprocess.run(
         [sys.executable, "-m", "app.cli", "token", "create", "--data-dir", str(data_dir),
          *args], capture_output=True, text=True, check=True,

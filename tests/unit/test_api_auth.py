@@ -108,3 +108,19 @@ def test_openapi_documents_the_api(h: ApiHarness) -> None:
     assert spec["info"]["title"] == "gridwatch"
     assert {"/api/v1/alerts", "/api/v1/alerts/stream", "/api/v1/grids"} <= set(spec["paths"])
     assert h.client.get("/docs").status_code == 200
+
+
+def test_healthz_answers_503_with_the_reason(h: ApiHarness) -> None:
+    """A load balancer takes a replica out when it is not ready (here: ingest lost the
+    broker) or its op store does not answer."""
+    h.ctx.readiness = lambda: {"reason": "ingest is not connected to the MQTT broker"}
+    got = h.client.get("/healthz")
+    assert got.status_code == 503
+    assert got.json() == {"status": "not_ready",
+                          "reason": "ingest is not connected to the MQTT broker"}
+    h.ctx.readiness = lambda: None
+    assert h.client.get("/healthz").status_code == 200
+    h.ops.close()  # the store is gone: its ping fails
+    got = h.client.get("/healthz")
+    assert got.status_code == 503
+    assert got.json() == {"status": "not_ready", "reason": "the operational store does not answer"}

@@ -15,7 +15,7 @@ import pytest
 from prometheus_client import REGISTRY
 
 from api.auth import SESSION_COOKIE
-from api.sse import TOKEN_CHECK_S
+from api.sse import RECONNECT_MS, TOKEN_CHECK_S
 from api.stream_quota import StreamLimits
 from tests.support.api_harness import ApiHarness, api_harness, auth, served
 from tests.support.tiny_street import AREA_A1, AREA_WY1
@@ -207,3 +207,19 @@ def test_a_valid_token_keeps_its_stream(h: ApiHarness, base: str) -> None:
         time.sleep(2.5 * TOKEN_CHECK_S)
         _, seq = h.fire("a1-smoke-1")
         assert events.next()[0] == seq
+
+
+def test_opens_with_the_resume_point_as_an_id_only_event(h: ApiHarness, base: str) -> None:
+    """A board that sees no alert before its replica dies must still resume from where
+    it began on the other one: the stream's first event carries only `id:` (EventSource
+    keeps it as its last event id without dispatching anything)."""
+    seqs = [h.fire(device)[1] for device in ("a1-smoke-1", "wy1-elev-1")]
+    with stream(base, h.token("ops")) as events:
+        first: list[str] = []
+        for line in events.lines:
+            if line == "":
+                break
+            first.append(line)
+        assert first == [f"id: {seqs[-1]}", f"retry: {RECONNECT_MS}"]
+    with stream(base, h.token("ops"), **{"Last-Event-ID": "0"}) as events:
+        assert next(events.lines) == "id: 0"

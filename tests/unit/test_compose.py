@@ -49,13 +49,36 @@ def test_compose_file_is_valid_against_the_compose_spec(shared_dir: Path) -> Non
 
 def test_the_stack_has_every_service_the_deploy_needs() -> None:
     services = compose()["services"]
-    assert {"mqtt-acl", "mosquitto", "influxdb", "gridwatch", "edge", "grafana"} <= set(services)
+    assert {"mqtt-acl", "mosquitto", "influxdb", "postgres", "gridwatch-a", "gridwatch-b",
+            "proxy", "edge", "grafana"} <= set(services)
     assert services["influxdb"]["image"].startswith("influxdb:2")
     assert services["mosquitto"]["image"].startswith("eclipse-mosquitto:2")
     init = services["influxdb"]["environment"]
     assert {"DOCKER_INFLUXDB_INIT_MODE", "DOCKER_INFLUXDB_INIT_ORG", "DOCKER_INFLUXDB_INIT_BUCKET",
             "DOCKER_INFLUXDB_INIT_ADMIN_TOKEN"} <= set(init)
-    assert any("influx+http://influxdb:8086/" in arg for arg in services["gridwatch"]["command"])
+    for replica in ("gridwatch-a", "gridwatch-b"):
+        assert any("influx+http://influxdb:8086/" in a for a in services[replica]["command"])
+
+
+def test_two_replicas_share_postgres_each_with_its_own_session_behind_the_proxy() -> None:
+    services = compose()["services"]
+    replicas = [services["gridwatch-a"], services["gridwatch-b"]]
+    client_ids = [next(a for a in r["command"] if a.startswith("--client-id=")) for r in replicas]
+    assert len(set(client_ids)) == 2
+    ops_urls = {r["environment"]["GRIDWATCH_OPS_URL"] for r in replicas}
+    assert len(ops_urls) == 1 and ops_urls.pop().startswith("postgresql://gridwatch:")
+    data = [v for r in replicas for v in r["volumes"] if v.endswith(":/var/lib/gridwatch")]
+    assert len(set(data)) == 2  # each its own data dir (embedded state, spool)
+    assert all(r["depends_on"]["postgres"]["condition"] == "service_healthy" for r in replicas)
+    cfg = (DEPLOY / "haproxy/haproxy.cfg").read_text()
+    mounts = dict(v.split(":")[:2][::-1] for v in services["proxy"]["volumes"])
+    assert mounts["/usr/local/etc/haproxy/haproxy.cfg"] == "./deploy/haproxy/haproxy.cfg"
+    assert "option httpchk GET /healthz" in cfg and "shutdown-sessions" in cfg
+    assert {"server a gridwatch-a:8000 check", "server b gridwatch-b:8000 check"} <= {
+        line.strip() for line in cfg.splitlines()
+    }
+    assert "8000:8000" in services["proxy"]["ports"]
+    assert not any("ports" in r for r in replicas)  # the API only through the proxy
 
 
 def test_every_file_the_stack_refers_to_exists() -> None:

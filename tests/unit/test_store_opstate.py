@@ -1,18 +1,18 @@
-"""SqliteOpStore against real SQLite files."""
+"""The op store's contract: every test runs on SQLite and on PostgreSQL (`op_kind`)."""
 
 from __future__ import annotations
 
 import sqlite3
 import threading
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
 from gridwatch.records import AlertChange, ChangeKind
 from store.interfaces import AlertContext, StoredToken
-from store.opstate_schema import SCHEMA_VERSION
-from store.opstate_sqlite import MAX_PAYLOAD, SqliteOpStore
+from store.opstate_schema import ALERT_COLUMNS, SCHEMA_VERSION
+from store.opstate_sql import MAX_PAYLOAD, SqlOpStore
+from tests.support.op_stores import OpStoreKind, column
 
 T0 = 1_764_090_000.0
 GRID = "lc/d2/wy1/mg07"
@@ -36,29 +36,23 @@ def ctx(grid: str = GRID) -> AlertContext:
 
 
 @pytest.fixture
-def path(tmp_path: Path) -> Path:
-    return tmp_path / "state" / "ops.sqlite"
-
-
-@pytest.fixture
-def store(path: Path) -> Iterator[SqliteOpStore]:
-    s = SqliteOpStore(path)
+def store(op_kind: OpStoreKind) -> Iterator[SqlOpStore]:
+    s = op_kind.open()
     yield s
     s.close()
 
 
-def fire(store: SqliteOpStore, fingerprint: str, grid: str, ts: float = T0) -> int:
+def fire(store: SqlOpStore, fingerprint: str, grid: str, ts: float = T0) -> int:
     applied = store.apply_change(change("fire", ts, fingerprint), ctx(grid), now=ts)
     assert applied is not None
     return applied[0].id
 
 
-def log_kinds(path: Path) -> list[str]:
-    with sqlite3.connect(path) as con:
-        return [k for (k,) in con.execute("SELECT kind FROM alert_log ORDER BY seq")]
+def log_kinds(store: SqlOpStore) -> list[object]:
+    return column(store, "SELECT kind FROM alert_log ORDER BY seq")
 
 
-def test_repeat_fire_updates_the_one_firing_alert(store: SqliteOpStore, path: Path) -> None:
+def test_repeat_fire_updates_the_one_firing_alert(store: SqlOpStore) -> None:
     first = store.apply_change(change("fire", T0, value=3.0), ctx(), now=T0)
     second = store.apply_change(change("fire", T0 + 5, value=4.0), ctx(), now=T0 + 5)
     assert first is not None and second is not None
@@ -67,28 +61,26 @@ def test_repeat_fire_updates_the_one_firing_alert(store: SqliteOpStore, path: Pa
     assert (alert.started_at, alert.updated_at, alert.value) == (T0, T0 + 5, 4.0)
     assert alert.receivers == ctx().receivers
     assert [a.id for a in store.firing_alerts()] == [alert.id]
-    assert log_kinds(path) == ["fire", "update"]
+    assert log_kinds(store) == ["fire", "update"]
 
 
-def test_database_refuses_a_second_firing_alert(store: SqliteOpStore, path: Path) -> None:
+def test_database_refuses_a_second_firing_alert(store: SqlOpStore) -> None:
     alert_id = fire(store, "smoke:smoke-1", GRID)
-    with sqlite3.connect(path) as con, pytest.raises(sqlite3.IntegrityError):
-        con.execute(
-            "INSERT INTO alerts SELECT NULL, fingerprint, rule, type, severity, status, device,"
-            " device_type, grid, building, started_at, updated_at, resolved_at, value, summary,"
-            " acked_by, acked_at, ack_note, escalation_level, incident_id, receivers"
-            " FROM alerts WHERE id = ?",
+    columns = ", ".join(c for c in ALERT_COLUMNS if c != "id")
+    with pytest.raises(store.integrity_errors), store.tx() as cur:
+        cur.execute(
+            f"INSERT INTO alerts ({columns}) SELECT {columns} FROM alerts WHERE id = ?",
             (alert_id,),
         )
 
 
-def test_update_or_resolve_without_a_firing_alert_does_nothing(store: SqliteOpStore) -> None:
+def test_update_or_resolve_without_a_firing_alert_does_nothing(store: SqlOpStore) -> None:
     assert store.apply_change(change("update", T0), ctx(), now=T0) is None
     assert store.apply_change(change("resolve", T0), ctx(), now=T0) is None
     assert store.last_log_seq() == 0
 
 
-def test_fire_update_resolve_then_fire_opens_a_new_alert(store: SqliteOpStore, path: Path) -> None:
+def test_fire_update_resolve_then_fire_opens_a_new_alert(store: SqlOpStore) -> None:
     steps: list[tuple[ChangeKind, float]] = [
         ("fire", T0), ("update", T0 + 1), ("resolve", T0 + 2), ("fire", T0 + 3)
     ]
@@ -107,10 +99,10 @@ def test_fire_update_resolve_then_fire_opens_a_new_alert(store: SqliteOpStore, p
     assert [a.id for a in store.firing_alerts()] == [results[3].id]
     assert seqs == sorted(set(seqs))
     assert store.last_log_seq() == seqs[-1]
-    assert log_kinds(path) == ["fire", "update", "resolve", "fire"]
+    assert log_kinds(store) == ["fire", "update", "resolve", "fire"]
 
 
-def test_severity_rises_but_never_falls(store: SqliteOpStore) -> None:
+def test_severity_rises_but_never_falls(store: SqlOpStore) -> None:
     store.apply_change(change("fire", T0, severity="minor"), ctx(), now=T0)
     up = store.apply_change(change("fire", T0 + 1, severity="critical"), ctx(), now=T0 + 1)
     down = store.apply_change(change("update", T0 + 2, severity="warning"), ctx(), now=T0 + 2)
@@ -118,7 +110,7 @@ def test_severity_rises_but_never_falls(store: SqliteOpStore) -> None:
     assert (up[0].severity, down[0].severity) == ("critical", "critical")
 
 
-def test_resume_returns_only_later_entries_as_they_were(store: SqliteOpStore) -> None:
+def test_resume_returns_only_later_entries_as_they_were(store: SqlOpStore) -> None:
     store.apply_change(change("fire", T0), ctx(), now=T0)
     after_fire = store.last_log_seq()
     store.apply_change(change("update", T0 + 1, value=9.0), ctx(), now=T0 + 1)
@@ -134,7 +126,7 @@ def test_resume_returns_only_later_entries_as_they_were(store: SqliteOpStore) ->
 
 
 @pytest.mark.parametrize("use_log", [False, True], ids=["list_alerts", "alert_log_after"])
-def test_scope_keeps_the_subtree_only(store: SqliteOpStore, use_log: bool) -> None:
+def test_scope_keeps_the_subtree_only(store: SqlOpStore, use_log: bool) -> None:
     grids = [
         "lc/d2/wy1",
         "lc/d2/wy1/mg07",
@@ -160,7 +152,7 @@ def test_scope_keeps_the_subtree_only(store: SqliteOpStore, use_log: bool) -> No
     assert seen(None) == set(grids)
 
 
-def test_list_alerts_filters_and_orders_newest_first(store: SqliteOpStore) -> None:
+def test_list_alerts_filters_and_orders_newest_first(store: SqlOpStore) -> None:
     for i in range(6):
         sev = "critical" if i % 2 else "minor"
         store.apply_change(change("fire", T0 + i, f"smoke:dev{i}", severity=sev), ctx(), now=T0 + i)
@@ -187,7 +179,7 @@ def test_list_alerts_filters_and_orders_newest_first(store: SqliteOpStore) -> No
         store.list_alerts(None, status="open")
 
 
-def test_ack_records_who_and_logs_even_when_resolved(store: SqliteOpStore, path: Path) -> None:
+def test_ack_records_who_and_logs_even_when_resolved(store: SqlOpStore) -> None:
     alert_id = fire(store, "smoke:smoke-1", GRID)
     store.apply_change(change("resolve", T0 + 1), ctx(), now=T0 + 1)
     acked = store.ack(alert_id, "guard-wy1", "checked, false alarm", now=T0 + 60)
@@ -197,11 +189,11 @@ def test_ack_records_who_and_logs_even_when_resolved(store: SqliteOpStore, path:
     assert store.get_alert(alert_id) == alert
     assert store.ack_note(alert_id) == "checked, false alarm"
     assert store.alert_log_after(seq - 1, None) == [(seq, alert)]
-    assert log_kinds(path)[-1] == "ack"
+    assert log_kinds(store)[-1] == "ack"
     assert store.ack(alert_id + 100, "guard-wy1", "", now=T0) is None
 
 
-def test_annotate_records_dispatch_decisions(store: SqliteOpStore) -> None:
+def test_annotate_records_dispatch_decisions(store: SqlOpStore) -> None:
     alert_id = fire(store, "smoke:smoke-1", GRID)
     done = store.annotate(alert_id, T0 + 1, escalation_level=2, incident_id=7, receivers=["ops"])
     assert done is not None
@@ -212,8 +204,8 @@ def test_annotate_records_dispatch_decisions(store: SqliteOpStore) -> None:
     assert store.annotate(alert_id + 1, T0) is None
 
 
-def test_dead_letters_keep_reason_and_truncated_payload(path: Path) -> None:
-    store = SqliteOpStore(path, max_dead_letters=3)
+def test_dead_letters_keep_reason_and_truncated_payload(op_kind: OpStoreKind) -> None:
+    store = op_kind.open(max_dead_letters=3)
     try:
         big = bytes(range(256)) * (MAX_PAYLOAD // 256 + 10)
         first = store.add_dead_letter("gw/v1/a1/readings", "a1", "not JSON", big, T0)
@@ -229,7 +221,7 @@ def test_dead_letters_keep_reason_and_truncated_payload(path: Path) -> None:
         store.close()
 
 
-def test_tokens_add_get_list_revoke(store: SqliteOpStore) -> None:
+def test_tokens_add_get_list_revoke(store: SqlOpStore) -> None:
     token = StoredToken(
         "t1", "wy1 guard room", "guard", "lc/d2/wy1", None, "ab" * 32, T0, None, None
     )
@@ -249,24 +241,28 @@ def test_tokens_add_get_list_revoke(store: SqliteOpStore) -> None:
     assert not store.revoke_token("nope", T0)
 
 
-def test_state_survives_reopen_with_schema_version(path: Path) -> None:
-    first = SqliteOpStore(path)
+def test_state_survives_reopen_with_schema_version(op_kind: OpStoreKind) -> None:
+    first = op_kind.open()
     alert_id = fire(first, "smoke:smoke-1", GRID)
     first.close()
-    second = SqliteOpStore(path)
+    second = op_kind.open()
     try:
         assert [a.id for a in second.firing_alerts()] == [alert_id]
         again = second.apply_change(change("fire", T0 + 1), ctx(), now=T0 + 1)
         assert again is not None and again[0].id == alert_id
+        if op_kind.name == "postgresql":  # each migration recorded once
+            assert column(second, "SELECT version FROM schema_migrations ORDER BY version") == [
+                *range(1, SCHEMA_VERSION + 1)
+            ]
     finally:
         second.close()
-    with sqlite3.connect(path) as con:
-        # Schema 2 added the dispatch tables (escalations, incidents, silences, webhooks).
-        assert con.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 2
-        assert con.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    if op_kind.name == "sqlite":
+        with sqlite3.connect(op_kind.tmp / "ops.sqlite3") as con:
+            assert con.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+            assert con.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
 
 
-def test_two_threads_firing_the_same_fingerprints(store: SqliteOpStore) -> None:
+def test_two_threads_firing_the_same_fingerprints(store: SqlOpStore) -> None:
     fingerprints = [f"smoke:dev{i}" for i in range(5)]
     errors: list[BaseException] = []
     seqs: list[int] = []
