@@ -111,7 +111,7 @@ def list_silences(ctx: Ctx, principal: Reader) -> list[dict[str, Any]]:
 
 def _reaches(s: Silence, device: DeviceSpec) -> bool:
     labels = {"grid": device.grid, "building": device.building, "device": device.id,
-              "device_type": device.type}  # fmt: skip
+              "device_type": device.type}
     return silence_matches({k: v for k, v in s.matchers.items() if k in DEVICE_KEYS}, labels)
 
 
