@@ -52,6 +52,9 @@ def dispatch_clock(clock: Clock) -> Clock:
     return clock if not offset else (lambda: clock() + offset)
 
 
+DEFAULT_CLIENT_ID = "gridwatch-ingest"
+
+
 @dataclass(frozen=True, slots=True)
 class BackendSettings:
     mqtt_url: str
@@ -61,7 +64,7 @@ class BackendSettings:
     host: str = "127.0.0.1"
     port: int = 8000
     bootstrap_token: str | None = None
-    ingest_client_id: str = "gridwatch-ingest"
+    ingest_client_id: str = DEFAULT_CLIENT_ID
 
 
 class DetectorStage:
@@ -135,6 +138,11 @@ class Backend:
         data_dir = self.settings.data_dir
         data_dir.mkdir(parents=True, exist_ok=True)
         self.ops = ops = open_ops(data_dir, self.settings.ops_url)
+        shared = self.settings.ops_url != "embedded"
+        if shared and self.settings.ingest_client_id == DEFAULT_CLIENT_ID:
+            # Two replicas with one client id take the MQTT session from each other.
+            log.warning("a shared op store with the default --client-id %s: give each "
+                        "replica its own", DEFAULT_CLIENT_ID)
         self.timeseries = open_timeseries(self.settings.store_url, data_dir, ops=ops)
         metrics.track_firing_alerts(ops.firing_alerts)
         self.notifier.notify(ops.last_log_seq())
