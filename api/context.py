@@ -3,7 +3,7 @@ build an app from a tiny registry and a temporary store without starting anythin
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -11,7 +11,7 @@ from api.stream_quota import StreamLimits
 from config.registry import Registry
 from gridwatch.clock import Clock, wall_clock
 from gridwatch.notify import LogNotifier
-from gridwatch.records import Alert
+from gridwatch.records import Alert, AnomalyLevel
 from store.interfaces import OpStore, TimeSeriesStore
 
 # (alert id, acknowledged by, note) -> the acknowledged alert, or None when no such alert.
@@ -38,6 +38,9 @@ class ApiContext:
     # op store; None while all is well. A load balancer sends traffic only to a replica
     # that is ready.
     readiness: Callable[[], dict[str, object] | None] = lambda: None
+    # Per device, each anomaly rule's fire level and learning state (the detector
+    # stage's); None: no detectors in this process, the health report leaves them out.
+    anomaly_levels: Callable[[], Mapping[str, Sequence[AnomalyLevel]]] | None = None
 
 
 def store_ack(ops: OpStore, notifier: LogNotifier, clock: Clock = wall_clock) -> AckFn:

@@ -15,6 +15,9 @@ Definitions (the window is [now - 24 h, now)):
 - `battery`: the last `battery_pct` reading in the window (null when none).
 - `faults_24h`: device fault events in the window that started (or were instant):
   see FAULT_TYPES.
+- `anomaly`: each anomaly rule watching the device, with the score it fires at now
+  (learnt per device for the rule's false-alert budget) and whether it is still
+  learning (not paging); empty for devices no anomaly rule watches.
 - `alerts_24h`: alerts of the device that were raised, changed or still firing in the
   window (from the 1,000 most recently changed alerts in scope: the store's list cap).
 
@@ -30,7 +33,7 @@ from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
 from api.context import ApiContext
-from api.schemas import DeviceHealthOut
+from api.schemas import AnomalyLevelOut, DeviceHealthOut
 from config.models import DeviceSpec
 from gridwatch.timefmt import iso
 from store.health_duckdb import DeviceHealthStats
@@ -108,6 +111,7 @@ def health_report(ctx: ApiContext, devices: Sequence[DeviceSpec]) -> list[Device
     allowances = {d.id: offline.factor * d.interval_s + offline.grace_s for d in devices}
     figures = _figures(ctx, start, now, allowances)
     alerts = _alert_counts(ctx, start, [d.id for d in devices])
+    levels = ctx.anomaly_levels() if ctx.anomaly_levels is not None else {}
     out = []
     for d in devices:
         f = figures[d.id]
@@ -120,6 +124,8 @@ def health_report(ctx: ApiContext, devices: Sequence[DeviceSpec]) -> list[Device
                 uptime_pct_24h=_uptime(f.offline_s), messages_24h=f.messages,
                 expected_24h=round(WINDOW_S / d.interval_s), gaps_24h=f.gaps,
                 battery=f.battery, faults_24h=f.faults, alerts_24h=alerts[d.id],
+                anomaly=[AnomalyLevelOut(rule=a.rule, level=a.level, learning=a.learning,
+                                         budget=a.budget) for a in levels.get(d.id, ())],
             )
         )
     return out

@@ -19,7 +19,8 @@ from api.schemas import DeviceHealthOut
 
 router = APIRouter(prefix="/api/v1/health", tags=["health"])
 
-CSV_COLUMNS = list(DeviceHealthOut.model_fields)
+# The CSV stays flat: the per-rule anomaly list is in the JSON only.
+CSV_COLUMNS = [name for name in DeviceHealthOut.model_fields if name != "anomaly"]
 _CSV_DOC = {
     "description": "With format=csv: the same figures, one header row, one row per device.",
     "content": {"text/csv": {"schema": {"type": "string"}}},
@@ -64,7 +65,9 @@ async def device_health(
     `gaps_24h` (silences longer than the allowance touching the 24 h, a running one
     included), `battery` (last `battery_pct` in the 24 h), `faults_24h` (device fault
     events started in the 24 h), `alerts_24h` (alerts raised, changed or still firing
-    in the 24 h). An unknown or out-of-scope grid or maintainer is 404."""
+    in the 24 h), `anomaly` (each anomaly rule watching the device: the score it fires
+    at now, learnt for its false-alert budget, and whether it is still learning; JSON
+    only). An unknown or out-of-scope grid or maintainer is 404."""
     scopes = grid_scopes(ctx, principal, grid)
     devices = visible_devices(ctx.registry, principal, scopes)
     if maintainer is not None:

@@ -92,6 +92,20 @@ class AckIn(BaseModel):
     note: str = Field(default="", max_length=2000, description="What was seen or done.")
 
 
+class AnomalyLevelOut(BaseModel):
+    """One anomaly rule's state for a device: the score it fires at now."""
+
+    rule: str
+    level: float = Field(description="Anomaly score at or above which the rule fires now.")
+    learning: bool = Field(
+        description="Still learning its level from normal operation: "
+        "the rule does not page meanwhile."
+    )
+    budget: float | None = Field(
+        description="False alerts per device-month the level is set for; null for a fixed level."
+    )
+
+
 class DeviceHealthOut(BaseModel):
     """One device's health over the last 24 h (see GET /api/v1/health/devices)."""
 
@@ -112,3 +126,7 @@ class DeviceHealthOut(BaseModel):
     battery: float | None = Field(description="Last battery_pct reported in the 24 h.")
     faults_24h: int | None = Field(ge=0)
     alerts_24h: int = Field(ge=0)
+    anomaly: list[AnomalyLevelOut] = Field(
+        default_factory=list,
+        description="Each anomaly rule watching the device (not in the CSV export).",
+    )

@@ -27,7 +27,7 @@ from gridwatch import metrics
 from gridwatch.clock import Clock, wall_clock
 from gridwatch.mqtt import parse_mqtt_url
 from gridwatch.notify import LogNotifier
-from gridwatch.records import DeviceEvent, Reading
+from gridwatch.records import AnomalyLevel, DeviceEvent, Reading
 from ingest.consumer import ConsumerSettings, IngestConsumer
 from ingest.disk_guard import DiskGuard
 from ingest.pipeline import IngestPipeline
@@ -102,6 +102,10 @@ class DetectorStage:
         with self._lock, metrics.DETECTOR_SECONDS.labels(input="tick").time():
             changes = self.engine.tick()
         self.dispatcher.apply(changes)
+
+    def anomaly_levels(self) -> dict[str, list[AnomalyLevel]]:
+        with self._lock:  # the ingest thread moves the levels
+            return self.engine.anomaly_levels()
 
     def save_state(self, path: Path) -> None:
         with self._lock:  # a consistent copy: no batch half-applied
@@ -236,6 +240,7 @@ class Backend:
             ack_alert=self.dispatcher.ack,
             snapshot_dir=self.settings.data_dir / "snapshots",
             readiness=self._readiness,
+            anomaly_levels=None if self.stage is None else self.stage.anomaly_levels,
         )
 
     def _readiness(self) -> dict[str, object] | None:

@@ -93,6 +93,18 @@ def build_parser() -> argparse.ArgumentParser:
     scores.add_argument("out_dir", help="where the scored CSVs go, same layout")
     scores.add_argument("--detector", default=None,
                         help="robust-knn (default), robust-knn-step or gaussian")
+    replay = sub.add_parser("alert-replay", help="alert episodes of the anomaly rule on CSV series")
+    replay.add_argument("in_dir", help="folder of CSV series (timestamp,value), one device each")
+    replay.add_argument("out_dir", help="where the episode CSVs (started_at,resolved_at) go")
+    replay.add_argument("--detector", default=None,
+                        help="robust-knn (default), robust-knn-step or gaussian")
+    replay.add_argument("--fixed-level", type=float, default=None,
+                        help="no budget: fire at this score from the start (the old rule)")
+    report = sub.add_parser("alert-report", help="score alert episodes against labelled windows")
+    report.add_argument("--data", required=True, help="the series alert-replay read")
+    report.add_argument("--windows", required=True, help="windows.json (NAB layout)")
+    report.add_argument("--episodes", required=True, help="alert-replay's OUT_DIR")
+    report.add_argument("--json", action="store_true", help="print the figures as JSON")
     skab = sub.add_parser("skab-to-nab", help="convert the SKAB benchmark to the NAB layout")
     skab.add_argument("skab_dir",
                       help="SKAB data folder: one subfolder of ;-separated CSVs per experiment")

@@ -132,6 +132,20 @@ def cmd_anomaly_scores(args: argparse.Namespace) -> int:
     return 2 if run is None else run(Path(args.in_dir), Path(args.out_dir), args.detector)
 
 
+def cmd_alert_replay(args: argparse.Namespace) -> int:
+    run = _feature("alert-replay", "evaluation.alert_replay", "run_alert_replay")
+    if run is None:
+        return 2
+    return run(Path(args.in_dir), Path(args.out_dir), args.detector, args.fixed_level)
+
+
+def cmd_alert_report(args: argparse.Namespace) -> int:
+    run = _feature("alert-report", "evaluation.alert_report", "run_alert_report")
+    if run is None:
+        return 2
+    return run(Path(args.data), Path(args.windows), Path(args.episodes), args.json)
+
+
 def cmd_skab_to_nab(args: argparse.Namespace) -> int:
     run = _feature("skab-to-nab", "evaluation.skab_convert", "run_skab_to_nab")
     wanted = None if args.experiments is None else [

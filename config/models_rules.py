@@ -106,17 +106,44 @@ AnomalyDetectorName = Literal["robust-knn", "robust-knn-step", "gaussian"]
 
 
 class AnomalyRuleSpec(ReadingRuleSpec):
-    """The online anomaly detector's score (detectors.anomaly) over one metric: a warning."""
+    """The online anomaly detector's score (detectors.anomaly) over one metric: a warning.
+
+    With a budget (the default) each device learns its own fire level from its scores
+    (detectors.anomaly_level) so that normal operation raises at most that many alerts
+    a month, and it does not page while it learns; `fire_score` is then the lowest level
+    it may learn. Without one (`null`), the rule fires at `fire_score` from the start."""
 
     OVERRIDABLE: ClassVar[tuple[str, ...]] = (
         "min_duration_s",
         "hold_s",
         "fire_score",
         "clear_score",
+        "max_false_alerts_per_device_month",
     )
 
-    fire_score: float = Field(default=0.5, gt=0, le=1, description="Fires at this score.")
-    clear_score: float = Field(default=0.3, ge=0, le=1, description="Clears below this score.")
+    hold_s: float = Field(
+        default=600.0, ge=0,
+        description="The score must stay below the clear level this long to resolve: one "
+        "anomaly is one alert, though its scores come and go.",
+    )
+    fire_score: float = Field(
+        default=0.5, gt=0, le=1,
+        description="Fires at this score; with a budget, the lowest fire level it may learn.",
+    )
+    clear_score: float = Field(
+        default=0.3, ge=0, le=1,
+        description="Clears below this score (or below the learnt level, if lower).",
+    )
+    max_false_alerts_per_device_month: float | None = Field(
+        default=1.0, gt=0, le=1000,
+        description="False-alert budget: each device sets its fire level so that normal "
+        "operation raises at most this many alerts a month; null: fire at fire_score.",
+    )
+    learning_rows: int = Field(
+        default=500, ge=1, le=1_000_000,
+        description="Readings of a device before its rule may page (with a budget): "
+        "the detector's own warm-up and the first scores the level is learnt from.",
+    )
     detector: AnomalyDetectorName = Field(
         default="robust-knn",
         description="The online detector (as `gridwatch anomaly-scores --detector`): "

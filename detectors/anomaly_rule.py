@@ -1,9 +1,15 @@
-"""An online anomaly detector (detectors.anomaly_registry, chosen per rule) as a rule:
-a score at or above `fire_score` for `min_duration_s` raises a warning; below
-`clear_score` for `hold_s` resolves it. The detector's per-slot state is its own; this
-only wraps it in the shared lifecycle, so rebuild, restore and flap suppression work as
-for every rule, and `state`/`load` let the backend keep what it learned across restarts
-(detectors.anomaly_state)."""
+"""An online anomaly detector (detectors.anomaly_registry, chosen per rule) as a rule.
+
+A score at or above the device's fire level for `min_duration_s` raises a warning;
+below the clear level for `hold_s` resolves it. The fire level is, with a false-alert
+budget (the default), learnt per device from its own scores (detectors.anomaly_level):
+the device does not page while it learns. Without a budget it is `fire_score`.
+
+The detector's and the level's per-slot state are their own; this only wraps them in
+the shared lifecycle, so rebuild, restore and flap suppression work as for every rule,
+and `state`/`load` let the backend keep what it learned across restarts
+(detectors.anomaly_state).
+"""
 
 from __future__ import annotations
 
@@ -13,11 +19,15 @@ import numpy as np
 import numpy.typing as npt
 
 from config.models_rules import AnomalyRuleSpec
-from detectors.anomaly_registry import make_detector
+from detectors.anomaly_level import FireLevel, LevelParams, risk_per_row
+from detectors.anomaly_registry import OnlineDetector, make_detector
 from detectors.reading_rule import Decision, ReadingRule
 from detectors.slots import BoolArray, DeviceIndex, FloatArray, IntArray, ReadingBatch, rounds
+from gridwatch.records import AnomalyLevel
 
 NEWEST = "__newest__"  # the rule's own last accepted time per slot, beside the detector's
+LEVEL = "level."  # prefix of the fire level's arrays in the state
+BUDGET = "max_false_alerts_per_device_month"
 AnomalyState = dict[str, npt.NDArray[Any]]
 
 
@@ -25,13 +35,24 @@ class AnomalyRule(ReadingRule):
     spec: AnomalyRuleSpec
 
     def __init__(self, spec: AnomalyRuleSpec, index: DeviceIndex) -> None:
-        super().__init__(spec, index, ("fire_score", "clear_score"))
+        budgeted = spec.max_false_alerts_per_device_month is not None
+        super().__init__(
+            spec, index, ("fire_score", "clear_score", *((BUDGET,) if budgeted else ()))
+        )
         if (self.p["clear_score"] > self.p["fire_score"]).any():
             raise ValueError(f"rule {spec.id}: clear_score is above fire_score")
+        self.budgeted = budgeted
         self.detector = make_detector(spec.detector, len(self.devices))
         self.newest = self.devices.floats(-np.inf)
         interval = index.interval_s[self.devices.members]
+        self._interval = interval
+        self.level = self._new_level()
         self._history_s = float(self.detector.history_rows * interval.max(initial=0.0))
+
+    def _new_level(self) -> FireLevel:
+        budget = self.p[BUDGET] if self.budgeted else self.devices.floats(1.0)
+        params = LevelParams(learn_rows=self.spec.learning_rows)
+        return FireLevel(risk_per_row(budget, self._interval), self.p["fire_score"], params)
 
     @property
     def history_s(self) -> float:
@@ -41,35 +62,78 @@ class AnomalyRule(ReadingRule):
         ok = (t > self.newest[s]) & np.isfinite(v)
         s, t, v = s[ok], t[ok], v[ok]
         self.newest[s] = t
-        score = self.detector.score(s, t, v)
-        starts = score >= self.p["fire_score"][s]
-        clears = score < self.p["clear_score"][s]
+        score, level, learning = judge(self.detector, self.level, s, t, v)
+        if self.budgeted:
+            starts = (score >= level) & ~learning
+            clears = score < np.minimum(self.p["clear_score"][s], level)
+        else:
+            starts = score >= self.p["fire_score"][s]
+            clears = score < self.p["clear_score"][s]
         return np.asarray(ok, dtype=np.bool_), (starts, clears, score)
+
+    def status(self) -> dict[str, AnomalyLevel]:
+        """Per device id: the level it fires at now and whether it is learning."""
+        budget = self.p[BUDGET] if self.budgeted else None
+        fixed = self.p["fire_score"]
+        learning = self.level.learning() if self.budgeted else np.zeros(len(fixed), dtype=bool)
+        level = self.level.level if self.budgeted else fixed
+        return {
+            device: AnomalyLevel(
+                rule=self.spec.id,
+                level=round(float(level[i]), 4),
+                learning=bool(learning[i]),
+                budget=None if budget is None else float(budget[i]),
+            )
+            for i, device in enumerate(self.devices.ids)
+        }
 
     def learn(self, state: dict[str, npt.NDArray[Any]], batch: ReadingBatch) -> AnomalyState:
         """A copy of `state` that has also learnt the rows of `batch` it had not seen.
         Touches nothing of this rule, so a restart runs it outside the engine's lock (it
         is the slow part of a replay: every row is scored) and then `load`s the result."""
-        detector = make_detector(self.spec.detector, len(self.devices))
-        detector.load_state({k: v for k, v in state.items() if k != NEWEST})
-        newest = np.array(state[NEWEST], dtype=np.float64)
+        detector, level, newest = self._unpack(state)
         s, t, v = self._mine(batch)
         for part in rounds(s, t):
             ps, pt, pv = s[part], t[part], v[part]
             ok = (pt > newest[ps]) & np.isfinite(pv)
-            detector.score(ps[ok], pt[ok], pv[ok])
+            judge(detector, level, ps[ok], pt[ok], pv[ok])
             newest[ps[ok]] = pt[ok]
-        return {NEWEST: newest, **detector.state_dict()}
+        return pack(newest, detector, level)
 
     def state(self) -> dict[str, npt.NDArray[Any]]:
-        return {NEWEST: self.newest.copy(), **self.detector.state_dict()}
+        return pack(self.newest, self.detector, self.level)
 
     def load(self, state: dict[str, npt.NDArray[Any]]) -> None:
         """Adopt a saved state; KeyError or ValueError if it does not fit (nothing changes)."""
-        newest = np.asarray(state[NEWEST], dtype=np.float64)
+        self.detector, self.level, self.newest = self._unpack(state)
+
+    def _unpack(
+        self, state: dict[str, npt.NDArray[Any]]
+    ) -> tuple[OnlineDetector, FireLevel, FloatArray]:
+        """Fresh detector and level with `state` loaded (KeyError, ValueError if it does
+        not fit), and a copy of the newest times: nothing of this rule is touched."""
+        newest = np.array(state[NEWEST], dtype=np.float64)
         if newest.shape != self.newest.shape:
             raise ValueError(f"{NEWEST}: shape {newest.shape}, expected {self.newest.shape}")
-        # Into a fresh detector, swapped in only once all of it loaded.
         detector = make_detector(self.spec.detector, len(self.devices))
-        detector.load_state({k: v for k, v in state.items() if k != NEWEST})
-        self.detector, self.newest = detector, newest.copy()
+        detector.load_state(
+            {k: v for k, v in state.items() if k != NEWEST and not k.startswith(LEVEL)}
+        )
+        level = self._new_level()
+        level.load_state({k[len(LEVEL) :]: v for k, v in state.items() if k.startswith(LEVEL)})
+        return detector, level, newest
+
+
+def judge(
+    detector: OnlineDetector, level: FireLevel, s: IntArray, t: FloatArray, v: FloatArray
+) -> tuple[FloatArray, FloatArray, BoolArray]:
+    """Score a round of rows, and judge each against its device's level (as it was
+    before the row, which is then learnt unless it alerts)."""
+    score = detector.score(s, t, v)
+    fire_at, learning = level.judge(s, score)
+    return score, fire_at, learning
+
+
+def pack(newest: FloatArray, detector: OnlineDetector, level: FireLevel) -> AnomalyState:
+    level_state = {LEVEL + k: v for k, v in level.state_dict().items()}
+    return {NEWEST: newest.copy(), **detector.state_dict(), **level_state}

@@ -30,7 +30,7 @@ from detectors.offline import OfflineDetector, offline_fingerprint
 from detectors.reading_rule import ReadingRule
 from detectors.slots import DeviceIndex, ReadingBatch, Subset
 from detectors.threshold import ThresholdRule
-from gridwatch.records import AlertChange, DeviceEvent, Reading
+from gridwatch.records import AlertChange, AnomalyLevel, DeviceEvent, Reading
 from store.interfaces import EventHistory, TimeSeriesStore
 
 log = logging.getLogger(__name__)
@@ -190,6 +190,14 @@ class EngineRestart:
     def anomaly_rules(self) -> list[AnomalyRule]:
         """The rules whose learned state the backend keeps on disk (anomaly_state)."""
         return [rule for rule in self.library if isinstance(rule, AnomalyRule)]
+
+    def anomaly_levels(self) -> dict[str, list[AnomalyLevel]]:
+        """Per device: each anomaly rule's current fire level and whether it learns."""
+        levels: dict[str, list[AnomalyLevel]] = {}
+        for rule in self.anomaly_rules:
+            for device, status in rule.status().items():
+                levels.setdefault(device, []).append(status)
+        return levels
 
     def _lifecycles(self) -> list[Lifecycle]:
         lives = [threshold.lifecycle for threshold in self.thresholds.values()]

@@ -45,18 +45,43 @@ class DeviceIndex:
 
     def __init__(self, registry: Registry) -> None:
         specs = list(registry.devices.values())
-        self.ids: list[str] = [d.id for d in specs]
+        self._fill(
+            [d.id for d in specs],
+            [d.type for d in specs],
+            [d.interval_s for d in specs],
+            watched_metrics(registry.rules),
+        )
+
+    @classmethod
+    def bare(
+        cls,
+        ids: Sequence[str],
+        types: Sequence[str],
+        interval_s: Sequence[float],
+        metrics: Sequence[str],
+    ) -> DeviceIndex:
+        """An index of devices known only by id, type and interval: for offline replays
+        of a rule (evaluation.alert_replay), which have no registry."""
+        index = cls.__new__(cls)
+        index._fill(ids, types, interval_s, metrics)
+        return index
+
+    def _fill(
+        self,
+        ids: Sequence[str],
+        types: Sequence[str],
+        interval_s: Sequence[float],
+        metrics: Sequence[str],
+    ) -> None:
+        self.ids: list[str] = list(ids)
         self.slot: dict[str, int] = {d: i for i, d in enumerate(self.ids)}
         type_code = {t: i for i, t in enumerate(DEVICE_TYPES)}
         self.type_code: dict[str, int] = type_code
         self.types: IntArray = np.fromiter(
-            (type_code[d.type] for d in specs), dtype=np.intp, count=len(specs)
+            (type_code[t] for t in types), dtype=np.intp, count=len(ids)
         )
-        self.interval_s: FloatArray = np.fromiter(
-            (d.interval_s for d in specs), dtype=np.float64, count=len(specs)
-        )
-        metrics = dict.fromkeys(watched_metrics(registry.rules))
-        self.metric_id: dict[str, int] = {m: i for i, m in enumerate(metrics)}
+        self.interval_s: FloatArray = np.asarray(interval_s, dtype=np.float64)
+        self.metric_id: dict[str, int] = {m: i for i, m in enumerate(dict.fromkeys(metrics))}
 
     def __len__(self) -> int:
         return len(self.ids)

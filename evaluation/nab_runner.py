@@ -112,20 +112,29 @@ def write_scores(path: Path, series: Series, scores: FloatArray) -> None:
         )
 
 
-def run_anomaly_scores(in_dir: Path, out_dir: Path, detector: str | None) -> int:
+def input_files(in_dir: Path, detector: str | None) -> list[Path] | None:
+    """The CSVs under IN_DIR, or None after saying what is wrong with the arguments
+    (the runners of contract section 5 share them)."""
     if detector is not None and detector not in DETECTORS:
         names = ", ".join(sorted(DETECTORS))
         print(
             f"unknown detector {detector!r}; valid: {names} (default {DEFAULT_DETECTOR})",
             file=sys.stderr,
         )
-        return 2
+        return None
     if not in_dir.is_dir():
         print(f"{in_dir}: no such directory", file=sys.stderr)
-        return 2
+        return None
     files = sorted(p for p in in_dir.rglob("*.csv") if p.is_file())
     if not files:
         print(f"{in_dir}: no CSV files", file=sys.stderr)
+        return None
+    return files
+
+
+def run_anomaly_scores(in_dir: Path, out_dir: Path, detector: str | None) -> int:
+    files = input_files(in_dir, detector)
+    if files is None:
         return 2
     done = 0
     for lo in range(0, len(files), GROUP):

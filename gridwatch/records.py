@@ -73,3 +73,13 @@ class Alert:
     escalation_level: int = 0
     incident_id: int | None = None
     receivers: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class AnomalyLevel:
+    """One device's anomaly rule as the health report shows it (detectors.anomaly_rule)."""
+
+    rule: str
+    level: float  # the score it fires at now
+    learning: bool  # still learning its level: does not page
+    budget: float | None  # false alerts per device-month; None: a fixed level

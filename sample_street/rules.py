@@ -94,20 +94,40 @@ NOISY: list[dict[str, object]] = [
      "clear_reversals": 4, **_FAULT, "alert_type": "device.sensor_noisy",
      "summary": "{device} 温度读数跳变（{value} 次反复）"},
 ]
-# The online anomaly detector where no fixed limit says "wrong": a lift's vibration
-# (worn guides and rollers show as new levels and sudden steps: the step variant), a
-# hydrant's pressure drifting, a fire tank's daily draw-down changing its shape. A
-# warning for maintenance, resolved after ten quiet minutes.
+# The online anomaly detector where no fixed limit says "wrong", each metric with the
+# detector that suits its signal and a false-alert budget (alerts per device-month on
+# normal operation; each device learns its own fire level for it, detectors.anomaly_level,
+# over about a day of its readings before it may page):
+# - a lift's vibration (5 s): worn guides and rollers show as new levels and sudden
+#   steps, the step variant; 1 a month: a maintenance visit, not an emergency;
+# - hydrant and sprinkler pressure (30 s): a slow drift or a changed daily pattern (a
+#   leak, a pump cycling), the default; half a month: a few hundred points street-wide;
+# - the fire tank's level (60 s): a changed daily draw-down, the default; 1 a month;
+# - smoke detectors' battery (60 s): a sudden drop (a failing cell) against the steady
+#   drain, the step variant; 0.2 a month, as there are hundreds of them.
+# Warnings for maintenance, resolved after ten quiet minutes.
 _ANOMALY = {"severity": "warning", "hold_s": 600.0, "fire_score": 0.5, "clear_score": 0.3}
+_DAY_AT = {5.0: 17_280, 30.0: 2_880, 60.0: 1_440}  # learning_rows: a day of readings
 ANOMALIES: list[dict[str, object]] = [
     {"id": "elevator-vibration-anomaly", "device_type": "elevator", "metric": "vibration_rms_g",
-     "detector": "robust-knn-step", **_ANOMALY, "alert_type": "elevator.vibration_anomaly",
+     "detector": "robust-knn-step", **_ANOMALY, "max_false_alerts_per_device_month": 1.0,
+     "learning_rows": _DAY_AT[5.0], "alert_type": "elevator.vibration_anomaly",
      "summary": "{device} 振动异常（异常分 {value}）"},
     {"id": "hydrant-pressure-anomaly", **_HYD, "detector": "robust-knn", **_ANOMALY,
+     "max_false_alerts_per_device_month": 0.5, "learning_rows": _DAY_AT[30.0],
      "alert_type": "fire.pressure_anomaly", "summary": "{device} 水压走势异常（异常分 {value}）"},
+    {"id": "sprinkler-pressure-anomaly", **_SPR, "detector": "robust-knn", **_ANOMALY,
+     "max_false_alerts_per_device_month": 0.5, "learning_rows": _DAY_AT[30.0],
+     "alert_type": "fire.pressure_anomaly",
+     "summary": "{device} 喷淋水压走势异常（异常分 {value}）"},
     {"id": "tank-level-anomaly", "device_type": "water_tank", "metric": "water_level_m",
-     "detector": "robust-knn", **_ANOMALY, "alert_type": "fire.tank_anomaly",
+     "detector": "robust-knn", **_ANOMALY, "max_false_alerts_per_device_month": 1.0,
+     "learning_rows": _DAY_AT[60.0], "alert_type": "fire.tank_anomaly",
      "summary": "{device} 水箱水位走势异常（异常分 {value}）"},
+    {"id": "smoke-battery-anomaly", **_SMOKE, "metric": "battery_pct",
+     "detector": "robust-knn-step", **_ANOMALY, "max_false_alerts_per_device_month": 0.2,
+     "learning_rows": _DAY_AT[60.0], "alert_type": "device.battery_anomaly",
+     "summary": "{device} 电池电量异常下降（异常分 {value}）"},
 ]
 ELEVATOR = {"trapped_confirm_s": 30.0, "hold_s": 30.0}
 CAMERAS: list[dict[str, object]] = [

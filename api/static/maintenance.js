@@ -25,7 +25,7 @@ const DICT = {
     faultsOnly: "有故障", csv: "导出 CSV", json: "导出 JSON", report: "打印日报",
     device: "设备", type: "类型", building: "楼栋", grid: "网格", lastSeen: "最后上报",
     online: "在线", uptime: "24h在线率", messages: "消息/应收", gaps: "中断", battery: "电量",
-    faults: "故障", alerts: "告警", trend: "24h 趋势 (指标 / 消息率)", yes: "在线", no: "离线",
+    faults: "故障", alerts: "告警", anomaly: "异常检测阈值", learning: "学习中", trend: "24h 趋势 (指标 / 消息率)", yes: "在线", no: "离线",
     shown: "显示 {n} / {total} 台，离线 {off} 台",
   },
   en: {
@@ -35,7 +35,7 @@ const DICT = {
     json: "Export JSON", report: "Printable daily report", device: "Device", type: "Type",
     building: "Building", grid: "Grid", lastSeen: "Last seen", online: "Online",
     uptime: "Uptime 24h", messages: "Msgs/expected", gaps: "Gaps", battery: "Battery",
-    faults: "Faults", alerts: "Alerts", trend: "24h trend (metric / message rate)",
+    faults: "Faults", alerts: "Alerts", anomaly: "Anomaly level", learning: "learning", trend: "24h trend (metric / message rate)",
     yes: "online", no: "OFFLINE", shown: "{n} of {total} devices shown, {off} offline",
   },
 };
@@ -99,6 +99,10 @@ function rowOf(r) {
   cell(tr, r.battery === null ? "—" : `${Math.round(r.battery)}%`, low ? "battery low" : "battery");
   cell(tr, r.faults_24h ?? "—", "faults");
   cell(tr, String(r.alerts_24h), "alerts");
+  // Each anomaly rule's learnt fire level; while it learns the rule does not page.
+  const levels = (r.anomaly ?? []).map((a) =>
+    `${a.rule} ${a.learning ? I18N.t("learning") : a.level.toFixed(3)}`);
+  cell(tr, levels.length ? levels.join("; ") : "—", "anomaly");
   const spark = cell(tr, "", "spark");
   spark.dataset.device = r.device;
   spark.dataset.metric = KEY_METRIC[r.type] ?? "battery_pct";

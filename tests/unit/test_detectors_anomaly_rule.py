@@ -25,6 +25,7 @@ def series() -> list[Reading]:
 def run(fire_score: float) -> list[str]:
     spec = AnomalyRuleSpec(
         id="vibration-anomaly", device_type="elevator", metric=METRIC, fire_score=fire_score,
+        max_false_alerts_per_device_month=None, hold_s=0.0,
         clear_score=min(0.3, fire_score), severity="warning", alert_type="elevator.vibration",
         summary="{device} anomaly score {value}",
     )
