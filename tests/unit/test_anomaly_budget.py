@@ -51,10 +51,10 @@ def feed(eng: DetectorEngine, series: dict[str, FloatArray], lo: int, hi: int) -
 
 @pytest.mark.parametrize("tail", ["normal", "student-t5", "exponential"])
 def test_the_level_keeps_normal_scores_within_the_budget(tail: str) -> None:
-    """Sixteen devices, a month each of two-minute scores from a normal process with a
-    light, heavy or exponential tail: the rows that reach the learnt level (each at most
-    one alert) stay within a budget of one alert per device-month."""
-    n_dev, interval = 16, 120.0
+    """64 devices, a month each of ten-minute scores from a normal process with a light,
+    heavy or exponential tail: the rows that reach the learnt level (each at most one
+    alert) stay within a budget of one alert per device-month."""
+    n_dev, interval = 64, 600.0
     rows = int(MONTH_S / interval)
     rng = np.random.default_rng(1)
     draw = {
