@@ -32,7 +32,7 @@ from detectors.anomaly_features import FloatArray
 from detectors.anomaly_registry import DEFAULT_DETECTOR
 from detectors.anomaly_rule import AnomalyRule
 from detectors.slots import DeviceIndex, ReadingBatch
-from evaluation.nab_runner import GROUP, InputError, Series, input_files, load_series
+from evaluation.nab_runner import InputError, Series, input_files, load_groups
 
 METRIC = "value"
 DEFAULT_INTERVAL_S = 60.0  # a file of one row has no step to measure
@@ -110,20 +110,19 @@ def run_alert_replay(
         return 2
     spec = replay_spec(detector, fixed_level)
     done = alerts = 0
-    for lo in range(0, len(files), GROUP):
-        try:
-            group = [load_series(p, p.relative_to(in_dir)) for p in files[lo : lo + GROUP]]
-        except InputError as exc:
-            print(f"alert-replay: {exc}", file=sys.stderr)
-            return 2
-        for series, episodes in zip(group, replay_group(spec, group), strict=True):
-            write_episodes(out_dir / series.rel, episodes)
-            done += 1
-            alerts += len(episodes)
-            late = out_of_order(series)
-            note = f" ({late} rows not after the one before: dropped, as live)" if late else ""
-            print(f"alert-replay: {done}/{len(files)} files: {series.rel}: {len(episodes)} "
-                  f"alerts{note}", file=sys.stderr)
+    try:
+        for group in load_groups(in_dir, files):
+            for series, episodes in zip(group, replay_group(spec, group), strict=True):
+                write_episodes(out_dir / series.rel, episodes)
+                done += 1
+                alerts += len(episodes)
+                late = out_of_order(series)
+                note = f" ({late} rows not after the one before: dropped, as live)" if late else ""
+                print(f"alert-replay: {done}/{len(files)} files: {series.rel}: "
+                      f"{len(episodes)} alerts{note}", file=sys.stderr)
+    except InputError as exc:
+        print(f"alert-replay: {exc}", file=sys.stderr)
+        return 2
     print(f"alert-replay: {done} series, {alerts} alert episodes -> {out_dir}")
     return 0
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import csv
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -132,19 +132,25 @@ def input_files(in_dir: Path, detector: str | None) -> list[Path] | None:
     return files
 
 
+def load_groups(in_dir: Path, files: list[Path]) -> Iterator[list[Series]]:
+    """The series in groups of GROUP, each loaded when it is reached (InputError then):
+    series side by side in one detector, memory bounded on a large IN_DIR."""
+    for lo in range(0, len(files), GROUP):
+        yield [load_series(p, p.relative_to(in_dir)) for p in files[lo : lo + GROUP]]
+
+
 def run_anomaly_scores(in_dir: Path, out_dir: Path, detector: str | None) -> int:
     files = input_files(in_dir, detector)
     if files is None:
         return 2
     done = 0
-    for lo in range(0, len(files), GROUP):
-        try:
-            group = [load_series(p, p.relative_to(in_dir)) for p in files[lo : lo + GROUP]]
-        except InputError as exc:
-            print(f"anomaly-scores: {exc}", file=sys.stderr)
-            return 2
-        for series, scores in zip(group, score_group(detector, group), strict=True):
-            write_scores(out_dir / series.rel, series, scores)
-            done += 1
-            print(f"anomaly-scores: {done}/{len(files)} files: {series.rel}", file=sys.stderr)
+    try:
+        for group in load_groups(in_dir, files):
+            for series, scores in zip(group, score_group(detector, group), strict=True):
+                write_scores(out_dir / series.rel, series, scores)
+                done += 1
+                print(f"anomaly-scores: {done}/{len(files)} files: {series.rel}", file=sys.stderr)
+    except InputError as exc:
+        print(f"anomaly-scores: {exc}", file=sys.stderr)
+        return 2
     return 0
