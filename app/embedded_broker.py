@@ -8,11 +8,24 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
+from collections.abc import Iterator
 from typing import Any
 
 from gridwatch.ports import free_port
 
 log = logging.getLogger(__name__)
+
+
+class _SnapshotIterDict(dict[Any, Any]):
+    """amqtt 0.12.1 iterates its subscription table across awaits (retained messages for
+    a connecting client) and deletes from it while iterating (a client's last
+    unsubscribe). With 27 agents subscribing to their receipts at once that raised
+    'dictionary changed size during iteration' and dropped connections. Iterating a
+    snapshot of the keys makes both safe; a topic added meanwhile is simply not in
+    that pass."""
+
+    def __iter__(self) -> Iterator[Any]:
+        return iter(list(super().keys()))
 
 
 class EmbeddedBroker:
@@ -52,6 +65,7 @@ class EmbeddedBroker:
         }
         try:
             self._broker = Broker(config, loop=loop)
+            self._broker._subscriptions = _SnapshotIterDict(self._broker._subscriptions)
             loop.run_until_complete(self._broker.start())
         except BaseException as exc:
             self._error = exc
