@@ -1,6 +1,6 @@
 """The receipt book's lanes (ingest.receipt_book) in the operational store, so that
 after a restart the backend's receipts carry on from where they were instead of from
-the first `seq` it sees again. Saved after each stored batch, only the lanes it moved;
+the first `seq` it sees again. Saved at most once a second and at a clean stop;
 a lane saved a moment stale is harmless: the agent resends what a receipt has not
 covered, and the resends fill the lane again.
 """
