@@ -1,0 +1,124 @@
+"""`gridwatch bench --only health`: the device health report beside a bare grouped query.
+
+History for the sample street (about 1,500 devices, each at its own `interval_s`; an
+elevator every 5 s) over `DAYS` days, in the embedded store. The bulk of it goes in by
+the documented bulk path: readings inserted with one SQL statement, then the kept
+health state rebuilt from them (`HealthRollup.rebuild`, what a store does on opening a
+database it did not close cleanly). The last `LIVE_S` seconds go through the store's
+own write path (`write_readings`, one batch per second of data), so the report reads a
+state that ingest kept. Silences: each device misses about one hour-long stretch in
+fifty; smoke and heat detectors send a `battery_pct` hourly.
+
+Figures (medians of ROUNDS): the report's query (`device_health`, kept state) beside
+the bare grouped 24 h query (`count(DISTINCT ts)` per device) and beside the full
+recomputation the report used to run (`store.health_duckdb.device_health`).
+"""
+
+from __future__ import annotations
+
+import statistics
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pyarrow as pa
+
+from api.health_report import FAULT_TYPES, WINDOW_S
+from bench.kit import ROUNDS, Result
+from config.loader import DEFAULT_CONFIG_DIR, load_registry
+from gridwatch.records import Reading
+from store.health_duckdb import device_health
+from store.timeseries_duckdb import DuckDBTimeSeries
+
+DAYS = 30
+LIVE_S = 600.0
+END = 1_767_225_600.0  # 2026-01-01 UTC: a fixed "now", so runs compare
+BATTERY_TYPES = ("smoke_detector", "heat_detector")
+
+_BULK = """
+INSERT INTO readings
+SELECT d.device, m.metric, d.phase + k * d.interval_s AS ts,
+       CASE WHEN m.metric = 'battery_pct' THEN 90 - k % 50 ELSE k % 17 END, d.agent
+FROM _gw_devices d,
+     range(0, CAST(($end - $start) / d.interval_s AS BIGINT)) t(k),
+     (VALUES ('value'), ('battery_pct')) m(metric)
+WHERE d.phase + k * d.interval_s < $end
+  AND (m.metric = 'value' OR (d.battery AND k % CAST(3600 / d.interval_s AS BIGINT) = 0))
+  -- an hour-long silence in about fifty
+  AND hash(d.device, CAST((d.phase + k * d.interval_s) / 3600 AS BIGINT)) % 50 <> 0"""
+
+
+def _timed(work: Callable[[], object]) -> float:
+    times = []
+    for _ in range(ROUNDS):
+        started = time.perf_counter()
+        work()
+        times.append(time.perf_counter() - started)
+    return statistics.median(times)
+
+
+def _build(store: DuckDBTimeSeries, devices: pa.Table, start: float, end: float) -> None:
+    live_from = end - LIVE_S
+    t0 = time.perf_counter()
+    with store._reader() as cur:
+        cur.register("_gw_devices", devices)
+        try:
+            cur.execute(_BULK, {"start": start, "end": live_from}).fetchall()
+        finally:
+            cur.unregister("_gw_devices")
+        print(f"health: bulk insert {time.perf_counter() - t0:.0f} s", flush=True)
+    store.rebuild_health()
+    print(f"health: rebuilt {time.perf_counter() - t0:.0f} s", flush=True)
+    rows = devices.to_pylist()
+    second = live_from
+    while second < end:
+        batch = []
+        for d in rows:  # the device's first message at or after `second`
+            ts = d["phase"] + d["interval_s"] * -((d["phase"] - second) // d["interval_s"])
+            if ts < second + 1.0:
+                batch.append(Reading(d["agent"], d["device"], "value", ts, 1.0))
+        store.write_readings(batch)
+        second += 1.0
+
+
+def run(quick: bool) -> list[Result]:
+    registry = load_registry(DEFAULT_CONFIG_DIR)
+    days = 2 if quick else DAYS
+    start = END - days * 86_400.0
+    specs = list(registry.devices.values())
+    devices = pa.table({
+        "device": [d.id for d in specs],
+        "agent": [d.agent for d in specs],
+        "interval_s": pa.array([d.interval_s for d in specs], pa.float64()),
+        "phase": pa.array([start + (i * 7.919) % d.interval_s for i, d in enumerate(specs)],
+                          pa.float64()),
+        "battery": [d.type in BATTERY_TYPES for d in specs],
+    })  # fmt: skip
+    offline = registry.rules.offline
+    allowances = {d.id: offline.factor * d.interval_s + offline.grace_s for d in specs}
+    with tempfile.TemporaryDirectory(prefix="gw-bench-health-") as tmp:
+        store = DuckDBTimeSeries(Path(tmp) / "ts.duckdb")
+        try:
+            built = time.perf_counter()
+            _build(store, devices, start, END)
+            built_s = time.perf_counter() - built
+            rows = store.reading_count()
+            print(f"health: {len(specs)} devices x {days} days, {rows:,} readings "
+                  f"(built in {built_s:.0f} s)", flush=True)
+            report_start = END - WINDOW_S
+            kept = _timed(lambda: store.device_health(report_start, END, allowances,
+                                                      FAULT_TYPES))
+            with store._reader() as cur:
+                bare = _timed(lambda: cur.execute(
+                    "SELECT device, count(DISTINCT ts) FROM readings WHERE ts >= ? AND ts < ?"
+                    " GROUP BY device", [report_start, END]).fetchall())
+                full = _timed(lambda: device_health(cur, report_start, END, allowances,
+                                                    FAULT_TYPES))
+        finally:
+            store.close()
+    label = f"health report, {len(specs)} devices x {days} days"
+    return [
+        Result(f"{label} (kept state)", "s", kept, "bare grouped 24 h query", bare),
+        Result(f"{label} (kept state)", "s", kept, "full recomputation, as before", full),
+    ]
