@@ -12,6 +12,7 @@ from typing import Any
 import cv2
 
 from edge.camera.analyzer import AnalyzerSettings, CameraAnalyzer
+from edge.camera.people import PeopleDetector
 from edge.camera.source import CameraSource, SourceSettings
 from edge.camera.zones import Zone
 from evaluation.cdnet_score import opencv_default, score_mask_dir, score_subtractor
@@ -118,3 +119,22 @@ def test_motion_masks_keep_f_090_on_cdnet_seen_by_a_640x480_camera(
     written = cv2.imread(str(tmp_path / "out" / "in000470.png"), cv2.IMREAD_GRAYSCALE)
     assert written is not None and written.shape == (480, 640)  # the frame's resolution
     assert score_mask_dir(tmp_path / "out", cdnet).f_measure >= 0.90
+
+
+def test_hog_counts_the_worker_and_nobody_in_the_empty_room(shared_dir: Path) -> None:
+    """The worker clip has one person walking; HOG, on the tracked regions once a second,
+    sees him in some passes and never more than one. The one-by-one clip's first frame
+    is an empty room: nobody anywhere in it."""
+    analyzer = CameraAnalyzer("cam-1", [], AnalyzerSettings(width=0), lambda e, j: None)
+    counts = []
+    source = CameraSource(SourceSettings(str(shared_dir / "data/video/intel/"
+                                             "worker-zone-detection.gif")))
+    for frame in source:
+        analyzer.process(frame.image, frame.ts)
+        counts.append(analyzer.people_count)
+    source.close()
+    assert max(c or 0 for c in counts) == 1
+    cap = cv2.VideoCapture(str(shared_dir / "data/video/intel/one-by-one-person-detection.mp4"))
+    ok, empty = cap.read()
+    cap.release()
+    assert ok and PeopleDetector().detect(empty, [(0.0, 0.0, 1.0, 1.0), (0.3, 0.1, 0.3, 0.8)]) == []

@@ -21,10 +21,10 @@ FAULTS = ("fire.fault", "camera.tamper")
 
 
 def history(rng: random.Random) -> list[Reading]:
-    """Two days of messages per device at its interval, with jitter, silences of all
+    """A day and a half of messages per device at its interval, with jitter, silences of all
     lengths (some just around the allowance), two metrics per message and batteries."""
     out = []
-    intervals = {"elev-1": 5.0, "smoke-1": 60.0, "smoke-2": 60.0, "cam-1": 30.0, "gas-9": 60.0}
+    intervals = {"elev-1": 15.0, "smoke-1": 60.0, "smoke-2": 60.0, "cam-1": 30.0, "gas-9": 60.0}
     for device, interval in intervals.items():
         ts = T0 + rng.uniform(0, 600)
         while ts < T0 + 1.5 * DAY:
@@ -86,7 +86,7 @@ WINDOWS = [  # (start, end): 24 h ones at odd ends, one on bucket edges, short a
 ]
 
 
-@pytest.mark.parametrize("seed", [1, 2, 3])
+@pytest.mark.parametrize("seed", [1, 2])
 def test_kept_state_equals_a_full_recomputation(tmp_path: Path, seed: int) -> None:
     rng = random.Random(seed)
     store = DuckDBTimeSeries(tmp_path / "ts.duckdb")
