@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import cv2
+import numpy as np
 
 from edge.camera.analyzer import AnalyzerSettings, CameraAnalyzer
 from edge.camera.people import PeopleDetector
@@ -113,6 +114,7 @@ def test_motion_masks_keep_f_090_on_cdnet_seen_by_a_640x480_camera(
     frames.mkdir()
     for path in sorted((cdnet / "input").glob("in*.jpg")):
         image = cv2.imread(str(path), cv2.IMREAD_COLOR)
+        assert image is not None, path
         big = cv2.resize(image, (640, 480), interpolation=cv2.INTER_LINEAR)
         cv2.imwrite(str(frames / path.name), big, [cv2.IMWRITE_JPEG_QUALITY, 95])
     assert run_motion_masks(frames, tmp_path / "out") == 0
@@ -137,4 +139,6 @@ def test_hog_counts_the_worker_and_nobody_in_the_empty_room(shared_dir: Path) ->
     cap = cv2.VideoCapture(str(shared_dir / "data/video/intel/one-by-one-person-detection.mp4"))
     ok, empty = cap.read()
     cap.release()
-    assert ok and PeopleDetector().detect(empty, [(0.0, 0.0, 1.0, 1.0), (0.3, 0.1, 0.3, 0.8)]) == []
+    assert ok
+    regions = [(0.0, 0.0, 1.0, 1.0), (0.3, 0.1, 0.3, 0.8)]
+    assert PeopleDetector().detect(empty.astype(np.uint8), regions) == []

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -135,6 +136,10 @@ def test_a_fast_downward_track_on_a_building_face_is_a_falling_object() -> None:
     assert not [e for e, _ in run([face], [bg] * 30 + slow) if e["type"] == "camera.falling_object"]
 
 
+def collect(events: Events) -> Callable[[dict[str, Any], bytes | None], None]:
+    return lambda e, j: events.append((e, j))
+
+
 class StubPeople:
     """Stands in for HOG: says a person stands where the tracked region is, or not."""
 
@@ -154,7 +159,7 @@ def test_confirm_people_lets_only_a_person_be_an_intrusion_and_counts_at_its_rat
     for person, expected in ((True, ["start", "end"]), (False, [])):
         events: Events = []
         settings = AnalyzerSettings(fps=10.0, confirm_people=True)
-        analyzer = CameraAnalyzer("cam-1", [zone], settings, lambda e, j: events.append((e, j)))
+        analyzer = CameraAnalyzer("cam-1", [zone], settings, collect(events))
         stub = StubPeople(person)
         analyzer.people = stub  # type: ignore[assignment]
         for i, frame in enumerate(frames):
