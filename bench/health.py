@@ -88,7 +88,7 @@ def run(quick: bool) -> list[Result]:
         "phase": pa.array([start + (i * 7.919) % d.interval_s for i, d in enumerate(specs)],
                           pa.float64()),
         "battery": [d.type in BATTERY_TYPES for d in specs],
-    })  # fmt: skip
+    })
     offline = registry.rules.offline
     allowances = {d.id: offline.factor * d.interval_s + offline.grace_s for d in specs}
     with tempfile.TemporaryDirectory(prefix="gw-bench-health-") as tmp:

@@ -39,7 +39,7 @@ from typing import Any
 
 import pyarrow as pa
 
-from store.health_duckdb import DeviceHealthStats
+from store.health_duckdb import DeviceHealthStats, allowance_table, to_stats
 
 BUCKET_S = 300.0
 DEFAULT_FLOOR_S = 30.0  # the offline rule's smallest allowance is 3 x 5 s + 30 s
@@ -266,7 +266,7 @@ class HealthRollup:
                 self._newest = change.flushed_below
                 self._open = defaultdict(int, {
                     k: n for k, n in self._open.items() if k[1] >= change.flushed_below
-                })  # fmt: skip
+                })
 
     def _merged(
         self, change: Change
@@ -287,7 +287,7 @@ class HealthRollup:
             "device": ([k[0] for k, _ in done], pa.string()),
             "bucket": ([k[1] for k, _ in done], pa.int64()),
             "messages": ([n for _, n in done], pa.int64()),
-        }))  # fmt: skip
+        }))
         try:
             cur.execute(f"INSERT INTO health_counts SELECT * FROM {_NEW}")
         finally:
@@ -308,7 +308,7 @@ class HealthRollup:
             "last_ts": ([x.last for x in d], pa.float64()),
             "battery": ([x.battery for x in d], pa.float64()),
             "battery_ts": ([x.battery_ts for x in d], pa.float64()),
-        })  # fmt: skip
+        })
 
     def report(
         self,
@@ -331,18 +331,15 @@ class HealthRollup:
             "first_bucket": first_bucket, "end_bucket": end_bucket,
             "head_end": min(end, first_bucket * BUCKET_S + BUCKET_S),
             "tail_start": max(start, end_bucket * BUCKET_S - BUCKET_S),
-        }  # fmt: skip
-        table = pa.table({
-            "device": pa.array(list(allowances), type=pa.string()),
-            "allowance": pa.array(list(allowances.values()), type=pa.float64()),
-        })  # fmt: skip
+        }
+        table = allowance_table(allowances)
         with self._lock:
             state = self._state_table(self._devices)
             open_counts = _arrow({
                 "device": ([k[0] for k in self._open], pa.string()),
                 "bucket": ([k[1] for k in self._open], pa.int64()),
                 "messages": (list(self._open.values()), pa.int64()),
-            })  # fmt: skip
+            })
         views = {_ALLOW: table, _STATE: state, _OPEN: open_counts}
         for name, view in views.items():
             cur.register(name, view)
@@ -354,14 +351,7 @@ class HealthRollup:
         later = [r[0] for r in rows if r[-1]]
         battery = self._battery_before(cur, start, end, later) if later else {}
         rows = [(*r[:5], battery.get(r[0], r[5]), r[6]) for r in rows]
-        return [
-            DeviceHealthStats(
-                device=device, last_seen=None if seen is None else float(seen),
-                messages=int(n), gaps=int(gaps), offline_s=float(offline),
-                battery=None if pct is None else float(pct), faults=int(faults),
-            )
-            for device, seen, n, gaps, offline, pct, faults in rows
-        ]  # fmt: skip
+        return to_stats(rows)
 
     @staticmethod
     def _battery_before(
@@ -391,7 +381,7 @@ class HealthRollup:
         cur.register(_NEW, pa.table({
             "device": pa.array([d for d, _ in late], type=pa.string()),
             "ts": pa.array([t for _, t in late], type=pa.float64()),
-        }))  # fmt: skip
+        }))
         try:
             # the explicit time range lets DuckDB skip the row groups outside it
             rows = cur.execute(

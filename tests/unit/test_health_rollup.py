@@ -16,7 +16,7 @@ from store.timeseries_duckdb import DuckDBTimeSeries
 DAY = 86_400.0
 T0 = 1_700_000_000.0  # a multiple of BUCKET_S, so that some windows start on a bucket
 ALLOW = {"elev-1": 45.0, "smoke-1": 210.0, "smoke-2": 210.0, "cam-1": 120.0, "gas-9": 210.0,
-         "never": 90.0}  # fmt: skip
+         "never": 90.0}
 FAULTS = ("fire.fault", "camera.tamper")
 
 
@@ -39,7 +39,7 @@ def history(rng: random.Random) -> list[Reading]:
                 else rng.uniform(1, 5) * ALLOW[device] if r < 0.01
                 else rng.uniform(0.9, 1.1) * ALLOW[device] if r < 0.02
                 else interval * rng.uniform(0.8, 1.2)
-            )  # fmt: skip
+            )
             ts += step
     return out
 
@@ -50,7 +50,7 @@ def events(rng: random.Random) -> list[DeviceEvent]:
         DeviceEvent("a1", f"e{i}", rng.choice(list(ALLOW)), T0 + rng.uniform(0, 2 * DAY),
                     rng.choice(kinds), rng.choice(["start", "end", "instant"]))
         for i in range(200)
-    ]  # fmt: skip
+    ]
 
 
 def write_in_batches(store: DuckDBTimeSeries, readings: list[Reading], rng: random.Random) -> None:
