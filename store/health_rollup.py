@@ -127,7 +127,7 @@ _REBUILD = (
         WHERE ts - prev > $floor""",
     f"""INSERT INTO health_counts
         SELECT device, floor(ts / {BUCKET_S})::BIGINT AS bucket, count(DISTINCT ts)
-        FROM readings GROUP BY device, bucket""",
+        FROM readings GROUP BY device, bucket ORDER BY bucket""",
     "INSERT INTO health_meta VALUES ($floor, true)",  # now the tables say it all
 )
 
