@@ -15,6 +15,7 @@ written it to its WAL (or checkpointed it), which is the point ingest acks after
 from __future__ import annotations
 
 import json
+import logging
 import queue
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -47,6 +48,8 @@ _SCHEMA = (
     """CREATE TABLE IF NOT EXISTS last_seen (
         device VARCHAR PRIMARY KEY, ts DOUBLE NOT NULL)""",
 )
+
+log = logging.getLogger(__name__)
 
 _BATCH = "_gw_batch"
 
@@ -253,7 +256,11 @@ class DuckDBTimeSeries:
             if self._closed:
                 return
             self._closed = True
-            self._health.close(self._writer)
+            try:
+                self._health.close(self._writer)
+            except duckdb.Error:
+                # not marked clean, so the next open rebuilds it from the readings
+                log.exception("health state not saved at close")
             for cur in self._cursors:
                 cur.close()
             self._con.close()
