@@ -114,6 +114,9 @@ def build_parser() -> argparse.ArgumentParser:
     masks = sub.add_parser("motion-masks", help="motion masks for frames or a video")
     masks.add_argument("in_dir", help="a folder of frames (e.g. CDnet's input/) or a video file")
     masks.add_argument("out_dir", help="where one PNG mask per frame goes")
+    masks.add_argument("--width", type=int, default=None,
+                       help="analysis width: frames are halved while at least this wide, "
+                            "0 analyses them whole (default: the agent's, 320)")
 
     acl = sub.add_parser(
         "mqtt-acl", help="write Mosquitto password and ACL files for the registry's agents"

@@ -156,7 +156,8 @@ def cmd_skab_to_nab(args: argparse.Namespace) -> int:
 
 def cmd_motion_masks(args: argparse.Namespace) -> int:
     run = _feature("motion-masks", "evaluation.motion_runner", "run_motion_masks")
-    return 2 if run is None else run(Path(args.in_dir), Path(args.out_dir))
+    width = {} if args.width is None else {"width": args.width}
+    return 2 if run is None else run(Path(args.in_dir), Path(args.out_dir), **width)
 
 
 def cmd_mqtt_acl(args: argparse.Namespace) -> int:

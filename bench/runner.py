@@ -22,6 +22,7 @@ BENCHMARKS: dict[str, str] = {
     "dispatch": "bench.dispatch",
     "failover": "bench.failover",
     "influx": "bench.influx",
+    "health": "bench.health",
 }
 
 

@@ -9,6 +9,7 @@ from typing import Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field
 
+from edge.camera.analyzer import DEFAULT_WIDTH
 from edge.camera.decode import is_live
 from edge.camera.zones import ZoneKind
 from edge.outbox import SNAPSHOT_MAX_BYTES
@@ -65,9 +66,17 @@ class CameraSpec(Strict):
         "to this file); files play at recorded pace.",
     )
     fps: float = Field(default=10.0, gt=0, le=60, description="Analysis frames per second.")
-    width: int = Field(default=640, ge=64, le=4096, description="Analysis width in pixels.")
+    width: int = Field(default=DEFAULT_WIDTH, ge=64, le=4096, description="Analysis width: "
+                       "frames are halved while they stay at least this wide (a 640x480 or "
+                       "1280x720 camera is analysed 320 wide with 320).")
     readings_interval_s: float = Field(default=10.0, gt=0, description="How often the "
-                                       "camera's `fps` reading is sent.")
+                                       "camera's `fps`, `people_count` and `vehicle_count` "
+                                       "readings are sent.")
+    people_interval_s: float = Field(default=1.0, ge=0, le=3600, description="Seconds between "
+                                     "looks for people (OpenCV's HOG on the tracked "
+                                     "regions only); 0: never, and no counts.")
+    confirm_people: bool = Field(default=False, description="Intrusion and loitering only "
+                                 "when a person was seen (not a shadow or a headlight).")
     zones: list[ZoneSpec] = Field(default_factory=list, description="Zones and lines watched.")
 
 

@@ -15,6 +15,7 @@ from edge.adapters.replay import ReplayAdapter
 from edge.adapters.zigbee2mqtt import Zigbee2MqttMapper
 from edge.agent import EdgeAgent
 from edge.camera.analyzer import AnalyzerSettings
+from edge.camera.people import PeopleSettings
 from edge.camera.source import SourceSettings
 from edge.camera.zones import Zone
 from edge.outbox import MemoryOutbox, Outbox
@@ -42,7 +43,9 @@ def camera_config(agent_id: str, registry: Registry, spec: CameraSpec) -> Camera
         raise ValueError(f"camera {spec.device!r}: {exc}") from None
     return CameraConfig(
         spec.device, SourceSettings(spec.source, fps=spec.fps, width=spec.width), zones,
-        AnalyzerSettings(width=spec.width, fps=spec.fps), spec.readings_interval_s,
+        AnalyzerSettings(width=spec.width, fps=spec.fps, confirm_people=spec.confirm_people,
+                         people=PeopleSettings(interval_s=spec.people_interval_s)),
+        spec.readings_interval_s,
     )
 
 

@@ -92,14 +92,20 @@ def score_frames(
 
 
 def score_mask_dir(mask_dir: Path, cdnet_dir: Path, first: int = 0, last: int = 0) -> Score:
-    """Score `gridwatch motion-masks` output: `in000470.png` (or `in000470.jpg.png`)."""
+    """Score `gridwatch motion-masks` output: `in000470.png` (or `in000470.jpg.png`).
+    Masks of a scaled copy of the frames (a 640x480 camera's view of the scene) are
+    scaled to the ground truth's size, nearest neighbour, before they are counted."""
     roi_first, roi_last = temporal_roi(cdnet_dir)
     first, last = first or roi_first, last or roi_last
+    roi = cv2.imread(str(cdnet_dir / "ROI.bmp"), cv2.IMREAD_GRAYSCALE)
+    size = (0, 0) if roi is None else roi.shape[:2]  # score_frames says when it is missing
 
     def load(number: int) -> Mask | None:
         for name in (f"in{number:06d}.png", f"in{number:06d}.jpg.png"):
             mask = cv2.imread(str(mask_dir / name), cv2.IMREAD_GRAYSCALE)
             if mask is not None:
+                if mask.shape != size:
+                    mask = cv2.resize(mask, size[::-1], interpolation=cv2.INTER_NEAREST)
                 return mask.astype(np.uint8)
         return None
 

@@ -88,16 +88,25 @@ def device_health(
     the events in the window of one of `fault_types` that started (or were instant)."""
     if not allowances:
         return []
-    table = pa.table({
-        "device": pa.array(list(allowances), type=pa.string()),
-        "allowance": pa.array(list(allowances.values()), type=pa.float64()),
-    })
-    cur.register(_ALLOW, table)
+    cur.register(_ALLOW, allowance_table(allowances))
     try:
         params = {"start": start, "end": end, "fault_types": list(fault_types)}
         rows = cur.execute(_SQL, params).fetchall()
     finally:
         cur.unregister(_ALLOW)
+    return to_stats(rows)
+
+
+def allowance_table(allowances: Mapping[str, float]) -> pa.Table:
+    """(device, allowance) as a table the queries join against."""
+    return pa.table({
+        "device": pa.array(list(allowances), type=pa.string()),
+        "allowance": pa.array(list(allowances.values()), type=pa.float64()),
+    })
+
+
+def to_stats(rows: Sequence[Sequence[Any]]) -> list[DeviceHealthStats]:
+    """Rows of (device, last seen, messages, gaps, offline s, battery, faults)."""
     return [
         DeviceHealthStats(
             device=device,

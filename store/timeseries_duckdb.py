@@ -15,6 +15,7 @@ written it to its WAL (or checkpointed it), which is the point ingest acks after
 from __future__ import annotations
 
 import json
+import logging
 import queue
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -29,6 +30,7 @@ import pyarrow as pa
 
 from gridwatch.records import DeviceEvent, Reading
 from store.health_duckdb import DeviceHealthStats, device_health
+from store.health_rollup import HealthRollup
 from store.interfaces import DeviceActivity, SeriesPoint
 
 _SCHEMA = (
@@ -46,6 +48,8 @@ _SCHEMA = (
     """CREATE TABLE IF NOT EXISTS last_seen (
         device VARCHAR PRIMARY KEY, ts DOUBLE NOT NULL)""",
 )
+
+log = logging.getLogger(__name__)
 
 _BATCH = "_gw_batch"
 
@@ -113,6 +117,15 @@ _EVENTS: _Table[DeviceEvent] = _Table(
 )
 
 
+def _health_rows(
+    unique: Mapping[Any, Any], new_keys: set[Any]
+) -> Iterator[tuple[str, str, float, float]]:
+    """The stored readings as the health rollup takes them."""
+    for key, r in unique.items():
+        if key in new_keys:
+            yield r.device, r.metric, r.ts, r.value
+
+
 class DuckDBTimeSeries:
     """TimeSeriesStore on an embedded DuckDB file (created, with its tables, if absent)."""
 
@@ -127,6 +140,7 @@ class DuckDBTimeSeries:
         self._idle: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._closed = False
         self._writer = self._new_cursor()
+        self._health = HealthRollup(self._writer)
 
     def write_readings(self, readings: Sequence[Reading]) -> list[Reading]:
         return self._write(_READINGS, readings)
@@ -155,7 +169,8 @@ class DuckDBTimeSeries:
 
     def reading_count(self) -> int:
         with self._reader() as cur:
-            return int(cur.execute("SELECT count(*) FROM readings").fetchone()[0])
+            # fetchall: a half-read result would block the next `register` on this cursor
+            return int(cur.execute("SELECT count(*) FROM readings").fetchall()[0][0])
 
     def activity(self, start: float, end: float) -> list[DeviceActivity]:
         """Every device ever seen, with its last reading or event time (all time) and
@@ -180,10 +195,21 @@ class DuckDBTimeSeries:
         allowances: Mapping[str, float],
         fault_types: Sequence[str],
     ) -> list[DeviceHealthStats]:
-        """Per-device health figures over [start, end) in one grouped query; see
-        `store.health_duckdb.device_health`."""
+        """Per-device health figures over [start, end) (see
+        `store.health_duckdb.device_health`), read from the state kept at ingest; an
+        allowance shorter than the kept silences' floor falls back to the full query."""
         with self._reader() as cur:
-            return device_health(cur, start, end, allowances, fault_types)
+            if allowances and min(allowances.values()) < self._health.floor_s:
+                return device_health(cur, start, end, allowances, fault_types)
+            return self._health.report(cur, start, end, allowances, fault_types)
+
+    def rebuild_health(self) -> None:
+        """Recompute the kept health state from the readings: the bulk path, after
+        readings were loaded other than by `write_readings` (as `bench.health` does)."""
+        with self._write_lock:
+            self._check_open()
+            self._health.rebuild(self._writer)
+            self._health = HealthRollup(self._writer, self._health.floor_s)
 
     def events_of_types(
         self, types: Sequence[str], start: float, end: float
@@ -230,6 +256,11 @@ class DuckDBTimeSeries:
             if self._closed:
                 return
             self._closed = True
+            try:
+                self._health.close(self._writer)
+            except duckdb.Error:
+                # not marked clean, so the next open rebuilds it from the readings
+                log.exception("health state not saved at close")
             for cur in self._cursors:
                 cur.close()
             self._con.close()
@@ -259,6 +290,10 @@ class DuckDBTimeSeries:
                 try:
                     new_keys = set(cur.execute(table.insert()).fetchall())
                     cur.execute(_TOUCH_LAST_SEEN)
+                    change = (
+                        self._health.add(cur, _health_rows(unique, new_keys))
+                        if table is _READINGS else None
+                    )
                     cur.execute("COMMIT")
                 except BaseException:
                     # A failed COMMIT has already ended the transaction; keep its error.
@@ -267,6 +302,8 @@ class DuckDBTimeSeries:
                     raise
             finally:
                 cur.unregister(_BATCH)
+            if change is not None:
+                self._health.applied(change)
         return [r for k, r in unique.items() if k in new_keys]
 
     @contextmanager

@@ -1,6 +1,7 @@
 """The agent's own camera analysis: per camera a thread that reads a `CameraSource` (its
 decoder in a child process) into a `CameraAnalyzer`; `poll` hands the agent the events
-and an `fps` reading. There is no object classifier, so no people or vehicle counts.
+and its readings: `fps`, and `people_count`/`vehicle_count` from the analyzer's budgeted
+HOG pass over the upright tracked regions (a vehicle: a tracked object wider than tall).
 
 Events wait in a bounded queue; when it is full the camera thread blocks (and the
 decoder's small queue with it) rather than drop one, because a lost event is a lost
@@ -112,6 +113,18 @@ class _Camera:
                 continue  # the agent is behind: wait for it, never drop an event
         log.warning("camera %s: stopping with event %s unsent", self.cfg.device, item.id)
 
+    def readings(self, now: float) -> list[Reading]:
+        """`fps`, and `people_count`/`vehicle_count` of the analyzer's last look."""
+        fps = self.reading(now)
+        if fps is None:
+            return []
+        out = [fps]
+        for metric in ("people_count", "vehicle_count"):
+            value = getattr(self.analyzer, metric)
+            if value is not None:
+                out.append(Reading(self.agent, self.cfg.device, metric, now, float(value)))
+        return out
+
     def reading(self, now: float) -> Reading | None:
         if self.state == "failed":
             # Silent, not "0 fps": a camera that is dead for good must go offline at the
@@ -174,7 +187,7 @@ class CameraAdapter:
                 out.events.append(self._events.get_nowait())
             except queue.Empty:
                 break
-        out.readings = [r for cam in self.cameras if (r := cam.reading(now)) is not None]
+        out.readings = [r for cam in self.cameras for r in cam.readings(now)]
         return out
 
     def health(self, now: float) -> list[DeviceHealth]:

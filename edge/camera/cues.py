@@ -105,13 +105,17 @@ def smoke_fraction(frame: Image, background_of: Callable[[], Image], moving: Ima
     still shows through them (smoke is translucent: the edges are where they were, only
     weaker). A person in a grey sweater is grey and soft too, but opaque.
     """
-    moving_px = np.count_nonzero(moving)
+    where = moving > 0
+    moving_px = int(np.count_nonzero(where))
     if not moving_px:
         return 0.0
-    hsv = cv2.cvtColor(frame, cv2.COLOR_BGR2HSV)
-    grey = (moving > 0) & (hsv[..., 1] < 40) & (hsv[..., 2] > 60)
-    if np.count_nonzero(grey) < 0.5 * moving_px:
+    # the cheap gate: colour of the moving pixels only, not of the whole frame
+    hsv = cv2.cvtColor(frame[where].reshape(-1, 1, 3), cv2.COLOR_BGR2HSV).reshape(-1, 3)
+    grey_px = (hsv[:, 1] < 40) & (hsv[:, 2] > 60)
+    if np.count_nonzero(grey_px) < 0.5 * moving_px:
         return 0.0  # most frames stop here, before the costly background image
+    grey = np.zeros(where.shape, bool)
+    grey[where] = grey_px
     background = background_of()
     before, now = _edge_energy(background), _edge_energy(frame)
     candidate = grey & (before > 8.0) & (now < 0.6 * before)

@@ -84,8 +84,16 @@ def _video_frames(url: str, start: int) -> Iterator[Decoded]:
 
 
 def resize_to(image: Image, width: int) -> Image:
-    """Scale down to `width` keeping the aspect ratio; 0 (or a smaller frame) keeps it."""
-    if not width or image.shape[1] <= width:
-        return image
-    height = max(1, round(image.shape[0] * width / image.shape[1]))
-    return cv2.resize(image, (width, height), interpolation=cv2.INTER_AREA).astype(np.uint8)
+    """Halve the frame while the half is still at least `width` wide (0 keeps the size).
+
+    Only exact halvings: a 2x2 area average is the cheapest resize there is and keeps
+    the masks' quality (CDnet highway at 640x480 analysed at 320: F 0.917, at 640: 0.918),
+    so a 640x480 or 1280x720 camera is analysed 320 wide with a width of 320, and a
+    768x432 one 384 wide (the analysis width lies in [width, 2 x width)).
+    """
+    while width and image.shape[1] // 2 >= width:
+        h, w = image.shape[0] // 2, image.shape[1] // 2
+        image = cv2.resize(
+            image[: 2 * h, : 2 * w], (w, h), interpolation=cv2.INTER_AREA
+        ).astype(np.uint8)
+    return image.astype(np.uint8, copy=False)

@@ -78,7 +78,8 @@ class MotionDetector:
     def apply(self, frame: Image) -> tuple[Image, list[Blob]]:
         """The motion mask (255/0, frame size) and its blobs, largest first."""
         raw = self._sub.apply(frame)
-        mask: Image = np.where(raw == FOREGROUND, np.uint8(255), np.uint8(0)).astype(np.uint8)
+        # shadow (127) and background (0) both become 0
+        mask: Image = cv2.threshold(raw, FOREGROUND - 1, 255, cv2.THRESH_BINARY)[1].astype(np.uint8)
         if self._roi is not None:
             mask &= self._roi
         if self.settings.median:

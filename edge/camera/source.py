@@ -33,7 +33,7 @@ _CTX = mp.get_context("spawn")
 class SourceSettings:
     url: str  # rtsp://..., a video file, or a folder of images
     fps: float = 0.0  # analysis rate; 0 keeps every frame
-    width: int = 0  # analysis width (height keeps the aspect ratio); 0 keeps the size
+    width: int = 0  # frames halved while at least this wide (see `resize_to`); 0 keeps them
     stall_timeout_s: float = 10.0  # no frame for this long: the decoder is hung
     max_restarts: int = 5  # in a row without a frame in between, then the source fails
     backoff_s: float = 1.0  # first wait before a restart, doubled each time up to 30 s

@@ -22,6 +22,9 @@ def test_missing_or_empty_input_is_a_clear_error_with_exit_2(
     assert "no image files" in capsys.readouterr().err
     (tmp_path / "zero.mp4").write_bytes(b"")
     assert run_motion_masks(tmp_path / "zero.mp4", tmp_path / "out") == 2
+    cv2.imwrite(str(tmp_path / "empty" / "in000001.png"), np.zeros((8, 8, 3), np.uint8))
+    assert run_motion_masks(tmp_path / "empty", tmp_path / "out", width=-1) == 2
+    assert "--width must be 0 or >= 1, not -1" in capsys.readouterr().err
 
 
 def test_masks_are_named_after_frames_binary_and_find_the_mover(tmp_path: Path) -> None:
@@ -35,7 +38,8 @@ def test_masks_are_named_after_frames_binary_and_find_the_mover(tmp_path: Path) 
             frame[20:40, 2 * i - 40 : 2 * i - 20] = 255
         cv2.imwrite(str(frames_dir / f"in{i:06d}.png"), frame)
     out = tmp_path / "out"
-    assert run_motion_masks(frames_dir, out) == 0
+    # 80 wide, analysed 40 wide (halved once): the mask comes back at the frame's size
+    assert run_motion_masks(frames_dir, out, width=40) == 0
     names = sorted(p.name for p in out.iterdir())
     assert names == [f"in{i:06d}.png" for i in range(40)]
     last = cv2.imread(str(out / "in000039.png"), cv2.IMREAD_UNCHANGED)

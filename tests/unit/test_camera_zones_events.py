@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -11,6 +12,7 @@ import pytest
 
 from edge.camera.analyzer import AnalyzerSettings, CameraAnalyzer
 from edge.camera.events import Episode, make_event
+from edge.camera.tracker import Box
 from edge.camera.zones import Zone
 
 CONTRACT_FIELDS = {"id", "device", "ts", "type", "state", "zone", "score", "attrs", "snapshot"}
@@ -132,3 +134,37 @@ def test_a_fast_downward_track_on_a_building_face_is_a_falling_object() -> None:
     assert len(events) == 1 and events[0]["state"] == "instant"
     slow = [with_box(bg, 50, 5 + i, 10) for i in range(40)]  # a walker's pace
     assert not [e for e, _ in run([face], [bg] * 30 + slow) if e["type"] == "camera.falling_object"]
+
+
+def collect(events: Events) -> Callable[[dict[str, Any], bytes | None], None]:
+    return lambda e, j: events.append((e, j))
+
+
+class StubPeople:
+    """Stands in for HOG: says a person stands where the tracked region is, or not."""
+
+    def __init__(self, person: bool) -> None:
+        self.person, self.looks = person, 0
+
+    def detect(self, frame: Frame, regions: list[Box]) -> list[Box]:
+        self.looks += 1
+        return list(regions[:1]) if self.person else []
+
+
+def test_confirm_people_lets_only_a_person_be_an_intrusion_and_counts_at_its_rate() -> None:
+    bg = scene()
+    walk = [with_box(bg, 10 + 4 * i, 40) for i in range(30)]
+    frames = [bg] * 30 + walk + [bg] * 40
+    zone = Zone("yard", "intrusion", ((0.6, 0.0), (1.0, 0.0), (1.0, 1.0), (0.6, 1.0)))
+    for person, expected in ((True, ["start", "end"]), (False, [])):
+        events: Events = []
+        settings = AnalyzerSettings(fps=10.0, confirm_people=True)
+        analyzer = CameraAnalyzer("cam-1", [zone], settings, collect(events))
+        stub = StubPeople(person)
+        analyzer.people = stub  # type: ignore[assignment]
+        for i, frame in enumerate(frames):
+            analyzer.process(frame, 1000.0 + i / 10.0)
+        assert [e["state"] for e, _ in events if e["type"] == "camera.intrusion"] == expected
+        # about once a second while something is tracked (3 s of walk), not per frame
+        assert 2 <= stub.looks <= 5
+        assert analyzer.people_count == 0 and analyzer.vehicle_count == 0  # all gone

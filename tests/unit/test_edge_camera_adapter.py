@@ -272,11 +272,15 @@ def test_the_fps_reading_and_health_count_analysed_frames_per_interval() -> None
     adapter.start()
     finish(adapter)
     assert adapter.poll(1004.9).readings == []  # not due yet
-    [reading] = adapter.poll(1005.0).readings
+    reading, *counts = adapter.poll(1005.0).readings
     assert (reading.agent, reading.device, reading.metric) == (AGENT, CAM, "fps")
     assert (reading.ts, reading.value) == (1005.0, 4.0)  # 20 frames in 5 s
+    # the mover was tracked, so the analyzer looked for people: counts come with fps
+    assert [(r.device, r.metric, r.ts) for r in counts] == [
+        (CAM, "people_count", 1005.0), (CAM, "vehicle_count", 1005.0)]
+    assert all(r.value >= 0 for r in counts)
     assert adapter.poll(1009.0).readings == []
-    assert [r.value for r in adapter.poll(1012.5).readings] == [0.0]  # none since
+    assert [r.value for r in adapter.poll(1012.5).readings][:1] == [0.0]  # none since
     assert adapter.health(1012.5) == [{"device": CAM, "battery": None, "rssi": None,
                                        "fault": None}]  # a file's end is no fault
     assert adapter.health_extra() == {"cameras": {CAM: {"fps": 0.0, "restarts": 0,

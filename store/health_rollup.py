@@ -1,0 +1,407 @@
+"""Device health kept at ingest, so the report reads a small state instead of scanning
+a day of readings.
+
+A "message" is a distinct reading time of a device (as in `health_duckdb`). The state:
+
+- per device its first and last message time and its last `battery_pct` (value and
+  time): in memory, written to `health_devices` when a bucket closes and at close;
+- `health_silences`: every step between two consecutive messages of a device longer
+  than `floor_s` (a few per device and day), as (a, b), written with the readings;
+- messages per device and `BUCKET_S` bucket: open buckets in memory, appended to
+  `health_counts` once they close (a late message adds a row; rows are summed).
+
+From these, any window [start, end) gives exactly the figures of the full
+recomputation (`health_duckdb.device_health`) as long as every allowance is at least
+`floor_s`: a silence (a, b) clipped to [max(a, start - allowance), min(b, end)] is a gap
+when that is longer than the allowance, and the excess is offline time (the
+recomputation's "one allowance before the window" rule, in closed form); before the
+first and after the last message a device is silent too. Messages are the buckets
+wholly inside the window plus the two partial buckets at its ends counted from the
+readings (minutes of data, not a day).
+
+A message arriving late (store-and-forward replay after an outage) splits the silence
+it falls into; one that repeats a known reading time changes nothing.
+
+Why memory: DuckDB upserts cost tens of milliseconds each, more than the readings'
+own insert. What memory holds is lost in a crash, so the tables are marked in use at
+open and clean at close; a database not closed cleanly is rebuilt from its readings
+(`rebuild`, the bulk path) when it is opened again.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import pyarrow as pa
+
+from store.health_duckdb import DeviceHealthStats, allowance_table, to_stats
+
+BUCKET_S = 300.0
+DEFAULT_FLOOR_S = 30.0  # the offline rule's smallest allowance is 3 x 5 s + 30 s
+
+SCHEMA = (
+    """CREATE TABLE IF NOT EXISTS health_devices (
+        device VARCHAR PRIMARY KEY, first_ts DOUBLE NOT NULL, last_ts DOUBLE NOT NULL,
+        battery DOUBLE, battery_ts DOUBLE)""",
+    "CREATE TABLE IF NOT EXISTS health_silences (device VARCHAR NOT NULL, a DOUBLE NOT NULL,"
+    " b DOUBLE NOT NULL)",
+    """CREATE TABLE IF NOT EXISTS health_counts (
+        device VARCHAR NOT NULL, bucket BIGINT NOT NULL, messages BIGINT NOT NULL)""",
+    "CREATE TABLE IF NOT EXISTS health_meta (floor_s DOUBLE NOT NULL, clean BOOLEAN NOT NULL)",
+)
+
+_ALLOW = "_gw_health_allow"
+_NEW = "_gw_health_new"
+_STATE = "_gw_health_state"
+_OPEN = "_gw_health_open"
+
+_REPORT = f"""
+WITH allow AS (SELECT device, allowance FROM {_ALLOW}),
+state AS (SELECT a.*, h.first_ts, h.last_ts, h.battery, h.battery_ts
+          FROM allow a LEFT JOIN {_STATE} h USING (device)),
+spans AS (
+    SELECT s.device, s.a, s.b FROM health_silences s SEMI JOIN allow USING (device)
+    WHERE s.b > $start AND s.a < $end
+    -- before the first message and after the last (a device never seen: both unbounded)
+    UNION ALL SELECT device, NULL, first_ts FROM state
+    UNION ALL SELECT device, last_ts, NULL FROM state WHERE last_ts IS NOT NULL),
+clipped AS (
+    SELECT s.device, a.allowance,
+           least(coalesce(s.b, $end), $end)
+             - greatest(coalesce(s.a, $start - a.allowance), $start - a.allowance) AS len
+    FROM spans s JOIN allow a USING (device)),
+silences AS (
+    SELECT device, count(*) AS gaps, sum(len - allowance) AS offline_s
+    FROM clipped WHERE len > allowance GROUP BY device),
+counts AS (
+    SELECT device, sum(messages) AS n FROM (
+        SELECT device, messages FROM health_counts
+        WHERE bucket >= $first_bucket AND bucket < $end_bucket
+        UNION ALL
+        SELECT device, messages FROM {_OPEN}
+        WHERE bucket >= $first_bucket AND bucket < $end_bucket
+        UNION ALL
+        SELECT device, count(DISTINCT ts) FROM readings
+        WHERE ts >= $start AND ts < $head_end AND floor(ts / {BUCKET_S})::BIGINT < $first_bucket
+        GROUP BY device
+        UNION ALL
+        SELECT device, count(DISTINCT ts) FROM readings
+        WHERE ts >= $tail_start AND ts < $end AND floor(ts / {BUCKET_S})::BIGINT >= $end_bucket
+        GROUP BY device)
+    GROUP BY device),
+faults AS (
+    SELECT e.device, count(*) AS n FROM events e SEMI JOIN allow USING (device)
+    WHERE e.ts >= $start AND e.ts < $end AND e.state IN ('start', 'instant')
+      AND list_contains($fault_types, e.type)
+    GROUP BY e.device)
+SELECT st.device, ls.ts, coalesce(c.n, 0), coalesce(si.gaps, 0), coalesce(si.offline_s, 0),
+       CASE WHEN st.battery_ts >= $start AND st.battery_ts < $end THEN st.battery END,
+       coalesce(f.n, 0), st.battery_ts >= $end
+FROM state st
+LEFT JOIN last_seen ls USING (device)
+LEFT JOIN counts c USING (device)
+LEFT JOIN silences si USING (device)
+LEFT JOIN faults f USING (device)
+ORDER BY st.device"""
+
+# The bulk path: the whole state from the readings, in three statements.
+_REBUILD = (
+    "DELETE FROM health_devices",
+    "DELETE FROM health_silences",
+    "DELETE FROM health_counts",
+    "DELETE FROM health_meta",
+    """INSERT INTO health_devices
+        SELECT device, min(ts), max(ts),
+               arg_max(value, ts) FILTER (WHERE metric = 'battery_pct'),
+               max(ts) FILTER (WHERE metric = 'battery_pct')
+        FROM readings GROUP BY device""",
+    """INSERT INTO health_silences
+        SELECT device, prev, ts FROM (
+            SELECT device, ts, lag(ts) OVER (PARTITION BY device ORDER BY ts) AS prev
+            FROM (SELECT DISTINCT device, ts FROM readings))
+        WHERE ts - prev > $floor""",
+    f"""INSERT INTO health_counts
+        SELECT device, floor(ts / {BUCKET_S})::BIGINT AS bucket, count(DISTINCT ts)
+        FROM readings GROUP BY device, bucket ORDER BY bucket""",
+    "INSERT INTO health_meta VALUES ($floor, true)",  # now the tables say it all
+)
+
+
+@dataclass(frozen=True, slots=True)
+class _Device:
+    first: float
+    last: float
+    battery: float | None = None
+    battery_ts: float | None = None
+
+
+@dataclass(slots=True)
+class Change:
+    """What one batch changes in memory: applied only once its transaction commits."""
+
+    devices: dict[str, _Device] = field(default_factory=dict)
+    counts: dict[tuple[str, int], int] = field(default_factory=lambda: defaultdict(int))
+    flushed_below: int | None = None  # open buckets below this went to the table
+
+
+def bucket_of(ts: float) -> int:
+    """The bucket a time falls in, computed as the SQL side does (floor of ts / BUCKET_S)."""
+    return math.floor(ts / BUCKET_S)
+
+
+def _arrow(columns: Mapping[str, tuple[list[Any], pa.DataType]]) -> pa.Table:
+    return pa.table({name: pa.array(values, type=t) for name, (values, t) in columns.items()})
+
+
+class HealthRollup:
+    """The kept health state of one DuckDB database. `add` runs inside the writer's
+    transaction (under the store's write lock) and `applied` after its commit; `report`
+    runs on any reader cursor."""
+
+    def __init__(self, cur: Any, floor_s: float = DEFAULT_FLOOR_S) -> None:
+        if not floor_s > 0:
+            raise ValueError(f"health floor_s must be > 0, not {floor_s}")
+        self.floor_s = floor_s
+        self._lock = threading.Lock()  # memory between the writer and the report
+        for ddl in SCHEMA:
+            cur.execute(ddl)
+        kept = cur.execute("SELECT floor_s, clean FROM health_meta").fetchall()
+        if not kept or float(kept[0][0]) != floor_s or not kept[0][1]:
+            # an older database, another floor, or not closed cleanly: from the readings
+            self.rebuild(cur)
+        rows = cur.execute("SELECT * FROM health_devices").fetchall()
+        self._devices = {d: _Device(float(f), float(la), b, bt) for d, f, la, b, bt in rows}
+        self._open: dict[tuple[str, int], int] = defaultdict(int)
+        self._newest = max((bucket_of(d.last) for d in self._devices.values()), default=0)
+        cur.execute("UPDATE health_meta SET clean = false")  # until `close` says otherwise
+
+    def rebuild(self, cur: Any) -> None:
+        """Recompute the whole state from the readings (the bulk path, and the recovery)."""
+        cur.execute("BEGIN TRANSACTION")
+        try:
+            for sql in _REBUILD:
+                cur.execute(sql, {"floor": self.floor_s} if "$floor" in sql else None)
+            cur.execute("COMMIT")
+        except BaseException:
+            cur.execute("ROLLBACK")
+            raise
+
+    def close(self, cur: Any) -> None:
+        """Write what memory holds and mark the tables clean (the store's shutdown)."""
+        cur.execute("BEGIN TRANSACTION")
+        try:
+            self._flush(cur, self._devices, self._open, below=None)
+            cur.execute("UPDATE health_meta SET clean = true")
+            cur.execute("COMMIT")
+        except BaseException:
+            cur.execute("ROLLBACK")
+            raise
+        self._open.clear()
+
+    def add(self, cur: Any, new: Iterable[tuple[str, str, float, float]]) -> Change:
+        """Fold newly stored readings (device, metric, ts, value) in; call it in the
+        transaction that stored them, after the insert, and `applied` after COMMIT."""
+        times: dict[str, set[float]] = defaultdict(set)
+        rows_at: dict[tuple[str, float], int] = defaultdict(int)
+        battery: dict[str, tuple[float, float]] = {}
+        for device, metric, ts, value in new:
+            times[device].add(ts)
+            rows_at[(device, ts)] += 1
+            if metric == "battery_pct" and (device not in battery or ts > battery[device][0]):
+                battery[device] = (ts, value)
+        change = Change()
+        silences: list[tuple[str, float, float]] = []
+        late: list[tuple[str, float]] = []
+        counts = change.counts
+        for device, stamps in times.items():
+            dev = self._devices.get(device)
+            if dev is None:
+                first = min(stamps)
+                dev = _Device(first, first)
+                counts[(device, bucket_of(first))] += 1
+            lo, hi = dev.first, dev.last
+            # outwards from what is known: later ones up, earlier ones down, so each
+            # step is to the neighbour just handled
+            for ts in sorted(t for t in stamps if t > dev.last):
+                if ts - hi > self.floor_s:
+                    silences.append((device, hi, ts))
+                hi = ts
+                counts[(device, bucket_of(ts))] += 1
+            for ts in sorted((t for t in stamps if t < dev.first), reverse=True):
+                if lo - ts > self.floor_s:
+                    silences.append((device, ts, lo))
+                lo = ts
+                counts[(device, bucket_of(ts))] += 1
+            # inside the known span: a replay after an outage, or another metric of a
+            # known message (`_new_late` tells them apart)
+            late += [(device, t) for t in stamps if dev.first < t < dev.last]
+            dev = replace(dev, first=lo, last=hi)
+            if device in battery:
+                ts, value = battery[device]
+                if dev.battery_ts is None or ts > dev.battery_ts:
+                    dev = replace(dev, battery=value, battery_ts=ts)
+            change.devices[device] = dev
+        if silences:
+            cur.executemany("INSERT INTO health_silences VALUES (?, ?, ?)", silences)
+        for device, ts in self._new_late(cur, late, rows_at):
+            counts[(device, bucket_of(ts))] += 1
+            self._split(cur, device, ts)
+        newest = max((bucket_of(d.last) for d in change.devices.values()), default=0)
+        if newest > self._newest:  # a bucket closed: what memory holds goes to the tables
+            merged = self._merged(change)
+            self._flush(cur, merged[0], merged[1], below=newest)
+            change.flushed_below = newest
+        return change
+
+    def applied(self, change: Change) -> None:
+        """The batch's transaction committed: its change is now memory's."""
+        with self._lock:
+            self._devices, self._open = self._merged(change)
+            if change.flushed_below is not None:
+                self._newest = change.flushed_below
+                self._open = defaultdict(int, {
+                    k: n for k, n in self._open.items() if k[1] >= change.flushed_below
+                })
+
+    def _merged(
+        self, change: Change
+    ) -> tuple[dict[str, _Device], dict[tuple[str, int], int]]:
+        devices = {**self._devices, **change.devices}
+        counts: dict[tuple[str, int], int] = defaultdict(int, self._open)
+        for key, n in change.counts.items():
+            counts[key] += n
+        return devices, counts
+
+    def _flush(
+        self, cur: Any, devices: Mapping[str, _Device], counts: Mapping[tuple[str, int], int],
+        below: int | None,
+    ) -> None:
+        """Counts of buckets below `below` (all with None) appended; devices replaced."""
+        done = [(k, n) for k, n in counts.items() if below is None or k[1] < below]
+        cur.register(_NEW, _arrow({
+            "device": ([k[0] for k, _ in done], pa.string()),
+            "bucket": ([k[1] for k, _ in done], pa.int64()),
+            "messages": ([n for _, n in done], pa.int64()),
+        }))
+        try:
+            cur.execute(f"INSERT INTO health_counts SELECT * FROM {_NEW}")
+        finally:
+            cur.unregister(_NEW)
+        cur.register(_NEW, self._state_table(devices))
+        try:
+            cur.execute("DELETE FROM health_devices")
+            cur.execute(f"INSERT INTO health_devices SELECT * FROM {_NEW}")
+        finally:
+            cur.unregister(_NEW)
+
+    @staticmethod
+    def _state_table(devices: Mapping[str, _Device]) -> pa.Table:
+        d = list(devices.values())
+        return _arrow({
+            "device": (list(devices), pa.string()),
+            "first_ts": ([x.first for x in d], pa.float64()),
+            "last_ts": ([x.last for x in d], pa.float64()),
+            "battery": ([x.battery for x in d], pa.float64()),
+            "battery_ts": ([x.battery_ts for x in d], pa.float64()),
+        })
+
+    def report(
+        self,
+        cur: Any,
+        start: float,
+        end: float,
+        allowances: Mapping[str, float],
+        fault_types: Sequence[str],
+    ) -> list[DeviceHealthStats]:
+        """The figures of `health_duckdb.device_health`, from the kept state. Every
+        allowance must be at least `floor_s` (shorter silences are not kept)."""
+        if not allowances:
+            return []
+        if (short := min(allowances.values())) < self.floor_s:
+            raise ValueError(f"allowance {short} s is below the kept floor {self.floor_s} s")
+        first_bucket = math.ceil(start / BUCKET_S)
+        end_bucket = max(bucket_of(end), first_bucket)
+        params = {
+            "start": start, "end": end, "fault_types": list(fault_types),
+            "first_bucket": first_bucket, "end_bucket": end_bucket,
+            "head_end": min(end, first_bucket * BUCKET_S + BUCKET_S),
+            "tail_start": max(start, end_bucket * BUCKET_S - BUCKET_S),
+        }
+        table = allowance_table(allowances)
+        with self._lock:
+            state = self._state_table(self._devices)
+            open_counts = _arrow({
+                "device": ([k[0] for k in self._open], pa.string()),
+                "bucket": ([k[1] for k in self._open], pa.int64()),
+                "messages": (list(self._open.values()), pa.int64()),
+            })
+        views = {_ALLOW: table, _STATE: state, _OPEN: open_counts}
+        for name, view in views.items():
+            cur.register(name, view)
+        try:
+            rows = cur.execute(_REPORT, params).fetchall()
+        finally:
+            for name in views:
+                cur.unregister(name)
+        later = [r[0] for r in rows if r[-1]]
+        battery = self._battery_before(cur, start, end, later) if later else {}
+        rows = [(*r[:5], battery.get(r[0], r[5]), r[6]) for r in rows]
+        return to_stats(rows)
+
+    @staticmethod
+    def _battery_before(
+        cur: Any, start: float, end: float, devices: list[str]
+    ) -> dict[str, float | None]:
+        """The last battery in [start, end) of devices whose kept one is later than `end`
+        (a window in the past): from the readings, for those devices only."""
+        cur.register(_NEW, pa.table({"device": pa.array(devices, type=pa.string())}))
+        try:
+            rows = cur.execute(
+                f"SELECT d.device, arg_max(r.value, r.ts) FROM {_NEW} d LEFT JOIN readings r"
+                " ON r.device = d.device AND r.metric = 'battery_pct'"
+                " AND r.ts >= $start AND r.ts < $end GROUP BY d.device",
+                {"start": start, "end": end},
+            ).fetchall()
+        finally:
+            cur.unregister(_NEW)
+        return {d: None if v is None else float(v) for d, v in rows}
+
+    def _new_late(
+        self, cur: Any, late: list[tuple[str, float]], batch_rows: Mapping[tuple[str, float], int]
+    ) -> list[tuple[str, float]]:
+        """Late times not seen before. The batch's rows are already inserted, so a time is
+        new when all the rows stored at it are this batch's (no earlier metric had it)."""
+        if not late:
+            return []
+        cur.register(_NEW, pa.table({
+            "device": pa.array([d for d, _ in late], type=pa.string()),
+            "ts": pa.array([t for _, t in late], type=pa.float64()),
+        }))
+        try:
+            # the explicit time range lets DuckDB skip the row groups outside it
+            rows = cur.execute(
+                f"SELECT n.device, n.ts, count(*) FROM {_NEW} n JOIN readings r"
+                " ON r.device = n.device AND r.ts = n.ts"
+                " WHERE r.ts >= $lo AND r.ts <= $hi GROUP BY n.device, n.ts",
+                {"lo": min(t for _, t in late), "hi": max(t for _, t in late)},
+            ).fetchall()
+        finally:
+            cur.unregister(_NEW)
+        return sorted((d, float(t)) for d, t, n in rows if n == batch_rows[(d, float(t))])
+
+    def _split(self, cur: Any, device: str, ts: float) -> None:
+        """Split the kept silence a late message falls into (now, so that the next late
+        message of the batch finds the halves); a half no longer than the floor goes."""
+        rows = cur.execute(
+            "DELETE FROM health_silences WHERE device = ? AND a < ? AND b > ? RETURNING a, b",
+            [device, ts, ts],
+        ).fetchall()
+        halves = [(device, a, b) for a0, b0 in rows
+                  for a, b in ((float(a0), ts), (ts, float(b0))) if b - a > self.floor_s]
+        if halves:
+            cur.executemany("INSERT INTO health_silences VALUES (?, ?, ?)", halves)

@@ -1,0 +1,146 @@
+"""The health state kept at ingest gives exactly the figures of the full recomputation."""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from gridwatch.records import DeviceEvent, Reading
+from store.health_duckdb import device_health
+from store.health_rollup import BUCKET_S, HealthRollup
+from store.timeseries_duckdb import DuckDBTimeSeries
+
+DAY = 86_400.0
+T0 = 1_700_000_000.0  # a multiple of BUCKET_S, so that some windows start on a bucket
+ALLOW = {"elev-1": 45.0, "smoke-1": 210.0, "smoke-2": 210.0, "cam-1": 120.0, "gas-9": 210.0,
+         "never": 90.0}
+FAULTS = ("fire.fault", "camera.tamper")
+
+
+def history(rng: random.Random) -> list[Reading]:
+    """A day and a half of messages per device at its interval, with jitter, silences of all
+    lengths (some just around the allowance), two metrics per message and batteries."""
+    out = []
+    intervals = {"elev-1": 15.0, "smoke-1": 60.0, "smoke-2": 60.0, "cam-1": 30.0, "gas-9": 60.0}
+    for device, interval in intervals.items():
+        ts = T0 + rng.uniform(0, 600)
+        while ts < T0 + 1.5 * DAY:
+            out.append(Reading("a1", device, "value", ts, rng.uniform(0, 9)))
+            if rng.random() < 0.5:
+                out.append(Reading("a1", device, "other", ts, 1.0))
+            if rng.random() < 0.05:
+                out.append(Reading("a1", device, "battery_pct", ts, rng.uniform(0, 100)))
+            r = rng.random()
+            step = (
+                rng.uniform(0, 3 * DAY) if r < 0.0005 and device == "gas-9"
+                else rng.uniform(1, 5) * ALLOW[device] if r < 0.01
+                else rng.uniform(0.9, 1.1) * ALLOW[device] if r < 0.02
+                else interval * rng.uniform(0.8, 1.2)
+            )
+            ts += step
+    return out
+
+
+def events(rng: random.Random) -> list[DeviceEvent]:
+    kinds = ["fire.fault", "camera.tamper", "fire.alarm"]
+    return [
+        DeviceEvent("a1", f"e{i}", rng.choice(list(ALLOW)), T0 + rng.uniform(0, 2 * DAY),
+                    rng.choice(kinds), rng.choice(["start", "end", "instant"]))
+        for i in range(200)
+    ]
+
+
+def write_in_batches(store: DuckDBTimeSeries, readings: list[Reading], rng: random.Random) -> None:
+    """Mostly in time order; every tenth batch held back and replayed late, as an
+    agent's outbox does after an outage; some batches written twice."""
+    readings = sorted(readings, key=lambda r: r.ts)
+    held: list[list[Reading]] = []
+    i = 0
+    while i < len(readings):
+        n = rng.randint(1, 1500)
+        batch = readings[i : i + n]
+        i += n
+        if rng.random() < 0.1:
+            held.append(batch)
+            continue
+        store.write_readings(batch)
+        if rng.random() < 0.05:
+            store.write_readings(batch[: n // 2])
+        if held and rng.random() < 0.2:
+            store.write_readings(held.pop(rng.randrange(len(held))))
+    for batch in held:
+        rng.shuffle(batch)
+        store.write_readings(batch)
+
+
+WINDOWS = [  # (start, end): 24 h ones at odd ends, one on bucket edges, short and long
+    (T0 + DAY - 3_600 + 17.3, T0 + 2 * DAY - 3_600 + 17.3),
+    (T0 + 0.5 * DAY, T0 + 1.5 * DAY),
+    (T0 + 100 * BUCKET_S, T0 + 388 * BUCKET_S),
+    (T0 - DAY, T0 + 431.0),
+    (T0 + 5_000.0, T0 + 5_100.0),
+    (T0 + 1.2 * DAY, T0 + 3 * DAY),
+]
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_kept_state_equals_a_full_recomputation(tmp_path: Path, seed: int) -> None:
+    rng = random.Random(seed)
+    store = DuckDBTimeSeries(tmp_path / "ts.duckdb")
+    write_in_batches(store, history(rng), rng)
+    store.write_events(events(rng))
+    try:
+        seen = []
+        with store._reader() as cur:
+            for start, end in WINDOWS:
+                full = device_health(cur, start, end, ALLOW, FAULTS)
+                kept = store.device_health(start, end, ALLOW, FAULTS)
+                assert kept == full, (start - T0, end - T0)
+                seen += full
+        # the histories exercise every figure
+        assert all(any(getattr(s, f) for s in seen) for f in ("gaps", "battery", "faults"))
+    finally:
+        store.close()
+
+
+@pytest.mark.parametrize("damage", ["drop the tables", "not closed cleanly"])
+def test_a_database_without_a_clean_state_is_rebuilt_on_open(tmp_path: Path, damage: str) -> None:
+    rng = random.Random(7)
+    store = DuckDBTimeSeries(tmp_path / "ts.duckdb")
+    write_in_batches(store, history(rng), rng)
+    with store._reader() as cur:
+        expected = [device_health(cur, s, e, ALLOW, FAULTS) for s, e in WINDOWS]
+    store.close()
+    con = duckdb.connect(str(tmp_path / "ts.duckdb"))
+    if damage == "drop the tables":  # an older database: no state kept
+        for table in ("health_devices", "health_silences", "health_counts", "health_meta"):
+            con.execute(f"DROP TABLE {table}")
+    else:  # a crash: what memory held is missing from the tables
+        con.execute("DELETE FROM health_counts WHERE bucket % 3 = 0")
+        con.execute("UPDATE health_meta SET clean = false")
+    con.close()
+    store = DuckDBTimeSeries(tmp_path / "ts.duckdb")
+    try:
+        assert [store.device_health(s, e, ALLOW, FAULTS) for s, e in WINDOWS] == expected
+    finally:
+        store.close()
+
+
+def test_an_allowance_below_the_floor_is_refused_by_the_state_and_recomputed(
+    tmp_path: Path,
+) -> None:
+    store = DuckDBTimeSeries(tmp_path / "ts.duckdb")
+    try:
+        store.write_readings([Reading("a1", "d", "v", T0 + t, 1.0) for t in (0, 20, 50)])
+        with store._reader() as cur, pytest.raises(ValueError, match="below the kept floor"):
+            store._health.report(cur, T0, T0 + 60, {"d": 10.0}, FAULTS)
+        # the store's own answer is still right: it recomputes in full
+        stats = store.device_health(T0, T0 + 60, {"d": 10.0}, FAULTS)
+        assert (stats[0].messages, stats[0].gaps) == (3, 2)
+        with pytest.raises(ValueError, match="floor_s must be > 0"):
+            HealthRollup(None, floor_s=0)
+    finally:
+        store.close()
