@@ -61,6 +61,10 @@ class Inhibitor:
         else:
             ids.discard(alert.id)
 
+    def clear_fires(self) -> None:
+        """Forget every fire (before observing the store's firing alerts again)."""
+        self._fires.clear()
+
     def set_mode(self, device: str, mode: int) -> None:
         self._modes[device] = mode
 
