@@ -12,7 +12,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
 from config.models_base import SEVERITIES
 from gridwatch.records import Alert, AlertChange
@@ -40,7 +39,7 @@ def severity_first(changes: Sequence[AlertChange]) -> list[AlertChange]:
 class Delivery:
     alert: Alert
     seq: int
-    payload: dict[str, Any] | None  # None: logged for the streams, not published
+    publish: bool  # False: logged for the streams, not published to the sinks
 
 
 @dataclass(slots=True)

@@ -301,10 +301,9 @@ class Dispatcher:
     def _fan_out(self, alert: Alert, seq: int, publish: bool = True) -> None:
         """Queue the alert's webhooks (in the store, with the change) and wake the
         streams and the sinks: at once, or inside a batch after its commit."""
-        payload = alert_json(alert) if publish else None
-        if payload is not None:
-            self.webhooks.enqueue_alert(alert, seq, payload)
-        delivery = Delivery(alert, seq, payload)
+        if publish and self.webhooks.wanted(alert):
+            self.webhooks.enqueue_alert(alert, seq, alert_json(alert))
+        delivery = Delivery(alert, seq, publish)
         if self._batch is not None:
             self._batch.deliveries.append(delivery)
         else:
@@ -316,11 +315,12 @@ class Dispatcher:
         # One wake-up for the batch: a stream reads every entry after its last one.
         self.notifier.notify(max(d.seq for d in deliveries))
         for d in deliveries:
-            if d.payload is None:
+            if not d.publish or not self.sinks:
                 continue
+            payload = alert_json(d.alert)
             for sink in self.sinks:
                 try:
-                    sink.publish(d.alert, d.payload)
+                    sink.publish(d.alert, payload)
                 except Exception:
                     # The alert is stored and on the SSE log; a broken view must not
                     # stop dispatch of the next one.

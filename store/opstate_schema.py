@@ -200,14 +200,17 @@ def migration_statements(step: int) -> list[str]:
 
 
 def alert_from_row(row: Sequence[Any]) -> Alert:
-    values = dict(zip(ALERT_COLUMNS, row, strict=True))
-    values["receivers"] = json.loads(values["receivers"])
-    return Alert(**values)
+    values = list(row)
+    values[_RECEIVERS] = json.loads(values[_RECEIVERS])
+    return Alert(*values)
 
 
 # Hot path (issue 16): an alert's values are read with one attrgetter, not
 # `dataclasses.asdict`, which deep-copies every field and was 41 % of dispatch.
 _alert_values = attrgetter(*ALERT_COLUMNS)
+# Made once: json.dumps with options builds a new encoder on every call.
+_SNAPSHOT_JSON = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
+_LIST_JSON = json.JSONEncoder(ensure_ascii=False)
 _RECEIVERS = ALERT_COLUMNS.index("receivers")
 _INSERT_ALERT = (
     f"INSERT INTO alerts ({', '.join(ALERT_COLUMNS[1:])})"
@@ -221,7 +224,7 @@ assert ALERT_COLUMNS[0] == "id"
 def _alert_params(alert: Alert) -> list[Any]:
     """Column values in ALERT_COLUMNS order, receivers as JSON text."""
     values = list(_alert_values(alert))
-    values[_RECEIVERS] = json.dumps(values[_RECEIVERS], ensure_ascii=False)
+    values[_RECEIVERS] = _LIST_JSON.encode(values[_RECEIVERS])
     return values
 
 
@@ -241,10 +244,7 @@ def save_alert(cur: Cursor, alert: Alert, kind: str, now: float) -> int:
 
 def alert_snapshot(alert: Alert) -> str:
     """The alert as the log's JSON snapshot: every field, in field order."""
-    return json.dumps(
-        dict(zip(ALERT_COLUMNS, _alert_values(alert), strict=True)),
-        ensure_ascii=False, separators=(",", ":"),
-    )
+    return _SNAPSHOT_JSON.encode(dict(zip(ALERT_COLUMNS, _alert_values(alert), strict=True)))
 
 
 def _log(cur: Cursor, alert: Alert, kind: str, now: float) -> int:
