@@ -22,6 +22,7 @@ from gridwatch.clock import ManualClock
 from gridwatch.notify import LogNotifier
 from gridwatch.records import Alert, AlertChange
 from store.opstate_sqlite import SqliteOpStore
+from tests.support.op_stores import OpStoreKind, column
 
 T0 = 1_764_104_400.0  # 21:00 in Shanghai: consoles off duty, guard rooms on
 OFFLINE = 900
@@ -175,3 +176,45 @@ def test_a_failed_batch_keeps_nothing_and_the_next_one_works(ops: SqliteOpStore)
     assert len(dispatcher.apply(changes)) == 50
     with ops.read() as cur:
         assert cur.execute("SELECT count(*) FROM escalations").fetchone()[0] == 50
+
+
+def test_the_storm_on_every_store_kind_is_all_stored_logged_and_armed(
+    op_kind: OpStoreKind,
+) -> None:
+    registry = load_registry(DEFAULT_CONFIG_DIR)
+    changes = storm(registry)
+    ops = op_kind.open()
+    try:
+        sink = RecordingSink()
+        dispatcher = Dispatcher(registry, ops, LogNotifier(), [sink], ManualClock(T0))
+        # Ingest hands over batches of its own size: three here, resolves in the last.
+        resolves = [AlertChange("resolve", c.fingerprint, c.rule, c.type, c.severity,
+                                c.device, c.ts + 60, None, c.summary) for c in changes[:40]]
+        dispatcher.apply(changes[:600])
+        dispatcher.apply(changes[600:])
+        dispatcher.apply(resolves)
+        assert len(ops.firing_alerts()) == 1000 - 40
+        assert len(column(ops, "SELECT alert_id FROM escalations")) == 1000
+        assert column(ops, "SELECT count(*) FROM escalations WHERE mode = 'done'")[0] >= 40
+        assert ops.last_log_seq() == len(column(ops, "SELECT seq FROM alert_log"))
+        assert {a.severity for a in sink.published[:10]} == {"critical"}
+    finally:
+        ops.close()
+
+
+def test_a_store_batch_rolls_back_whole_and_nested_calls_join_it(op_kind: OpStoreKind) -> None:
+    ops = op_kind.open()
+    try:
+        with pytest.raises(RuntimeError), ops.batch():
+            ops.add_dead_letter("t", None, "r", b"x", T0)
+            with ops.batch(), ops.tx() as cur:
+                cur.execute("SELECT 1")
+            raise RuntimeError("the batch fails")
+        assert ops.dead_letter_count() == 0
+        with ops.batch():
+            ops.add_dead_letter("t", None, "r", b"x", T0)
+            ops.add_dead_letter("t", None, "r", b"y", T0)
+            assert ops.dead_letter_count() == 2  # a read inside sees the batch's writes
+        assert ops.dead_letter_count() == 2
+    finally:
+        ops.close()
