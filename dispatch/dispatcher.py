@@ -66,6 +66,8 @@ class Dispatcher:
         self.selector = ReceiverSelector(registry)
         # (device, type, severity, rule) -> its labels and routes: time-independent.
         self._routing: dict[tuple[str, str, str, str], tuple[dict[str, str], list[Route]]] = {}
+        # What the tree matches on -> the routes: shared by the devices alike in it.
+        self._matched: dict[tuple[str, str, str, str, str], list[Route]] = {}
         # The batch being applied; None outside `apply` (escalation, acks, recovery).
         self._batch: DispatchBatch | None = None
         self.inhibitor = Inhibitor()
@@ -154,7 +156,12 @@ class Dispatcher:
         found = self._routing.get(key)
         if found is None:
             labels = labels_of(change.type, change.severity, change.rule, device, self.registry)
-            found = self._routing[key] = (labels, self.routes.match(labels))
+            # Route matchers read only these labels (dispatch.routes.Matcher).
+            match_key = (change.type, change.severity, device.type, device.grid, device.building)
+            routes = self._matched.get(match_key)
+            if routes is None:
+                routes = self._matched[match_key] = self.routes.match(labels)
+            found = self._routing[key] = (labels, routes)
         return found
 
     def _receivers(self, routes: list[Route], device: DeviceSpec, now: float) -> list[str]:

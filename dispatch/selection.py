@@ -25,6 +25,13 @@ from gridwatch.local_hours import in_window
 # Per kind: the levels up the device's grid (nearest first) with the receivers there
 # of that kind who take the device's alerts; levels with nobody are left out.
 KindTable = dict[str, list[list[ReceiverSpec]]]
+# All that selection reads of a device: where it is, what it is, who maintains it.
+# Devices alike in these share their tables and selections (a storm hits many).
+Profile = tuple[str, str, str | None]
+
+
+def profile_of(device: DeviceSpec) -> Profile:
+    return (device.grid, device.type, device.maintainer)
 
 FALLBACK_KINDS = frozenset({"district", "operations"})
 # Escalation reaches people who own a grid node, not vendors or outside units.
@@ -55,11 +62,18 @@ class ReceiverSelector:
         self.by_grid: dict[str, list[ReceiverSpec]] = {}
         for r in registry.receivers.values():
             self.by_grid.setdefault(r.grid, []).append(r)
-        self.tables: dict[str, KindTable] = {
-            d.id: self._table(d) for d in registry.devices.values()
-        }
+        self.tables: dict[Profile, KindTable] = {}
+        for d in registry.devices.values():
+            self._table_of(d)
         self._minute = -1
-        self._cache: dict[tuple[str, tuple[str, ...]], list[str]] = {}
+        self._cache: dict[tuple[Profile, tuple[str, ...]], list[str]] = {}
+
+    def _table_of(self, device: DeviceSpec) -> KindTable:
+        key = profile_of(device)
+        table = self.tables.get(key)
+        if table is None:
+            table = self.tables[key] = self._table(device)
+        return table
 
     def _table(self, device: DeviceSpec) -> KindTable:
         table: KindTable = {}
@@ -78,7 +92,7 @@ class ReceiverSelector:
         minute = int(ts // 60)
         if minute != self._minute:
             self._minute, self._cache = minute, {}
-        key = (device.id, selectors)
+        key = (profile_of(device), selectors)
         found = self._cache.get(key)
         if found is None:
             found = self._cache[key] = self.select(selectors, device, ts)
@@ -89,9 +103,7 @@ class ReceiverSelector:
 
     def select(self, selectors: Sequence[str], device: DeviceSpec, ts: float) -> list[str]:
         chosen: list[str] = []
-        table = self.tables.get(device.id)
-        if table is None or self.registry.devices.get(device.id) is not device:
-            table = self._table(device)  # a device the configuration does not list
+        table = self._table_of(device)
         for sel in selectors:
             if sel in RECEIVER_KIND_SELECTORS:
                 for level in table.get(sel, ()):

@@ -195,7 +195,7 @@ def test_the_storm_on_every_store_kind_is_all_stored_logged_and_armed(
         dispatcher.apply(resolves)
         assert len(ops.firing_alerts()) == 1000 - 40
         assert len(column(ops, "SELECT alert_id FROM escalations")) == 1000
-        assert column(ops, "SELECT count(*) FROM escalations WHERE mode = 'done'")[0] >= 40
+        assert len(column(ops, "SELECT alert_id FROM escalations WHERE mode = 'done'")) >= 40
         assert ops.last_log_seq() == len(column(ops, "SELECT seq FROM alert_log"))
         assert {a.severity for a in sink.published[:10]} == {"critical"}
     finally:
