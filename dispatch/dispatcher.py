@@ -3,17 +3,23 @@ escalate what nobody acknowledges and turn serious alerts into incidents.
 
 The store is written first and is the source of truth; MQTT and SSE are views of its
 alert log, so a subscriber that misses a message can always catch up from the log.
+
+Each `apply` is one batch (issue 16): one store transaction for all its changes, most
+severe first (`dispatch.batch`), with the SSE wake-up and the sinks after the commit.
+Routing is looked up once per (device, type, severity, rule) and receivers once per
+device and clock minute (`dispatch.selection`).
 """
 
 from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from config.models import DeviceSpec
 from config.registry import Registry
 from dispatch.alert_publisher import AlertSink
+from dispatch.batch import Delivery, DispatchBatch, severity_first
 from dispatch.escalation import Escalator
 from dispatch.routes import Route, build_routes
 from dispatch.selection import ReceiverSelector
@@ -58,6 +64,12 @@ class Dispatcher:
         self.clock = clock
         self.routes: Route = build_routes(registry.config.routes)
         self.selector = ReceiverSelector(registry)
+        # (device, type, severity, rule) -> its labels and routes: time-independent.
+        self._routing: dict[tuple[str, str, str, str], tuple[dict[str, str], list[Route]]] = {}
+        # What the tree matches on -> the routes: shared by the devices alike in it.
+        self._matched: dict[tuple[str, str, str, str, str], list[Route]] = {}
+        # The batch being applied; None outside `apply` (escalation, acks, recovery).
+        self._batch: DispatchBatch | None = None
         self.inhibitor = Inhibitor()
         # Group key -> the alert that notified for the group while it fires.
         self._groups: dict[tuple[str, ...], int] = {}
@@ -68,9 +80,7 @@ class Dispatcher:
             registry, ops, self.state, self.selector, self._fan_out, self.open_incident,
             self._suppressed_now,
         )
-        for alert in sorted(ops.firing_alerts(), key=lambda a: a.id):
-            self.inhibitor.observe(alert, registry.area_of(alert.grid))
-            self._regroup(alert)
+        self._load_firing()
         # Ingest and the tickers all dispatch; one at a time keeps the log order equal
         # to the order changes were decided in.
         self._lock = threading.Lock()
@@ -79,9 +89,21 @@ class Dispatcher:
         self._recover()
         self._armed.update(a.id for a in ops.firing_alerts())
 
+    def _load_firing(self) -> None:
+        """The in-memory view of the store's firing alerts: inhibiting fires, group
+        leaders and which alerts are armed."""
+        self.inhibitor.clear_fires()
+        self._groups.clear()
+        for alert in sorted(self.ops.firing_alerts(), key=lambda a: a.id):
+            self.inhibitor.observe(alert, self.registry.area_of(alert.grid))
+            self._regroup(alert)
+
     def _recover(self) -> None:
         """Arm what a crash left unarmed: alerts stored but given no timer (and no
         incident) because the process died between the two commits."""
+        self._run_batch(self._recover_in_batch)
+
+    def _recover_in_batch(self, batch: DispatchBatch) -> None:
         for alert_id, raised_at in self.state.unarmed():
             alert = self.ops.get_alert(alert_id)
             device = None if alert is None else self.registry.devices.get(alert.device)
@@ -90,30 +112,73 @@ class Dispatcher:
             labels = labels_of(alert.type, alert.severity, alert.rule, device, self.registry)
             _, incident = self._arm(alert, labels, self.routes.match(labels), raised_at)
             if incident:
-                self.open_incident(alert, self.clock())
+                self.open_incident(alert, batch.now)
             log.warning("alert %s armed after a restart", alert_id)
 
     def apply(self, changes: Sequence[AlertChange]) -> list[Alert]:
+        """Store and fan out `changes` as one batch, most severe first; the alerts in
+        the order applied. When the store fails, nothing of the batch is kept (and the
+        error is raised, for the caller to retry the batch)."""
         out: list[Alert] = []
-        with self._lock:
-            for change in changes:
-                alert = self._apply_one(change)
+
+        def run(batch: DispatchBatch) -> None:
+            for change in severity_first(changes):
+                alert = self._apply_one(change, batch)
                 if alert is not None:
                     out.append(alert)
+
+        with self._lock:
+            self._run_batch(run)
         return out
 
+    def _run_batch(self, body: Callable[[DispatchBatch], None]) -> None:
+        """`body` in one store transaction; what it fans out is delivered after the
+        commit. A failed batch is rolled back whole, and the in-memory view reloaded
+        from the store, which no longer has any of it."""
+        batch = DispatchBatch(self.clock())
+        self._batch = batch
+        try:
+            with self.ops.batch():
+                body(batch)
+                batch.write_timers(self.state)
+        except BaseException:
+            self._load_firing()
+            self._armed = {a.id for a in self.ops.firing_alerts()}
+            raise
+        finally:
+            self._batch = None
+        self._deliver(batch.deliveries)
+
+    def _route(self, change: AlertChange, device: DeviceSpec) -> tuple[dict[str, str], list[Route]]:
+        """Labels and routes of a change: they depend on nothing that changes while the
+        configuration stays loaded. The labels are shared: never change them."""
+        key = (device.id, change.type, change.severity, change.rule)
+        found = self._routing.get(key)
+        if found is None:
+            labels = labels_of(change.type, change.severity, change.rule, device, self.registry)
+            # Route matchers read only these labels (dispatch.routes.Matcher).
+            match_key = (change.type, change.severity, device.type, device.grid, device.building)
+            routes = self._matched.get(match_key)
+            if routes is None:
+                routes = self._matched[match_key] = self.routes.match(labels)
+            found = self._routing[key] = (labels, routes)
+        return found
+
     def _receivers(self, routes: list[Route], device: DeviceSpec, now: float) -> list[str]:
-        chosen = [r for route in routes for r in self.selector.select(route.receivers, device, now)]
+        if len(routes) == 1:
+            return self.selector.select_cached(routes[0].receivers, device, now)
+        chosen = [
+            r for route in routes for r in self.selector.select_cached(route.receivers, device, now)
+        ]
         return list(dict.fromkeys(chosen))
 
-    def _apply_one(self, change: AlertChange) -> Alert | None:
+    def _apply_one(self, change: AlertChange, batch: DispatchBatch) -> Alert | None:
         device = self.registry.devices.get(change.device)
         if device is None:
             log.error("dispatch: change for unknown device %s dropped", change.device)
             return None
-        now = self.clock()
-        labels = labels_of(change.type, change.severity, change.rule, device, self.registry)
-        routes = self.routes.match(labels)
+        now = batch.now
+        labels, routes = self._route(change, device)
         ctx = AlertContext(
             device_type=device.type, grid=device.grid, building=device.building,
             receivers=self._receivers(routes, device, now),
@@ -130,7 +195,7 @@ class Dispatcher:
             if self._groups.get(group) == alert.id:
                 del self._groups[group]
             self._fan_out(alert, seq, publish=notify and not self._suppressed(alert, labels, now))
-            self.state.set_timer(alert.id, "done", None)
+            batch.timer_moves.append(("done", None, alert.id))
             self._armed.discard(alert.id)
             return alert
         notify, incident = self._arm(alert, labels, routes, now)
@@ -169,15 +234,26 @@ class Dispatcher:
         # A suppressed alert is armed too: the escalator holds it while the silence or
         # inhibition lasts and takes it up the grid if it outlasts them.
         if alert.id not in self._armed:
+            assert self._batch is not None, "alerts are armed inside a batch"
             due = None if grouped else raised_at + route.escalate_after_s
-            self.state.start_timer(alert.id, due, route.escalate_after_s, route.renotify_after_s)
+            self._batch.timer_starts.append((
+                alert.id, "done" if due is None else "escalate", due,
+                route.escalate_after_s, route.renotify_after_s,
+            ))
             self._armed.add(alert.id)
         return notify, notify and alert.severity == "critical" and alert.incident_id is None
 
     def _suppressed(self, alert: Alert, labels: dict[str, str], now: float) -> str | None:
         reason = self.inhibitor.reason(alert, labels["area"])
         if reason is None:
-            for silence in self.state.silences(now, active_only=True):
+            batch = self._batch
+            if batch is None:
+                silences = self.state.silences(now, active_only=True)
+            else:
+                if batch.silences is None:
+                    batch.silences = self.state.silences(now, active_only=True)
+                silences = batch.silences
+            for silence in silences:
                 if silence_matches(silence.matchers, labels):
                     reason = f"silenced by #{silence.id}: {silence.comment}"
                     break
@@ -230,15 +306,29 @@ class Dispatcher:
             return alert
 
     def _fan_out(self, alert: Alert, seq: int, publish: bool = True) -> None:
-        self.notifier.notify(seq)
-        if not publish:
+        """Queue the alert's webhooks (in the store, with the change) and wake the
+        streams and the sinks: at once, or inside a batch after its commit."""
+        if publish and self.webhooks.wanted(alert):
+            self.webhooks.enqueue_alert(alert, seq, alert_json(alert))
+        delivery = Delivery(alert, seq, publish)
+        if self._batch is not None:
+            self._batch.deliveries.append(delivery)
+        else:
+            self._deliver([delivery])
+
+    def _deliver(self, deliveries: list[Delivery]) -> None:
+        if not deliveries:
             return
-        payload = alert_json(alert)
-        self.webhooks.enqueue_alert(alert, seq, payload)
-        for sink in self.sinks:
-            try:
-                sink.publish(alert, payload)
-            except Exception:
-                # The alert is stored and on the SSE log; a broken view must not stop
-                # dispatch of the next one.
-                log.exception("dispatch: sink %s failed for alert %s", sink, alert.id)
+        # One wake-up for the batch: a stream reads every entry after its last one.
+        self.notifier.notify(max(d.seq for d in deliveries))
+        for d in deliveries:
+            if not d.publish or not self.sinks:
+                continue
+            payload = alert_json(d.alert)
+            for sink in self.sinks:
+                try:
+                    sink.publish(d.alert, payload)
+                except Exception:
+                    # The alert is stored and on the SSE log; a broken view must not
+                    # stop dispatch of the next one.
+                    log.exception("dispatch: sink %s failed for alert %s", sink, d.alert.id)

@@ -47,6 +47,8 @@ class Matcher:
         )
 
     def matches(self, labels: Labels) -> bool:
+        # Dispatcher._route caches matches keyed on exactly these five labels: a
+        # matcher reading another label must be added to that key too.
         if self.types is not None and not any(fnmatchcase(labels["type"], t) for t in self.types):
             return False
         if self.severities is not None and labels["severity"] not in self.severities:

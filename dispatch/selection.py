@@ -5,6 +5,12 @@ device's grid: a micro-grid's own gate first, else the area's. An id selector ta
 receiver when it is on duty. Nobody is ever chosen off duty, and when a selection
 leaves nobody on duty the alert falls back up the grid to the nearest on-duty district
 station or operations centre, so an alert is never routed only to people who are away.
+
+Issue 16: what does not depend on the time is worked out once per device when the
+configuration loads (per kind, the grid levels up the device's path with the
+interested receivers of that kind), and a selection is remembered for the rest of the
+clock minute: duty hours are whole local minutes, and Shanghai's offset is whole
+minutes, so nobody's duty changes inside a UTC minute.
 """
 
 from __future__ import annotations
@@ -15,6 +21,17 @@ from config.models import DeviceSpec, ReceiverSpec
 from config.models_routes import RECEIVER_KIND_SELECTORS
 from config.registry import Registry, ancestors
 from gridwatch.local_hours import in_window
+
+# Per kind: the levels up the device's grid (nearest first) with the receivers there
+# of that kind who take the device's alerts; levels with nobody are left out.
+KindTable = dict[str, list[list[ReceiverSpec]]]
+# All that selection reads of a device: where it is, what it is, who maintains it.
+# Devices alike in these share their tables and selections (a storm hits many).
+Profile = tuple[str, str, str | None]
+
+
+def profile_of(device: DeviceSpec) -> Profile:
+    return (device.grid, device.type, device.maintainer)
 
 FALLBACK_KINDS = frozenset({"district", "operations"})
 # Escalation reaches people who own a grid node, not vendors or outside units.
@@ -45,17 +62,52 @@ class ReceiverSelector:
         self.by_grid: dict[str, list[ReceiverSpec]] = {}
         for r in registry.receivers.values():
             self.by_grid.setdefault(r.grid, []).append(r)
+        self.tables: dict[Profile, KindTable] = {}
+        for d in registry.devices.values():
+            self._table_of(d)
+        self._minute = -1
+        self._cache: dict[tuple[Profile, tuple[str, ...]], list[str]] = {}
+
+    def _table_of(self, device: DeviceSpec) -> KindTable:
+        key = profile_of(device)
+        table = self.tables.get(key)
+        if table is None:
+            table = self.tables[key] = self._table(device)
+        return table
+
+    def _table(self, device: DeviceSpec) -> KindTable:
+        table: KindTable = {}
+        for path in ancestors(device.grid):
+            here: dict[str, list[ReceiverSpec]] = {}
+            for r in self.by_grid.get(path, []):
+                if interested(r, device):
+                    here.setdefault(r.kind, []).append(r)
+            for kind, found in here.items():
+                table.setdefault(kind, []).append(found)
+        return table
+
+    def select_cached(self, selectors: tuple[str, ...], device: DeviceSpec, ts: float) -> list[str]:
+        """`select`, remembered for the UTC minute of `ts` (see the module docstring).
+        The list returned is shared: copy it before changing it."""
+        minute = int(ts // 60)
+        if minute != self._minute:
+            self._minute, self._cache = minute, {}
+        key = (profile_of(device), selectors)
+        found = self._cache.get(key)
+        if found is None:
+            found = self._cache[key] = self.select(selectors, device, ts)
+        return found
 
     def _on_duty_at(self, path: str, device: DeviceSpec, ts: float) -> list[ReceiverSpec]:
         return [r for r in self.by_grid.get(path, []) if interested(r, device) and on_duty(r, ts)]
 
     def select(self, selectors: Sequence[str], device: DeviceSpec, ts: float) -> list[str]:
         chosen: list[str] = []
-        levels = ancestors(device.grid)
+        table = self._table_of(device)
         for sel in selectors:
             if sel in RECEIVER_KIND_SELECTORS:
-                for path in levels:
-                    found = [r.id for r in self._on_duty_at(path, device, ts) if r.kind == sel]
+                for level in table.get(sel, ()):
+                    found = [r.id for r in level if on_duty(r, ts)]
                     if found:
                         chosen.extend(found)
                         break

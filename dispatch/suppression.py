@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from fnmatch import fnmatchcase
+from functools import lru_cache
 from typing import Any
 
 from config.registry import in_scope
@@ -28,6 +29,12 @@ SILENCE_KEYS = ("type", "severity", "device_type", "grid", "building", "device",
 
 def _any(value: str, patterns: Iterable[str]) -> bool:
     return any(fnmatchcase(value, p) for p in patterns)
+
+
+@lru_cache(maxsize=4096)
+def _is(alert_type: str, patterns: tuple[str, ...]) -> bool:
+    """`_any` for the fixed pattern lists above, asked for every alert (issue 16)."""
+    return _any(alert_type, patterns)
 
 
 def silence_matches(matchers: Mapping[str, Any], labels: Mapping[str, str]) -> bool:
@@ -53,7 +60,7 @@ class Inhibitor:
         self._modes: dict[str, int] = {}
 
     def observe(self, alert: Alert, area: str) -> None:
-        if not _any(alert.type, CONFIRMED_FIRE):
+        if not _is(alert.type, CONFIRMED_FIRE):
             return
         ids = self._fires.setdefault((area, alert.building), set())
         if alert.status == "firing":
@@ -61,15 +68,19 @@ class Inhibitor:
         else:
             ids.discard(alert.id)
 
+    def clear_fires(self) -> None:
+        """Forget every fire (before observing the store's firing alerts again)."""
+        self._fires.clear()
+
     def set_mode(self, device: str, mode: int) -> None:
         self._modes[device] = mode
 
     def reason(self, alert: Alert, area: str) -> str | None:
-        if _any(alert.type, NEVER_INHIBITED):
+        if _is(alert.type, NEVER_INHIBITED):
             return None
-        if _any(alert.type, SENSOR_FAULTS) and self._fires.get((area, alert.building)):
+        if _is(alert.type, SENSOR_FAULTS) and self._fires.get((area, alert.building)):
             return f"inhibited: confirmed fire in building {alert.building}"
         mode = self._modes.get(alert.device)
-        if mode in MAINTENANCE_MODES and _any(alert.type, ELEVATOR_FAULTS):
+        if mode in MAINTENANCE_MODES and _is(alert.type, ELEVATOR_FAULTS):
             return f"inhibited: elevator {alert.device} in maintenance mode {mode}"
         return None

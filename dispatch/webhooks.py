@@ -41,6 +41,10 @@ class WebhookSender:
         self.wait_s = wait_s
         self.client = client  # made on first use: enqueueing needs no connection
 
+    def wanted(self, alert: Alert) -> bool:
+        """Whether any receiver of the alert has a webhook (else no payload is built)."""
+        return any(r in self.urls for r in alert.receivers)
+
     def enqueue_alert(self, alert: Alert, seq: int, payload: dict[str, Any]) -> int:
         """Queue the alert change for each of its receivers that has a webhook."""
         body = json.dumps({"kind": "alert", "alert": payload}, ensure_ascii=False)

@@ -8,6 +8,7 @@ either both or neither: after a restart a step is never lost and never repeated.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -41,6 +42,7 @@ class Silence:
 
 
 _TIMER_SELECT = "SELECT alert_id, mode, due_at, escalate_after_s, renotify_after_s FROM escalations"
+_SET_TIMER = "UPDATE escalations SET mode = ?, due_at = ? WHERE alert_id = ?"
 _SILENCE_SELECT = (
     "SELECT id, matchers, created_by, comment, starts_at, ends_at, created_at, deleted_at"
     " FROM silences"
@@ -75,6 +77,21 @@ class DispatchState:
             )
             return cur.rowcount > 0
 
+    def start_timers(
+        self, rows: Sequence[tuple[int, TimerMode, float | None, float, float]]
+    ) -> None:
+        """Arm many at once, one statement (issue 16): rows of (alert id, mode, due,
+        escalate after, renotify after); an alert that has a timer keeps it."""
+        if rows:
+            with self.ops.tx() as cur:
+                cur.executemany("INSERT OR IGNORE INTO escalations VALUES (?, ?, ?, ?, ?)", rows)
+
+    def set_timers(self, rows: Sequence[tuple[TimerMode, float | None, int]]) -> None:
+        """Move many timers at once: rows of (mode, due, alert id), applied in order."""
+        if rows:
+            with self.ops.tx() as cur:
+                cur.executemany(_SET_TIMER, rows)
+
     def unarmed(self) -> list[tuple[int, float]]:
         """Firing alerts without a timer row, with when they were raised (server time):
         a crash between storing an alert and arming it leaves these to be armed."""
@@ -107,11 +124,7 @@ class DispatchState:
         return [Timer(*r) for r in rows]
 
     def set_timer(self, alert_id: int, mode: TimerMode, due_at: float | None) -> None:
-        with self.ops.tx() as cur:
-            cur.execute(
-                "UPDATE escalations SET mode = ?, due_at = ? WHERE alert_id = ?",
-                (mode, due_at, alert_id),
-            )
+        self.set_timers([(mode, due_at, alert_id)])
 
     def fire_timer(
         self,

@@ -13,6 +13,8 @@ sharing needs:
   (webhook deliveries, escalation timers);
 - an alert-log append sends `NOTIFY` at commit, and `listen` wakes this replica's SSE
   streams for changes the other replica made;
+- `batch()` holds one connection and one alert transaction for the calling thread's
+  calls in the block (issue 16: one commit per batch of alert changes, not per change);
 - the numbered migrations run at start, under an advisory lock so that replicas
   starting together apply each once, recorded in `schema_migrations`.
 """
@@ -57,6 +59,8 @@ class PostgresOpStore(SqlOpStore):
         super().__init__(max_dead_letters)
         self._url = url
         self._stop = threading.Event()
+        # Per thread: the cursor of the batch it runs, which its calls join.
+        self._batch = threading.local()
         self._listener: threading.Thread | None = None
         self._connect: dict[str, object] = {"connect_timeout": max(1, int(connect_timeout_s))}
         if search_path is not None:
@@ -97,7 +101,23 @@ class PostgresOpStore(SqlOpStore):
         return " FOR UPDATE SKIP LOCKED"
 
     @contextmanager
+    def batch(self) -> Iterator[None]:
+        if getattr(self._batch, "cur", None) is not None:
+            yield
+            return
+        with self._tx(lock=True) as cur:
+            self._batch.cur = cur
+            try:
+                yield
+            finally:
+                self._batch.cur = None
+
+    @contextmanager
     def _tx(self, lock: bool) -> Iterator[PgCursor]:
+        joined: PgCursor | None = getattr(self._batch, "cur", None)
+        if joined is not None:
+            yield joined
+            return
         # The pool's context commits when the block ends cleanly, rolls back otherwise.
         with self._pool.connection() as conn, conn.cursor() as raw:
             if lock:

@@ -64,6 +64,10 @@ class SqlOpStore(ABC):
     @abstractmethod
     def read(self) -> AbstractContextManager[Cursor]: ...
 
+    @abstractmethod
+    def batch(self) -> AbstractContextManager[None]:
+        """One alert transaction for this thread's calls in the block (OpStore.batch)."""
+
     @property
     def claim_clause(self) -> str:
         return ""

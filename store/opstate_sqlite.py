@@ -4,6 +4,8 @@ One connection, guarded by a lock, serves every thread: operational writes are f
 and short, and one connection keeps each read-modify-write (an alert change and its
 log entry) trivially atomic. Each write runs as `BEGIN IMMEDIATE ... COMMIT` in WAL
 mode with `synchronous=FULL`, so when a method returns its change is on disk.
+Inside `batch()` every call of the batching thread joins the batch's one transaction,
+committed (one fsync) when the batch ends (issue 16).
 """
 
 from __future__ import annotations
@@ -28,6 +30,9 @@ class SqliteOpStore(SqlOpStore):
         super().__init__(max_dead_letters)
         path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
+        # The thread running a batch, and the batch's cursor: that thread's calls join it.
+        self._batch_owner: int | None = None
+        self._batch_cur: sqlite3.Cursor | None = None
         # Autocommit mode: transactions are opened explicitly in `_tx`.
         self._con = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
         self._con.execute("PRAGMA journal_mode=WAL")
@@ -47,6 +52,20 @@ class SqliteOpStore(SqlOpStore):
     def read(self) -> AbstractContextManager[Cursor]:
         return self._read()
 
+    @contextmanager
+    def batch(self) -> Iterator[None]:
+        """One transaction for every call this thread makes in the block; nested
+        batches join the outer one. An exception rolls the whole batch back."""
+        if self._batch_owner == threading.get_ident():
+            yield
+            return
+        with self._tx() as cur:
+            self._batch_owner, self._batch_cur = threading.get_ident(), cur
+            try:
+                yield
+            finally:
+                self._batch_owner, self._batch_cur = None, None
+
     def listen(self, on_seq: Callable[[int], None]) -> None:
         """Only this process writes an embedded store: its own dispatcher notifies."""
 
@@ -56,6 +75,9 @@ class SqliteOpStore(SqlOpStore):
 
     @contextmanager
     def _tx(self) -> Iterator[sqlite3.Cursor]:
+        if self._batch_cur is not None and self._batch_owner == threading.get_ident():
+            yield self._batch_cur
+            return
         # IMMEDIATE takes the write lock up front, so a read-then-write cannot be
         # overtaken by another process holding the same file.
         with self._lock:
@@ -71,5 +93,8 @@ class SqliteOpStore(SqlOpStore):
 
     @contextmanager
     def _read(self) -> Iterator[sqlite3.Cursor]:
+        if self._batch_cur is not None and self._batch_owner == threading.get_ident():
+            yield self._batch_cur
+            return
         with self._lock:
             yield self._con.cursor()

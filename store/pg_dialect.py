@@ -129,6 +129,15 @@ class PgCursor:
                 self.logged_seq = max(self.logged_seq, self._lastrowid)
         return self
 
+    def executemany(self, sql: str, seq_of_parameters: Sequence[Sequence[Any]], /) -> PgCursor:
+        """For bulk writes whose generated keys nobody needs (no `lastrowid` after it)."""
+        statement = translate(sql)
+        if statement.table == LOG_TABLE:
+            raise ValueError("alert-log appends need their seq: use execute, one by one")
+        self._cur.executemany(statement.sql.encode(), seq_of_parameters)
+        self._lastrowid = None
+        return self
+
     def fetchone(self) -> Any:
         return self._cur.fetchone()
 
