@@ -28,15 +28,17 @@ from gridwatch.clock import Clock, wall_clock
 from gridwatch.mqtt import parse_mqtt_url
 from gridwatch.notify import LogNotifier
 from gridwatch.records import AnomalyLevel, DeviceEvent, Reading
-from ingest.consumer import ConsumerSettings, IngestConsumer
+from ingest.consumer import LANES, ConsumerSettings, IngestConsumer
 from ingest.disk_guard import DiskGuard
-from ingest.pipeline import IngestPipeline
+from ingest.garbage import GarbageBudget, garbage_change
+from ingest.pipeline import IngestPipeline, RecordWriter
 from ingest.receipts import ReceiptPublisher, Receipts
 from ingest.storage_health import StorageHealth
 from store.factory import check_ops_url, check_store_url, open_ops, open_timeseries
 from store.interfaces import OpStore, TimeSeriesStore
 from store.opstate_events import EventLedger
 from store.opstate_receipts import ReceiptLanes
+from store.timeseries_duckdb import DuckDBTimeSeries
 
 log = logging.getLogger(__name__)
 TICK_S = 1.0  # offline and minimum-duration checks; alarms never wait for it
@@ -67,6 +69,14 @@ class BackendSettings:
     ingest_client_id: str = DEFAULT_CLIENT_ID
 
 
+def lane_writer(timeseries: TimeSeriesStore, lane: str) -> RecordWriter:
+    """The lane's own writer where the store has one (the embedded DuckDB store: two
+    writer connections); otherwise the store itself, shared."""
+    if isinstance(timeseries, DuckDBTimeSeries):
+        return timeseries.lane("alarms" if lane == "alarms" else "bulk")
+    return timeseries
+
+
 class DetectorStage:
     """The pipeline's record sink: runs the detectors and dispatches their changes."""
 
@@ -77,16 +87,25 @@ class DetectorStage:
         # The ingest writer and the ticker both drive the engine's arrays.
         self._lock = threading.Lock()
 
+    # Changes are queued for dispatch under the engine lock, in the order decided (the
+    # readings lane, the alarm lane and the ticker all decide), and dispatched outside
+    # it, so the next lane's evaluation never waits for a dispatch backlog.
+
     def on_events(self, events: Sequence[DeviceEvent]) -> None:
         with self._lock, metrics.DETECTOR_SECONDS.labels(input="events").time():
-            changes = self.engine.process_events(events)
-        self.dispatcher.apply(changes)
+            ticket = self.dispatcher.enqueue(self.engine.process_events(events))
+        self.dispatcher.finish(ticket)
 
     def on_readings(self, readings: Sequence[Reading]) -> None:
         with self._lock, metrics.DETECTOR_SECONDS.labels(input="readings").time():
-            changes = self.engine.process_readings(readings)
+            ticket = self.dispatcher.enqueue(self.engine.process_readings(readings))
         self.dispatcher.note_readings(readings)
-        self.dispatcher.apply(changes)
+        self.dispatcher.finish(ticket)
+
+    def on_agent_garbage(self, agent: str, ts: float, detail: str, over: bool) -> None:
+        change = garbage_change(self.engine.registry, agent, ts, detail, over)
+        if change is not None:
+            self.dispatcher.apply([change])
 
     def on_agent_status(self, agent: str, state: str, ts: float) -> None:
         self.agent_status[agent] = (state, ts)
@@ -100,8 +119,8 @@ class DetectorStage:
 
     def tick(self) -> None:
         with self._lock, metrics.DETECTOR_SECONDS.labels(input="tick").time():
-            changes = self.engine.tick()
-        self.dispatcher.apply(changes)
+            ticket = self.dispatcher.enqueue(self.engine.tick())
+        self.dispatcher.finish(ticket)
 
     def anomaly_levels(self) -> dict[str, list[AnomalyLevel]]:
         with self._lock:  # the ingest thread moves the levels
@@ -130,7 +149,7 @@ class Backend:
         self.server: uvicorn.Server | None = None
         self.timeseries: TimeSeriesStore | None = None
         self.ops: OpStore | None = None
-        self.consumer: IngestConsumer | None = None
+        self.consumers: list[IngestConsumer] = []
         self.publisher: MqttAlertPublisher | None = None
         self.receipt_publisher: ReceiptPublisher | None = None
         self.receipts: Receipts | None = None
@@ -167,24 +186,31 @@ class Backend:
         timeseries, now = self.timeseries, self.clock()
         self._spawn("detector-rebuild", lambda: stage.rebuild(timeseries, now))
         ledger = EventLedger(ops, owner=self.settings.ingest_client_id)
-        pipeline = IngestPipeline(
-            self.registry, self.timeseries, ops, stage, snapshot_dir=data_dir / "snapshots",
-            ledger=ledger,
-        )
         self.receipt_publisher = ReceiptPublisher(
             self.mqtt, f"{self.settings.ingest_client_id}-receipts"
         )
-        lanes = ReceiptLanes(ops, owner=self.settings.ingest_client_id)
-        self.receipts = Receipts(self.receipt_publisher.publish, self.clock, lanes)
-        pipeline.after_write = self.receipts.after_write
-        pipeline.storage = self.storage
-        pipeline.guard = DiskGuard(data_dir)
-        self.consumer = IngestConsumer(
-            self.mqtt, pipeline, ConsumerSettings(client_id=self.settings.ingest_client_id)
-        )
+        receipt_lanes = ReceiptLanes(ops, owner=self.settings.ingest_client_id)
+        self.receipts = Receipts(self.receipt_publisher.publish, self.clock, receipt_lanes)
+        # Two lanes, each with its own session, queue, writer thread and store writer:
+        # an alarm is written and evaluated without waiting for a readings batch. They
+        # share the garbage budget (per agent, whatever the topic) and the disk guard.
+        garbage = GarbageBudget()
+        guard = DiskGuard(data_dir)
+        settings = ConsumerSettings(client_id=self.settings.ingest_client_id)
+        for lane in LANES:
+            pipeline = IngestPipeline(
+                self.registry, lane_writer(self.timeseries, lane.name), ops, stage,
+                snapshot_dir=data_dir / "snapshots", ledger=ledger, garbage=garbage,
+            )
+            pipeline.after_write = self.receipts.after_write
+            pipeline.storage = self.storage
+            pipeline.guard = guard
+            pipeline.lane = lane.name
+            self.consumers.append(IngestConsumer(self.mqtt, pipeline, settings, lane))
         self.publisher.start()
         self.receipt_publisher.start()
-        self.consumer.start()
+        for consumer in self.consumers:
+            consumer.start()
         # Changes another replica makes to a shared store wake this one's SSE streams.
         ops.listen(self.notifier.notify)
         self._spawn("detector-ticker", self._tick_loop)
@@ -245,8 +271,10 @@ class Backend:
 
     def _readiness(self) -> dict[str, object] | None:
         problem = self.storage.problem()
-        if problem is None and not (self.consumer and self.consumer.connected.is_set()):
-            problem = {"reason": "ingest is not connected to the MQTT broker"}
+        down = [c.lane.name for c in self.consumers if not c.connected.is_set()]
+        if problem is None and (down or not self.consumers):
+            lanes = ", ".join(down) or "all"
+            problem = {"reason": f"ingest ({lanes} lane) is not connected to the MQTT broker"}
         return problem
 
     def make_server(self) -> uvicorn.Server:
@@ -264,8 +292,8 @@ class Backend:
 
     def stop(self) -> None:
         self._stop.set()
-        if self.consumer is not None:
-            self.consumer.stop()
+        for consumer in self.consumers:
+            consumer.stop()
         if self.receipts is not None:
             self.receipts.flush()
         if self.publisher is not None:

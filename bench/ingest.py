@@ -29,6 +29,9 @@ class _NullSink:
     def on_agent_status(self, agent: str, state: str, ts: float) -> None:
         pass
 
+    def on_agent_garbage(self, agent: str, ts: float, detail: str, over: bool) -> None:
+        pass
+
 
 def _payloads(registry: Registry, messages: int, per_message: int, t0: float) -> list[bytes]:
     agent = sorted(registry.agents)[0]

@@ -21,6 +21,7 @@ from config.registry import Registry
 from dispatch.alert_publisher import AlertSink
 from dispatch.batch import Delivery, DispatchBatch, severity_first
 from dispatch.escalation import Escalator
+from dispatch.handoff import PriorityHandoff, Ticket
 from dispatch.routes import Route, build_routes
 from dispatch.selection import ReceiverSelector
 from dispatch.suppression import Inhibitor, silence_matches
@@ -36,6 +37,7 @@ from store.opstate_incidents import IncidentStore
 
 log = logging.getLogger(__name__)
 ELEVATOR_MODE = "mode"
+URGENT = "critical"  # the severity whose batches overtake queued ones
 
 
 def labels_of(
@@ -84,6 +86,10 @@ class Dispatcher:
         # Ingest and the tickers all dispatch; one at a time keeps the log order equal
         # to the order changes were decided in.
         self._lock = threading.Lock()
+        self._handoff: PriorityHandoff[tuple[AlertChange, ...], list[Alert]] = PriorityHandoff(
+            self.apply, lambda batch: any(c.severity == URGENT for c in batch),
+            lambda batch: {c.fingerprint for c in batch},
+        )
         # Firing alerts whose timer row exists; after _recover, every firing alert.
         self._armed: set[int] = set()
         self._recover()
@@ -114,6 +120,19 @@ class Dispatcher:
             if incident:
                 self.open_incident(alert, batch.now)
             log.warning("alert %s armed after a restart", alert_id)
+
+    def enqueue(
+        self, changes: Sequence[AlertChange]
+    ) -> Ticket[tuple[AlertChange, ...], list[Alert]]:
+        """Queue one batch of changes in the order batches were decided (call it under
+        the lock that decided them, so two threads' changes to one alert cannot swap);
+        `finish` it outside that lock. A batch with a critical change overtakes queued
+        batches without one (not one sharing an alert with it); the batch in progress
+        is never interrupted, so the readings lane hands its changes over per chunk."""
+        return self._handoff.submit([tuple(changes)])
+
+    def finish(self, ticket: Ticket[tuple[AlertChange, ...], list[Alert]]) -> list[Alert]:
+        return [a for alerts in self._handoff.finish(ticket) if alerts for a in alerts]
 
     def apply(self, changes: Sequence[AlertChange]) -> list[Alert]:
         """Store and fan out `changes` as one batch, most severe first; the alerts in

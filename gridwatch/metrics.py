@@ -30,8 +30,20 @@ STORE_WRITE_SECONDS = Histogram(
     "Time to durably write one ingest batch.",
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5),
 )
+DEAD_LETTERS_DROPPED = Counter(
+    "gridwatch_ingest_dead_letters_dropped_total",
+    "Rejects counted but not stored: the sending agent was over its dead-letter budget.",
+    ["reason"],
+)
 INGEST_QUEUE_DEPTH = Gauge(
-    "gridwatch_ingest_queue_depth", "Messages received but not yet written and acknowledged."
+    "gridwatch_ingest_queue_depth",
+    "Messages received but not yet written and acknowledged, per ingest lane.",
+    ["lane"],  # alarms | readings
+)
+INGEST_QUEUE_AGE = Gauge(
+    "gridwatch_ingest_queue_age_seconds",
+    "How long the oldest message of the lane's last batch waited after it was received.",
+    ["lane"],
 )
 ALERT_CHANGES = Counter(
     "gridwatch_alert_changes_total", "Alert changes applied by dispatch.", ["kind", "severity"]

@@ -65,6 +65,7 @@ REASONS = (
     "foreign_device",
     "bad_timestamp",
     "bad_snapshot_ref",
+    "undecodable",
     "internal",
 )
 
@@ -99,11 +100,26 @@ def _item_bytes(item: Any) -> bytes:
     return json.dumps(item, ensure_ascii=False, default=str).encode()
 
 
+def _agent_of(topic: str, registry: Registry) -> str | None:
+    parts = topic.split("/")
+    return parts[2] if len(parts) > 2 and parts[2] in registry.agents else None
+
+
 class Decoder:
     def __init__(self, registry: Registry) -> None:
         self.registry = registry
 
     def decode(self, msg: RawMessage) -> Decoded:
+        """Never raises: whatever a payload makes the parsers do (a RecursionError on
+        absurd nesting, a MemoryError) is that message's reject, decided once."""
+        try:
+            return self._decode(msg)
+        except Exception as exc:  # RecursionError and MemoryError are Exceptions too
+            detail = f"{type(exc).__name__} while decoding: {str(exc)[:200]}"
+            return self._whole(_agent_of(msg.topic, self.registry), "?", "undecodable",
+                               detail, msg)
+
+    def _decode(self, msg: RawMessage) -> Decoded:
         parts = msg.topic.split("/")
         root = TOPIC_ROOT.split("/")
         if len(parts) < 4 or parts[:2] != root:

@@ -3,6 +3,13 @@
 Independent of MQTT so it can be driven by tests and benchmarks directly. The caller
 (the MQTT consumer) acknowledges the batch's messages only after `process` returns,
 which is after every record and every dead letter is committed.
+
+Failures are classified once: decoding is pure and never raises, so a message that
+fails to decode (whatever the exception: a RecursionError on absurd nesting is a
+reason too) is a reject, dead-lettered in this very batch and never retried. A storage
+outage (ingest.storage_errors) anywhere in the batch, the sink's dispatch included,
+raises StoreError, which the consumer retries with the batch held unacknowledged.
+Anything else is a bug, which the consumer isolates to its message without waiting.
 """
 
 from __future__ import annotations
@@ -19,9 +26,10 @@ from gridwatch.records import DeviceEvent, Reading
 from gridwatch.snapshot_ref import snapshot_path
 from ingest.decode import Decoded, Decoder, RawMessage
 from ingest.disk_guard import DiskGuard
+from ingest.garbage import GarbageBudget
 from ingest.storage_errors import storage_reason
 from ingest.storage_health import StorageHealth
-from store.interfaces import OpStore, TimeSeriesStore
+from store.interfaces import OpStore
 from store.opstate_events import EventLedger, event_key
 
 log = logging.getLogger(__name__)
@@ -36,16 +44,40 @@ class RecordSink(Protocol):
 
     def on_agent_status(self, agent: str, state: str, ts: float) -> None: ...
 
+    def on_agent_garbage(self, agent: str, ts: float, detail: str, over: bool) -> None:
+        """An agent started (over=False) or stopped (over=True) flooding us with rejects."""
+        ...
+
+
+class RecordWriter(Protocol):
+    """The durable half of a time-series store, as one ingest lane writes it."""
+
+    def write_readings(self, readings: Sequence[Reading]) -> list[Reading]: ...
+
+    def write_events(self, events: Sequence[DeviceEvent]) -> list[DeviceEvent]: ...
+
+
+class StoreError(Exception):
+    """A storage outage during a batch (disk full, store locked or failing): transient
+    by nature, so the consumer keeps the batch unacknowledged and retries it; every
+    write is idempotent, so the retry adds only what the failed attempt did not commit.
+    `reason` is ingest.storage_errors' "full", "locked" or "io"."""
+
+    def __init__(self, reason: str, detail: str) -> None:
+        super().__init__(f"storage {reason}: {detail}")
+        self.reason = reason
+
 
 class IngestPipeline:
     def __init__(
         self,
         registry: Registry,
-        timeseries: TimeSeriesStore,
+        timeseries: RecordWriter,
         ops: OpStore,
         sink: RecordSink,
         snapshot_dir: Path | None = None,
         ledger: EventLedger | None = None,
+        garbage: GarbageBudget | None = None,
     ) -> None:
         self.decoder = Decoder(registry)
         self.timeseries = timeseries
@@ -54,6 +86,8 @@ class IngestPipeline:
         self.snapshot_dir = snapshot_dir
         # An event and its alert decision are one unit of work (store.opstate_events).
         self.ledger = ledger
+        # How many of an agent's rejects are stored (shared by the lanes: per agent).
+        self.garbage = garbage or GarbageBudget()
         # Called with the batch once all of it is stored (ingest.receipts).
         self.after_write: Callable[[Sequence[Decoded]], None] | None = None
         # Storage outages, reported for /healthz (ingest.storage_health), and the
@@ -63,13 +97,18 @@ class IngestPipeline:
         self.lane = "ingest"
 
     def process(self, messages: Sequence[RawMessage]) -> None:
+        """Raises StoreError on a storage outage, any other exception only on a bug."""
         try:
             self._process(messages)
+        except StoreError:
+            raise
         except Exception as exc:
             reason = storage_reason(exc)
-            if self.storage is not None and reason is not None:
+            if reason is None:
+                raise
+            if self.storage is not None:
                 self.storage.failed(self.lane, reason, exc)
-            raise
+            raise StoreError(reason, f"{type(exc).__name__}: {exc}") from exc
         if self.storage is not None:
             self.storage.ok(self.lane)
 
@@ -77,8 +116,7 @@ class IngestPipeline:
         decoded = [self.decoder.decode(m) for m in messages]
         for d in decoded:
             metrics.MESSAGES_IN.labels(kind=d.kind if d.kind in _KINDS else "other").inc()
-        # Fire goes first: events (alarms) are written and evaluated before the batch's
-        # telemetry, so a backlog of readings never delays an alarm.
+        # Events (alarms) are written and evaluated before the batch's telemetry.
         events = [e for d in decoded for e in d.events]
         if events:
             self._decide_events(events)
@@ -88,7 +126,11 @@ class IngestPipeline:
         if readings:
             self.sink.on_readings(self._write_readings(readings))
         for msg, d in zip(messages, decoded, strict=True):
-            self._side_effects(msg, d)
+            self._status(msg, d)
+        self._keep_rejects(messages, decoded)
+        for d in decoded:
+            if d.snapshot is not None and d.agent is not None and self.snapshot_dir is not None:
+                self._save_snapshot(d.agent, *d.snapshot)
         if self.after_write is not None:
             self.after_write(decoded)  # everything above is durable: receipts may go out
 
@@ -127,13 +169,40 @@ class IngestPipeline:
         metrics.READINGS_WRITTEN.inc(len(new))
         return new
 
-    def _side_effects(self, msg: RawMessage, d: Decoded) -> None:
-        for reject in d.rejects:
-            self.dead_letter(msg, reject.reason, reject.detail, d.agent, reject.payload)
-        if d.status is not None and d.agent is not None:
+    def _status(self, msg: RawMessage, d: Decoded) -> None:
+        if d.agent is None:
+            return
+        if d.status is not None:
             self.sink.on_agent_status(d.agent, d.status.state, float(d.status.ts))
-        if d.snapshot is not None and d.agent is not None and self.snapshot_dir is not None:
-            self._save_snapshot(d.agent, *d.snapshot)
+        if not d.rejects and self.garbage.episode_over(d.agent, msg.received_at):
+            self._tell_garbage(d.agent, msg.received_at, "no rejects lately", over=True)
+
+    def _tell_garbage(self, agent: str, ts: float, detail: str, over: bool) -> None:
+        try:
+            self.sink.on_agent_garbage(agent, ts, detail, over)
+        except Exception:
+            log.exception("ingest: could not raise the garbage alert of agent %s", agent)
+
+    def _keep_rejects(self, messages: Sequence[RawMessage], decoded: Sequence[Decoded]) -> None:
+        """Every reject is counted and logged; those within the agent's budget are also
+        stored, all in one transaction."""
+        rows: list[tuple[str, str | None, str, bytes, float]] = []
+        for msg, d in zip(messages, decoded, strict=True):
+            for reject in d.rejects:
+                metrics.MESSAGES_REJECTED.labels(reason=reject.reason).inc()
+                verdict = self.garbage.reject(d.agent, msg.received_at)
+                if verdict.episode_started and d.agent is not None:
+                    why = f"{reject.reason}: {reject.detail}"[:200]
+                    log.error("agent %s keeps sending garbage (latest: %s)", d.agent, why)
+                    self._tell_garbage(d.agent, msg.received_at, why, over=False)
+                if not verdict.store:
+                    metrics.DEAD_LETTERS_DROPPED.labels(reason=reject.reason).inc()
+                    continue
+                log.warning("dead letter from %s: %s: %s", msg.topic, reject.reason,
+                            reject.detail[:500])
+                rows.append((msg.topic, d.agent, f"{reject.reason}: {reject.detail}",
+                             reject.payload, msg.received_at))
+        self.ops.add_dead_letters(rows)
 
     def _save_snapshot(self, agent: str, snap_id: str, jpeg: bytes) -> None:
         if self.snapshot_dir is None:

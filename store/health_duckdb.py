@@ -15,6 +15,12 @@ import pyarrow as pa
 
 _ALLOW = "_gw_health_allow"
 
+# Every device's last reading or event, over both ingest writers' tables (see
+# store.timeseries_duckdb: each lane's writer keeps its own).
+LAST_SEEN = """(SELECT device, max(ts) AS ts FROM (
+    SELECT device, ts FROM last_seen UNION ALL SELECT device, ts FROM last_seen_alarms)
+    GROUP BY device)"""
+
 # A "message" is a distinct reading timestamp of a device (one MQTT message carries
 # several metrics of a device at one instant), as in `activity()`.
 _SQL = f"""
@@ -52,7 +58,7 @@ faults AS (
     GROUP BY e.device)
 SELECT a.device, ls.ts, coalesce(c.n, 0), si.gaps, si.offline_s, b.pct, coalesce(f.n, 0)
 FROM allow a
-LEFT JOIN last_seen ls USING (device)
+LEFT JOIN {LAST_SEEN} ls USING (device)
 LEFT JOIN counts c USING (device)
 LEFT JOIN silences si USING (device)
 LEFT JOIN battery b USING (device)

@@ -129,6 +129,12 @@ class OpStore(Protocol):
         self, topic: str, agent: str | None, reason: str, payload: bytes, received_at: float
     ) -> int: ...
 
+    def add_dead_letters(
+        self, rows: Sequence[tuple[str, str | None, str, bytes, float]]
+    ) -> None:
+        """Many (topic, agent, reason, payload, received_at) rows in one transaction."""
+        ...
+
     def dead_letters(
         self, limit: int = 100, agents: Sequence[str] | None = None
     ) -> list[DeadLetter]:

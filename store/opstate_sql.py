@@ -103,6 +103,25 @@ class SqlOpStore(ABC):
             )
         return new_id
 
+    def add_dead_letters(
+        self, rows: Sequence[tuple[str, str | None, str, bytes, float]]
+    ) -> None:
+        """Many rejects in one transaction (one commit): a batch full of garbage costs
+        its lane one commit, not one per message."""
+        if not rows:
+            return
+        with self.tx() as cur:
+            for topic, agent, reason, payload, received_at in rows:
+                cur.execute(
+                    "INSERT INTO dead_letters (received_at, topic, agent, reason, payload)"
+                    " VALUES (?, ?, ?, ?, ?)",
+                    (received_at, topic, agent, reason, bytes(payload[:MAX_PAYLOAD])),
+                )
+            newest = int(cur.execute("SELECT max(id) FROM dead_letters").fetchone()[0])
+            cur.execute(
+                "DELETE FROM dead_letters WHERE id <= ?", (newest - self._max_dead_letters,)
+            )
+
     def dead_letters(
         self, limit: int = 100, agents: Sequence[str] | None = None
     ) -> list[DeadLetter]:

@@ -2,10 +2,13 @@
 
 Threading: a DuckDB connection must not be shared between threads, but its
 `cursor()`s are independent connections to the same database and may run in
-parallel. Writes go through one writer cursor under a lock, because DuckDB has
+parallel. Writes go through a writer cursor under a lock, because DuckDB has
 optimistic concurrency: two transactions inserting the same key at once would make
-one fail with a conflict instead of being ignored. Reads borrow a cursor from a
-small pool, so API threads never wait for ingest and never share a cursor.
+one fail with a conflict instead of being ignored. There are two writers: the bulk one,
+and the alarm lane's (`lane("alarms")`), which writes events only, so an alarm's write
+never waits for a bulk readings batch to commit; each keeps its own "last seen" table,
+so the two never update the same row, and readers take the larger of the two. Reads
+borrow a cursor from a small pool, so API threads never wait for ingest and never share a cursor.
 `close()` is meant for shutdown, after the other threads have stopped using it.
 
 Durability: a batch is one transaction and `COMMIT` returns only once DuckDB has
@@ -29,7 +32,7 @@ import duckdb
 import pyarrow as pa
 
 from gridwatch.records import DeviceEvent, Reading
-from store.health_duckdb import DeviceHealthStats, device_health
+from store.health_duckdb import LAST_SEEN, DeviceHealthStats, device_health
 from store.health_rollup import HealthRollup
 from store.interfaces import DeviceActivity, SeriesPoint
 
@@ -47,16 +50,32 @@ _SCHEMA = (
     # have to scan every reading ever stored.
     """CREATE TABLE IF NOT EXISTS last_seen (
         device VARCHAR PRIMARY KEY, ts DOUBLE NOT NULL)""",
+    """CREATE TABLE IF NOT EXISTS last_seen_alarms (
+        device VARCHAR PRIMARY KEY, ts DOUBLE NOT NULL)""",
 )
+LANES = ("bulk", "alarms")
 
 log = logging.getLogger(__name__)
 
 _BATCH = "_gw_batch"
 
-# Grouped first: DuckDB refuses to update the same row twice in one statement.
-_TOUCH_LAST_SEEN = f"""INSERT INTO last_seen
+
+
+def _touch_last_seen(table: str) -> str:
+    # Grouped first: DuckDB refuses to update the same row twice in one statement.
+    return f"""INSERT INTO {table} AS t
     SELECT device, max(ts) FROM {_BATCH} GROUP BY device
-    ON CONFLICT (device) DO UPDATE SET ts = greatest(last_seen.ts, excluded.ts)"""
+    ON CONFLICT (device) DO UPDATE SET ts = greatest(t.ts, excluded.ts)"""
+
+
+@dataclass
+class _Writer:
+    """One writer connection: its cursor, the lock serialising its transactions, and
+    the "last seen" table only it updates."""
+
+    cursor: Any
+    last_seen: str
+    lock: threading.Lock = field(default_factory=threading.Lock)
 
 R = TypeVar("R", Reading, DeviceEvent)
 
@@ -135,18 +154,27 @@ class DuckDBTimeSeries:
         for ddl in _SCHEMA:
             self._con.execute(ddl)
         self._cursor_lock = threading.Lock()
-        self._write_lock = threading.Lock()
         self._cursors: list[Any] = []
         self._idle: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._closed = False
-        self._writer = self._new_cursor()
+        self._writers = {
+            "bulk": _Writer(self._new_cursor(), "last_seen"),
+            "alarms": _Writer(self._new_cursor(), "last_seen_alarms"),
+        }
+        self._writer = self._writers["bulk"].cursor  # the health rollup's (bulk only)
         self._health = HealthRollup(self._writer)
 
     def write_readings(self, readings: Sequence[Reading]) -> list[Reading]:
-        return self._write(_READINGS, readings)
+        return self._write(self._writers["bulk"], _READINGS, readings)
 
     def write_events(self, events: Sequence[DeviceEvent]) -> list[DeviceEvent]:
-        return self._write(_EVENTS, events)
+        return self._write(self._writers["bulk"], _EVENTS, events)
+
+    def lane(self, name: str) -> LaneWriter:
+        """The writes of one ingest lane, on that lane's own writer connection."""
+        if name not in self._writers:
+            raise ValueError(f"unknown ingest lane {name!r}; expected one of {LANES}")
+        return LaneWriter(self, self._writers[name])
 
     def series(
         self, device: str, metric: str, start: float, end: float, step: float | None
@@ -177,9 +205,9 @@ class DuckDBTimeSeries:
         its messages in [start, end). A message is counted as a distinct reading
         timestamp of the device: one MQTT message usually carries several metrics of a
         device at the same instant, so counting rows would inflate it per metric."""
-        sql = """
+        sql = f"""
             SELECT s.device, s.ts, coalesce(m.n, 0)
-            FROM last_seen s LEFT JOIN (
+            FROM {LAST_SEEN} s LEFT JOIN (
                 SELECT device, count(DISTINCT ts) AS n FROM readings
                 WHERE ts >= ? AND ts < ? GROUP BY device
             ) m USING (device)
@@ -206,7 +234,7 @@ class DuckDBTimeSeries:
     def rebuild_health(self) -> None:
         """Recompute the kept health state from the readings: the bulk path, after
         readings were loaded other than by `write_readings` (as `bench.health` does)."""
-        with self._write_lock:
+        with self._writers["bulk"].lock:
             self._check_open()
             self._health.rebuild(self._writer)
             self._health = HealthRollup(self._writer, self._health.floor_s)
@@ -252,7 +280,7 @@ class DuckDBTimeSeries:
         return (str(rows[0][0]), str(rows[0][1])) if rows else None
 
     def close(self) -> None:
-        with self._write_lock, self._cursor_lock:
+        with self._writers["bulk"].lock, self._writers["alarms"].lock, self._cursor_lock:
             if self._closed:
                 return
             self._closed = True
@@ -270,9 +298,11 @@ class DuckDBTimeSeries:
             self._cursors.clear()
             while not self._idle.empty():
                 self._idle.get_nowait()
+            for writer in self._writers.values():
+                writer.cursor = None
             del self._writer, self._con
 
-    def _write(self, table: _Table[R], records: Sequence[R]) -> list[R]:
+    def _write(self, writer: _Writer, table: _Table[R], records: Sequence[R]) -> list[R]:
         """Insert, and return the records that were new, in their input order. A key
         repeated within the batch counts once (its last record), so that what is
         returned is exactly what was stored."""
@@ -281,15 +311,15 @@ class DuckDBTimeSeries:
         key = attrgetter(*table.key)
         unique = dict(zip(map(key, records), records, strict=True))
         batch = table.batch(list(unique.values()))
-        with self._write_lock:
+        with writer.lock:
             self._check_open()
-            cur = self._writer
+            cur = writer.cursor
             cur.register(_BATCH, batch)
             try:
                 cur.execute("BEGIN TRANSACTION")
                 try:
                     new_keys = set(cur.execute(table.insert()).fetchall())
-                    cur.execute(_TOUCH_LAST_SEEN)
+                    cur.execute(_touch_last_seen(writer.last_seen))
                     change = (
                         self._health.add(cur, _health_rows(unique, new_keys))
                         if table is _READINGS else None
@@ -329,3 +359,20 @@ class DuckDBTimeSeries:
     def _check_open(self) -> None:
         if self._closed:
             raise RuntimeError("the time-series store is closed")
+
+
+class LaneWriter:
+    """The writes of one ingest lane: events on the lane's own writer connection.
+    Readings always go through the bulk writer, whose transaction also folds them into
+    the health rollup (store.health_rollup), which keeps one writer's state: an alarm
+    lane's health readings (battery, RSSI) may wait for a bulk batch, its events never."""
+
+    def __init__(self, store: DuckDBTimeSeries, writer: _Writer) -> None:
+        self._store = store
+        self._writer = writer
+
+    def write_readings(self, readings: Sequence[Reading]) -> list[Reading]:
+        return self._store.write_readings(readings)
+
+    def write_events(self, events: Sequence[DeviceEvent]) -> list[DeviceEvent]:
+        return self._store._write(self._writer, _EVENTS, events)

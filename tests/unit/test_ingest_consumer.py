@@ -19,7 +19,7 @@ from gridwatch.mqtt import MqttTarget
 from ingest import consumer as consumer_module
 from ingest.consumer import ConsumerSettings, IngestConsumer, Pending
 from ingest.decode import RawMessage
-from ingest.pipeline import IngestPipeline, RecordSink
+from ingest.pipeline import IngestPipeline, RecordSink, StoreError
 from store.opstate_sqlite import SqliteOpStore
 from store.timeseries_duckdb import DuckDBTimeSeries
 from tests.support.tiny_street import lc_street
@@ -34,12 +34,16 @@ class FakeClient:
     def __init__(self) -> None:
         self.acks: list[tuple[int, int]] = []
         self.subscriptions: list[Any] = []
+        self.unsubscriptions: list[Any] = []
 
     def ack(self, mid: int, qos: int) -> None:
         self.acks.append((mid, qos))
 
     def subscribe(self, topics: Any) -> None:
         self.subscriptions.append(topics)
+
+    def unsubscribe(self, topics: Any) -> None:
+        self.unsubscriptions.append(topics)
 
 
 class NullSink:
@@ -50,6 +54,9 @@ class NullSink:
         pass
 
     def on_agent_status(self, agent: str, state: str, ts: float) -> None:
+        pass
+
+    def on_agent_garbage(self, agent: str, ts: float, detail: str, over: bool) -> None:
         pass
 
 
@@ -63,16 +70,22 @@ class ScriptedPipeline(IngestPipeline):
         super().__init__(lc_street(), self.ts_store, self.op_store, sink or NullSink())
         self.client = client
         self.fail_first = 0
+        self.fail_alone = 0  # store failures of single-message calls
         self.poison: set[str] = set()
+        self.values_of: Any = lambda m: None  # a payload's values when not plain JSON
         # per call: the mids' values in the batch, and the acks already sent at that time
         self.calls: list[tuple[list[float], list[tuple[int, int]]]] = []
 
     def process(self, messages: Sequence[RawMessage]) -> None:
-        values = [json.loads(m.payload)["readings"][0]["value"] for m in messages]
-        self.calls.append((values, list(self.client.acks)))
+        values = [self.values_of(m) or [json.loads(m.payload)["readings"][0]["value"]]
+                  for m in messages]
+        self.calls.append(([v for vs in values for v in vs], list(self.client.acks)))
         if self.fail_first > 0:
             self.fail_first -= 1
-            raise OSError("disk full")
+            raise StoreError("full", "disk full")
+        if len(messages) == 1 and self.fail_alone > 0:
+            self.fail_alone -= 1
+            raise StoreError("locked", "database is locked")
         if any(m.topic in self.poison for m in messages):
             raise ValueError("a bug this message triggers")
         super().process(messages)
@@ -170,7 +183,7 @@ def test_take_batch_is_bounded_and_keeps_arrival_order(
 # --- retries ---------------------------------------------------------------------------
 
 
-def test_a_failing_batch_is_retried_and_nothing_acked_until_it_succeeds(
+def test_a_failing_store_is_retried_and_nothing_acked_until_it_succeeds(
     pipeline: ScriptedPipeline, client: FakeClient, sleeps: list[float]
 ) -> None:
     consumer = make_consumer(pipeline, client)
@@ -184,23 +197,51 @@ def test_a_failing_batch_is_retried_and_nothing_acked_until_it_succeeds(
     assert pipeline.op_store.dead_letter_count() == 0
 
 
-def test_a_poison_message_is_dead_lettered_as_internal_and_then_acked(
+def test_a_long_store_outage_is_waited_out_and_never_dead_lettered(
+    pipeline: ScriptedPipeline, client: FakeClient, sleeps: list[float]
+) -> None:
+    """A store outage is not poison: every message waits, unacknowledged, for the store."""
+    consumer = make_consumer(pipeline, client)
+    pipeline.fail_first = 12
+    run_writer(consumer, [pending(1, 1.0), pending(2, 2.0)])
+    assert len(pipeline.calls) == 13
+    assert max(sleeps) == 5.0  # the back-off is capped
+    assert pipeline.op_store.dead_letter_count() == 0
+    assert pipeline.ts_store.reading_count() == 2
+    assert client.acks == [(1, 1), (2, 1)]
+
+
+def test_an_undecodable_message_is_dead_lettered_at_once_and_never_retried(
+    pipeline: ScriptedPipeline, client: FakeClient, sleeps: list[float]
+) -> None:
+    consumer = make_consumer(pipeline, client)
+    nested = b'{"agent": "ag-a1", "seq": 1, "readings": [' + b"[" * 200_000 + b"]" * 200_000 + b"]}"
+    poison = Pending(RawMessage(f"gw/v1/{AGENT}/readings", nested, NOW), 2, 1, 1)
+    pipeline.values_of = lambda m: [-1.0] if m.payload is nested else None
+    run_writer(consumer, [pending(1, 1.0), poison, pending(3, 3.0)])
+    assert [values for values, _ in pipeline.calls] == [[1.0, -1.0, 3.0]]  # one try
+    assert sleeps == []
+    [letter] = pipeline.op_store.dead_letters()
+    assert letter.reason.startswith("undecodable: RecursionError")
+    assert letter.payload == nested[: len(letter.payload)]
+    assert pipeline.ts_store.reading_count() == 2
+    assert client.acks == [(1, 1), (2, 1), (3, 1)]
+
+
+def test_a_bug_is_isolated_without_retries_and_dead_lettered_as_internal(
     pipeline: ScriptedPipeline, client: FakeClient, sleeps: list[float]
 ) -> None:
     consumer = make_consumer(pipeline, client)
     poison = pending(2, 2.0, topic="events")  # an events topic carrying readings: "a bug"
     pipeline.poison = {poison.raw.topic}
     run_writer(consumer, [pending(1, 1.0), poison, pending(3, 3.0)])
-    # Five tries of the batch, then each message alone; the poison three times.
-    assert [values for values, _ in pipeline.calls] == (
-        [[1.0, 2.0, 3.0]] * 5 + [[1.0], [2.0], [2.0], [2.0], [3.0]]
-    )
+    # The batch once, then each message alone once; no back-off for a bug.
+    assert [values for values, _ in pipeline.calls] == [[1.0, 2.0, 3.0], [1.0], [2.0], [3.0]]
     assert all(acks == [] for _, acks in pipeline.calls)  # nothing acked while failing
-    assert len(sleeps) == 5 + 3
+    assert sleeps == []
     [letter] = pipeline.op_store.dead_letters()
-    assert letter.reason == "internal: processing failed 3 times"
+    assert letter.reason == "internal: processing raised ValueError: a bug this message triggers"
     assert (letter.topic, letter.payload) == (poison.raw.topic, poison.raw.payload)
-    # The good messages were written, and every message (the poison too) then acked.
     assert [
         p.value for p in pipeline.ts_store.series("a1-smoke-1", "temperature_c", 0, 2e9, None)
     ] == [1.0, 3.0]
@@ -208,58 +249,20 @@ def test_a_poison_message_is_dead_lettered_as_internal_and_then_acked(
     assert consumer.processed == 3
 
 
-def test_a_failing_dead_letter_is_retried_too(
-    pipeline: ScriptedPipeline,
-    client: FakeClient,
-    sleeps: list[float],
-    monkeypatch: pytest.MonkeyPatch,
+def test_a_store_failure_while_isolating_a_bug_retries_the_batch(
+    pipeline: ScriptedPipeline, client: FakeClient, sleeps: list[float]
 ) -> None:
     consumer = make_consumer(pipeline, client)
-    poison = pending(7, 7.0, topic="events")
+    poison = pending(2, 2.0, topic="events")
     pipeline.poison = {poison.raw.topic}
-    real_dead_letter = pipeline.dead_letter
-    failures = [OSError("locked"), OSError("locked")]
-
-    def flaky_dead_letter(*args: Any, **kwargs: Any) -> None:
-        if failures:
-            raise failures.pop()
-        real_dead_letter(*args, **kwargs)
-
-    monkeypatch.setattr(pipeline, "dead_letter", flaky_dead_letter)
-    # A good message beside it shows the store works, so the poison is the message.
-    consumer._process_until_done([pending(6, 6.0), poison])
-    assert client.acks == []  # _process_until_done never acks by itself
-    assert len(sleeps) == 5 + 3 + 2  # batch tries, alone tries, failed dead letters
-    assert [d.reason for d in pipeline.op_store.dead_letters()] == [
-        "internal: processing failed 3 times"
+    pipeline.fail_alone = 1  # the first message alone meets a store failure
+    consumer._process_until_done([pending(1, 1.0), poison])
+    assert [values for values, _ in pipeline.calls] == [
+        [1.0, 2.0], [1.0], [1.0, 2.0], [1.0], [2.0]
     ]
-
-
-def test_when_nothing_goes_through_nothing_is_dead_lettered(
-    pipeline: ScriptedPipeline, client: FakeClient, sleeps: list[float]
-) -> None:
-    """A store outage is not poison: every message waits, unacknowledged, for the store."""
-    consumer = make_consumer(pipeline, client)
-    # 5 batch tries + 3 alone tries for each of 2 messages + 1 more batch try all fail.
-    pipeline.fail_first = 5 + 3 + 3 + 1
-    run_writer(consumer, [pending(1, 1.0), pending(2, 2.0)])
-    assert pipeline.op_store.dead_letter_count() == 0
-    assert pipeline.ts_store.reading_count() == 2
-    assert client.acks == [(1, 1), (2, 1)]
-
-
-def test_a_lone_failing_message_is_judged_with_the_traffic_that_follows(
-    pipeline: ScriptedPipeline, client: FakeClient, sleeps: list[float]
-) -> None:
-    consumer = make_consumer(pipeline, client)
-    poison = pending(1, 1.0, topic="events")
-    pipeline.poison = {poison.raw.topic}
-    consumer._queue.put(pending(2, 2.0))  # arrives while the poison is being retried
-    batch = [poison]
-    consumer._process_until_done(batch)
-    assert [p.mid for p in batch] == [1, 2]
-    assert [d.topic for d in pipeline.op_store.dead_letters()] == [poison.raw.topic]
-    assert pipeline.ts_store.reading_count() == 1
+    assert sleeps == [0.1]
+    assert [d.reason.split(":")[0] for d in pipeline.op_store.dead_letters()] == ["internal"]
+    assert client.acks == []  # _process_until_done never acks by itself
 
 
 # --- connection generations ------------------------------------------------------------
@@ -290,7 +293,8 @@ def test_a_reconnect_starts_a_new_generation(
     ok = SimpleNamespace(is_failure=False)
     mqtt_client = cast(mqtt.Client, client)
     consumer._on_connect(mqtt_client, None, None, ok)
-    assert client.subscriptions == [[(f"gw/v1/+/{s}", 1) for s in consumer_module.SUBSCRIPTIONS]]
+    assert client.subscriptions == [[(f"gw/v1/+/{s}", 1) for s in ("readings", "snapshots/+")]]
+    assert client.unsubscriptions[-1] == [f"gw/v1/+/{s}" for s in ("events", "status", "health")]
 
     def deliver(mid: int) -> None:
         message = mqtt.MQTTMessage(mid, f"gw/v1/{AGENT}/readings".encode())

@@ -561,6 +561,32 @@ def test_decode_produces_every_reason_but_internal(decoder: Decoder) -> None:
         readings_msg([rd()] * (MAX_ITEMS + 1)),
         readings_msg([rd(value="1"), rd("ghost"), rd(OTHER_AGENTS_DEVICE), rd(ts=0)]),
         events_msg([ev("e-snap", snapshot="/etc/secret")]),
+        raw(f"gw/v1/{AGENT}/events", b"[" * 100_000 + b"]" * 100_000),
     ]
     seen = {r.reason for m in msgs for r in decoder.decode(m).rejects}
     assert seen == set(REASONS) - {"internal"}
+
+
+@pytest.mark.parametrize("kind", ["readings", "events", "health", "status"])
+def test_a_payload_that_breaks_the_parser_is_a_reject_not_an_exception(
+    decoder: Decoder, kind: str
+) -> None:
+    """json.loads raises RecursionError on deep nesting: decoding still returns, once."""
+    nested = b"[" * 100_000 + b"]" * 100_000
+    d = decoder.decode(raw(f"gw/v1/{AGENT}/{kind}", nested))
+    [reject] = d.rejects
+    assert (d.agent, reject.reason, reject.payload) == (AGENT, "undecodable", nested)
+    assert reject.detail.startswith("RecursionError while decoding")
+    assert d.readings == [] and d.events == []
+
+
+def test_any_exception_in_decoding_is_a_reject(
+    decoder: Decoder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def boom(body: bytes) -> None:
+        raise MemoryError("no room for this payload")
+
+    monkeypatch.setattr(json, "loads", boom)
+    [reject] = decoder.decode(readings_msg([rd()])).rejects
+    assert reject.reason == "undecodable"
+    assert reject.detail == "MemoryError while decoding: no room for this payload"

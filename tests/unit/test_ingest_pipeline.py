@@ -12,7 +12,7 @@ import pytest
 from gridwatch.records import DeviceEvent, Reading
 from ingest.decode import RawMessage
 from ingest.disk_guard import DiskGuard
-from ingest.pipeline import IngestPipeline
+from ingest.pipeline import IngestPipeline, StoreError
 from ingest.storage_errors import TelemetryRefused
 from ingest.storage_health import StorageHealth
 from store.opstate_events import EventLedger
@@ -39,6 +39,9 @@ class RecordingSink:
 
     def on_agent_status(self, agent: str, state: str, ts: float) -> None:
         self.calls.append(("status", (agent, state, ts)))
+
+    def on_agent_garbage(self, agent: str, ts: float, detail: str, over: bool) -> None:
+        self.calls.append(("garbage", (agent, over)))
 
 
 @pytest.fixture
@@ -314,7 +317,7 @@ def test_an_event_whose_decision_failed_is_decided_on_the_retry(
     sink = FailingOnceSink()
     pipe = ledger_pipeline(timeseries, ops, sink)
     batch = [events([ev("alarm-1")])]
-    with pytest.raises(OSError):
+    with pytest.raises(StoreError, match="OSError: database or disk is full"):
         pipe.process(batch)
     pipe.process(batch)  # the retry: the event is stored already, but not yet decided
     assert [[e.id for e in v] for k, v in sink.calls if k == "events"] == [["alarm-1"]]
@@ -325,7 +328,7 @@ def test_an_event_whose_decision_failed_is_decided_on_the_retry(
 def test_an_undecided_event_survives_a_restart(
     timeseries: DuckDBTimeSeries, ops: SqliteOpStore, tmp_path: Path
 ) -> None:
-    with pytest.raises(OSError):
+    with pytest.raises(StoreError, match="OSError: database or disk is full"):
         ledger_pipeline(timeseries, ops, FailingOnceSink()).process([events([ev("alarm-1")])])
     ops.close()
     reopened = SqliteOpStore(tmp_path / "ops.sqlite")
@@ -355,8 +358,10 @@ def test_a_nearly_full_disk_refuses_readings_after_the_alarms_are_written(
     pipe.guard = DiskGuard(tmp_path, reserve_bytes=1 << 62)  # "full"
     pipe.storage = health = StorageHealth()
     batch = [readings([rd(1)]), events([ev("alarm-1")])]
-    with pytest.raises(TelemetryRefused):
+    with pytest.raises(StoreError) as refused:
         pipe.process(batch)
+    assert isinstance(refused.value.__cause__, TelemetryRefused)
+    assert refused.value.reason == "full"
     assert [[e.id for e in v] for k, v in sink.calls if k == "events"] == [["alarm-1"]]
     assert timeseries.reading_count() == 0
     problem = health.problem()

@@ -35,6 +35,9 @@ class Sink:
     def on_agent_status(self, agent: str, state: str, ts: float) -> None:
         pass
 
+    def on_agent_garbage(self, agent: str, ts: float, detail: str, over: bool) -> None:
+        pass
+
 
 @pytest.fixture
 def h(tmp_path: Path) -> Iterator[ApiHarness]:
