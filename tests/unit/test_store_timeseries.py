@@ -241,3 +241,34 @@ print("closed")
                          timeout=60, check=False)
     assert run.returncode == 0 and run.stdout.strip() == "closed", run.stderr
     assert "leaked" not in run.stderr, run.stderr
+
+
+def test_the_alarm_lane_writes_while_a_bulk_readings_batch_is_open(
+    store: DuckDBTimeSeries,
+) -> None:
+    """The bulk writer mid-transaction (its lock held, rows uncommitted, the same device's
+    last-seen row touched): the alarm lane's writer commits events and health readings."""
+    bulk = store._writers["bulk"]
+    alarms = store.lane("alarms")
+    with bulk.lock:
+        cur = bulk.cursor
+        cur.execute("BEGIN TRANSACTION")
+        cur.execute("INSERT INTO readings VALUES ('dev1', 'temperature_c', ?, 1.0, 'agent1')",
+                    [T0])
+        cur.execute("INSERT INTO last_seen VALUES ('dev1', ?)", [T0])
+        done: list[int] = []
+        writer = threading.Thread(target=lambda: done.extend([
+            len(alarms.write_events([event("dev1", "e1", T0 + 5)])),
+            len(alarms.write_readings([Reading("agent1", "dev1", "battery_pct", T0 + 5, 80.0)])),
+        ]))
+        writer.start()
+        writer.join(10)
+        assert done == [1, 1], "the alarm lane waited for the bulk transaction"
+        cur.execute("COMMIT")
+    [seen] = store.activity(T0, T0 + 10)
+    assert (seen.device, seen.last_seen) == ("dev1", T0 + 5)  # the larger of both tables
+
+
+def test_an_unknown_lane_is_refused(store: DuckDBTimeSeries) -> None:
+    with pytest.raises(ValueError, match="unknown ingest lane 'fast'"):
+        store.lane("fast")
