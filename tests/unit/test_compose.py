@@ -186,3 +186,14 @@ def test_entrypoint_builds_the_mqtt_url_and_drops_admin_secrets(tmp_path: Path) 
     unknown = run_entrypoint(tmp_path, fresh | {"GW_MQTT_USER": "nobody",
                                                 "GW_MQTT_CREDENTIALS": str(creds)})
     assert unknown.returncode == 78 and "nobody" in unknown.stderr
+
+
+def test_the_broker_queues_room_for_each_ingest_session() -> None:
+    """Mosquitto's default (1,000 queued messages per session) dropped one alarm in seven
+    behind a readings burst when alarms shared the readings session; they have their own
+    session now, and each session's queue has room for a long ingest outage."""
+    conf = dict(line.split(" ", 1) for line in (DEPLOY / "mosquitto/mosquitto.conf")
+                .read_text().splitlines() if line and not line.startswith("#"))
+    assert int(conf["max_queued_messages"]) >= 100_000
+    queued_bytes = int(conf["max_queued_bytes"])
+    assert queued_bytes == 0 or queued_bytes >= 64 << 20  # 0 is no cap

@@ -316,3 +316,15 @@ def test_ack_without_a_client_sends_nothing(pipeline: ScriptedPipeline) -> None:
     consumer = IngestConsumer(MqttTarget("127.0.0.1", 1), pipeline)
     consumer._ack([pending(1, 1.0)])
     assert consumer.processed == 0
+
+
+def test_the_lanes_have_their_own_sessions_and_split_the_topics(
+    pipeline: ScriptedPipeline,
+) -> None:
+    settings = ConsumerSettings(client_id="gw-ingest")
+    ids = {IngestConsumer(MqttTarget("h", 1), pipeline, settings, lane).client_id
+           for lane in consumer_module.LANES}
+    assert ids == {"gw-ingest", "gw-ingest-alarms"}
+    alarms, readings = consumer_module.ALARMS.subscriptions, consumer_module.READINGS.subscriptions
+    assert set(alarms) == {"events", "status", "health"}
+    assert set(readings) == {"readings", "snapshots/+"}
