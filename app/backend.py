@@ -27,6 +27,7 @@ from gridwatch import metrics
 from gridwatch.clock import Clock, wall_clock
 from gridwatch.mqtt import parse_mqtt_url
 from gridwatch.notify import LogNotifier
+from gridwatch.priority_lock import PriorityLock
 from gridwatch.records import AnomalyLevel, DeviceEvent, Reading
 from ingest.consumer import LANES, ConsumerSettings, IngestConsumer
 from ingest.disk_guard import DiskGuard
@@ -41,6 +42,7 @@ from store.opstate_receipts import ReceiptLanes
 from store.timeseries_duckdb import DuckDBTimeSeries
 
 log = logging.getLogger(__name__)
+READINGS_CHUNK = 5_000  # readings evaluated per hold of the engine lock (a few ms)
 TICK_S = 1.0  # offline and minimum-duration checks; alarms never wait for it
 SAVE_STATE_S = 300.0  # how often the anomaly detectors' learned state is written
 STATE_FILE = "anomaly-state.npz"
@@ -84,23 +86,27 @@ class DetectorStage:
         self.engine = engine
         self.dispatcher = dispatcher
         self.agent_status: dict[str, tuple[str, float]] = {}
-        # The ingest writer and the ticker both drive the engine's arrays.
-        self._lock = threading.Lock()
+        # Both ingest lanes and the ticker drive the engine's arrays; the alarm lane
+        # goes first (gridwatch.priority_lock).
+        self._lock = PriorityLock()
 
     # Changes are queued for dispatch under the engine lock, in the order decided (the
     # readings lane, the alarm lane and the ticker all decide), and dispatched outside
     # it, so the next lane's evaluation never waits for a dispatch backlog.
 
     def on_events(self, events: Sequence[DeviceEvent]) -> None:
-        with self._lock, metrics.DETECTOR_SECONDS.labels(input="events").time():
+        with self._lock.hold(urgent=True), metrics.DETECTOR_SECONDS.labels(input="events").time():
             ticket = self.dispatcher.enqueue(self.engine.process_events(events))
         self.dispatcher.finish(ticket)
 
     def on_readings(self, readings: Sequence[Reading]) -> None:
-        with self._lock, metrics.DETECTOR_SECONDS.labels(input="readings").time():
-            ticket = self.dispatcher.enqueue(self.engine.process_readings(readings))
-        self.dispatcher.note_readings(readings)
-        self.dispatcher.finish(ticket)
+        # In chunks: an alarm waiting for the engine gets it at the next chunk.
+        for start in range(0, len(readings), READINGS_CHUNK):
+            chunk = readings[start:start + READINGS_CHUNK]
+            with self._lock, metrics.DETECTOR_SECONDS.labels(input="readings").time():
+                ticket = self.dispatcher.enqueue(self.engine.process_readings(chunk))
+            self.dispatcher.note_readings(chunk)
+            self.dispatcher.finish(ticket)
 
     def on_agent_garbage(self, agent: str, ts: float, detail: str, over: bool) -> None:
         change = garbage_change(self.engine.registry, agent, ts, detail, over)
