@@ -11,14 +11,25 @@ repeated message within `dedup_s` adds no readings).
 Mapping (gridwatch device id from `devices`, name -> id):
 - temperature -> `temperature_c`, battery -> `battery_pct`, linkquality -> `link_quality`
   (Zigbee LQI, 0-255; it is not an RSSI in dBm, so it is not sent as `rssi_dbm`);
-- smoke or heat true -> `fire.alarm` start (attrs.cause), false -> its end;
+- smoke, heat, gas or carbon_monoxide true -> `fire.alarm` start (attrs.cause), false
+  -> its end (a gas or CO detector's alarm is an alarm of the fire system, GB 26875);
+- co (ppm, Tuya CO detectors) -> `co_ppm`; smoke_density (Xiaomi/Heiman smoke detectors,
+  in the device's own scale, which is not %/m) -> `smoke_density`, kept as a reading
+  and never fed to the %/m smoke rules;
 - water_leak -> `fire.supervisory` (water where the fire water supply is), tamper ->
-  `fire.fault` (cause tamper), availability offline -> `fire.fault` (cause offline);
+  `fire.fault` (cause tamper), battery_low -> `fire.fault` (cause battery_low: a
+  detector that may go silent), availability offline -> `fire.fault` (cause offline);
 - battery, linkquality, tamper/offline/battery_low feed the device's health.
+
+Keys a device sends that map to nothing are counted per key (`unmapped`) and logged the
+first time each is seen, so a new device model is never silently ignored; keys known to
+carry nothing for us (`INFO_KEYS`) are not.
 """
 
 from __future__ import annotations
 
+import logging
+from collections import Counter
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -26,14 +37,28 @@ from edge.adapters.base import DeviceHealth, Polled
 from edge.adapters.values import as_bool, as_number, as_time, json_object
 from gridwatch.records import DeviceEvent, Reading
 
-METRICS = {"temperature": "temperature_c", "battery": "battery_pct", "linkquality": "link_quality"}
+METRICS = {
+    "temperature": "temperature_c", "battery": "battery_pct", "linkquality": "link_quality",
+    "co": "co_ppm", "smoke_density": "smoke_density",
+}
 CONDITIONS = {  # payload key -> (event type, cause)
     "smoke": ("fire.alarm", "smoke"),
     "heat": ("fire.alarm", "heat"),
+    "gas": ("fire.alarm", "gas"),
+    "carbon_monoxide": ("fire.alarm", "carbon_monoxide"),
     "water_leak": ("fire.supervisory", "water_leak"),
     "tamper": ("fire.fault", "tamper"),
+    "battery_low": ("fire.fault", "battery_low"),
 }
+# Keys that carry nothing gridwatch maps, by design (bookkeeping, settings, comfort).
+INFO_KEYS = frozenset({
+    "last_seen", "voltage", "humidity", "pressure", "illuminance", "illuminance_lux",
+    "update", "update_available", "device_temperature", "power_outage_count", "elapsed",
+    "sensitivity", "selftest", "test", "max_duration", "alarm", "warning", "squawk",
+    "volume", "mute", "state", "linkquality_rssi", "identify",
+})
 HEALTH_FAULTS = ("offline", "tamper", "battery_low")
+log = logging.getLogger(__name__)
 
 
 @dataclass(slots=True)
@@ -58,6 +83,7 @@ class Zigbee2MqttMapper:
         self._devices = {name: _Device(dev) for name, dev in devices.items()}
         self._active: dict[tuple[str, str], str] = {}  # (device, cause) -> start event id
         self.ignored = 0  # messages that carried nothing we map
+        self.unmapped: Counter[str] = Counter()  # per payload key we could not map
 
     @property
     def subscriptions(self) -> list[str]:
@@ -98,6 +124,7 @@ class Zigbee2MqttMapper:
         if duplicate:
             return Polled()
         ts = round(as_time(body.get("last_seen")) or now, 3)
+        self._count_unmapped(d, body)
         out = Polled()
         for key, metric in METRICS.items():
             value = as_number(body.get(key))
@@ -112,6 +139,15 @@ class Zigbee2MqttMapper:
             if on is not None:
                 out.events.extend(self._transition(d.id, type_, cause, on, ts))
         return out
+
+    def _count_unmapped(self, d: _Device, body: dict[str, Any]) -> None:
+        for key in body:
+            if key in METRICS or key in CONDITIONS or key in INFO_KEYS:
+                continue
+            self.unmapped[key] += 1
+            if self.unmapped[key] == 1:
+                log.warning("zigbee2mqtt: %s sent %r, which gridwatch does not map; "
+                            "counted in unmapped (new device model?)", d.id, key)
 
     def _availability(self, d: _Device, payload: bytes, now: float) -> Polled:
         text = payload.decode("utf-8", "replace").strip()

@@ -57,8 +57,10 @@ def test_zigbee_state_becomes_readings_and_alarm_transitions() -> None:
 
 def test_zigbee_leak_tamper_availability_and_health() -> None:
     m = z2m()
-    [leak] = m.handle("zigbee2mqtt/leak", j({"water_leak": True, "battery_low": True}), NOW).events
+    leak, low = m.handle("zigbee2mqtt/leak", j({"water_leak": True, "battery_low": True}),
+                         NOW).events
     assert (leak.device, leak.type) == ("wl-1", "fire.supervisory")
+    assert (low.device, low.type, low.attrs["cause"]) == ("wl-1", "fire.fault", "battery_low")
     [tamper] = m.handle("zigbee2mqtt/hall/smoke 1", j({"tamper": "ON"}), NOW).events
     assert (tamper.type, tamper.attrs["cause"]) == ("fire.fault", "tamper")
     [off] = m.handle("zigbee2mqtt/leak/availability", b"offline", NOW + 1).events
@@ -84,6 +86,35 @@ def test_zigbee_ignores_what_it_does_not_map() -> None:
         out = m.handle(topic, payload, NOW)
         assert out.readings == [] and out.events == []
     assert m.ignored == 6
+
+
+@pytest.mark.parametrize(("key", "cause"), [("gas", "gas"), ("carbon_monoxide", "carbon_monoxide"),
+                                           ("smoke", "smoke"), ("heat", "heat")])
+def test_zigbee_every_alarm_state_raises_a_fire_alarm(key: str, cause: str) -> None:
+    """A gas detector's {"gas": true} (Konke, Heiman) raised nothing before."""
+    m = z2m()
+    [start] = m.handle("zigbee2mqtt/leak", j({key: True, "battery": 90}), NOW).events
+    assert (start.type, start.state, start.attrs["cause"]) == ("fire.alarm", "start", cause)
+    [end] = m.handle("zigbee2mqtt/leak", j({key: False}), NOW + 5).events
+    assert end.state == "end" and end.attrs["start_id"] == start.id
+    assert not m.unmapped
+
+
+def test_zigbee_co_and_smoke_density_become_readings() -> None:
+    out = z2m().handle("zigbee2mqtt/leak", j({"co": 35, "smoke_density": "12"}), NOW)
+    assert {(r.metric, r.value) for r in out.readings} == {("co_ppm", 35.0),
+                                                           ("smoke_density", 12.0)}
+
+
+def test_zigbee_counts_and_logs_unmapped_keys_per_key(caplog: pytest.LogCaptureFixture) -> None:
+    m = z2m()
+    for _ in range(3):
+        m.handle("zigbee2mqtt/leak", j({"formaldehyd": 0.2, "pm25": 4, "voltage": 2900,
+                                        "battery": 80}), NOW)
+        m.dedup_s = 0  # every message counts
+    assert m.unmapped == {"formaldehyd": 3, "pm25": 3}
+    logged = [r.getMessage() for r in caplog.records if "does not map" in r.getMessage()]
+    assert len(logged) == 2 and any("'formaldehyd'" in line for line in logged)
 
 
 def test_zigbee_uses_last_seen_as_the_reading_time() -> None:
