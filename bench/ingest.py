@@ -1,40 +1,46 @@
-"""The ingest benchmark: readings/s from publish to durable write through a real
-Mosquitto, beside the broker's raw QoS 1 delivery of the same messages."""
+"""The ingest benchmark, measured from outside: the real `gridwatch serve` process
+(detectors and dispatch on) behind a real Mosquitto, fed by a publisher in a process
+of its own.
+
+- Throughput: readings/s from the first publish until serve's
+  `gridwatch_readings_written_total` counts them all, at 100 and at 500 readings per
+  message; the reference is a plain paho subscriber with manual acks receiving the same
+  messages from the same publisher, in the same run.
+- Alarm latency: fire-panel events at 1/s, event publish to the alert on an SSE stream,
+  idle and while readings are offered at twice the throughput just measured.
+"""
 
 from __future__ import annotations
 
 import json
+import multiprocessing as mp
+import os
 import statistics
+import subprocess
+import sys
 import tempfile
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from multiprocessing.process import BaseProcess
 from pathlib import Path
 
+import httpx
 import paho.mqtt.client as mqtt
 
 from bench.kit import ROUNDS, Result
 from config.loader import DEFAULT_CONFIG_DIR, load_registry
 from config.registry import Registry
 from gridwatch.mqtt import make_client, parse_mqtt_url
-from launchers.mosquitto import Broker
+from launchers.mosquitto import Broker, free_port
+
+TOKEN = "gw-bench-bootstrap-secret-0123456789abcdef"
+WRITTEN = "gridwatch_readings_written_total"
 
 
-class _NullSink:
-    def on_events(self, events: object) -> None:
-        pass
-
-    def on_readings(self, readings: object) -> None:
-        pass
-
-    def on_agent_status(self, agent: str, state: str, ts: float) -> None:
-        pass
-
-    def on_agent_garbage(self, agent: str, ts: float, detail: str, over: bool) -> None:
-        pass
-
-
-def _payloads(registry: Registry, messages: int, per_message: int, t0: float) -> list[bytes]:
-    agent = sorted(registry.agents)[0]
+def _payloads(registry: Registry, agent: str, messages: int, per_message: int,
+              t0: float) -> list[bytes]:
     devices = [d.id for d in registry.devices_of_agent(agent)]
     out = []
     for m in range(messages):
@@ -43,97 +49,229 @@ def _payloads(registry: Registry, messages: int, per_message: int, t0: float) ->
             i = m * per_message + k
             # Unique (device, metric, ts) per row, so every row is a new durable write.
             rows.append({"device": devices[i % len(devices)], "metric": "battery_pct",
-                         "ts": t0 + i / 1000.0, "value": float(i % 100)})
+                         "ts": round(t0 + i / 1000.0, 3), "value": float(50 + i % 50)})
         out.append(json.dumps({"agent": agent, "seq": m, "readings": rows}).encode())
     return out
 
 
-def _publish_all(url: str, topic: str, payloads: list[bytes]) -> None:
-    client = make_client(parse_mqtt_url(url), f"bench-pub-{time.monotonic_ns()}")
-    client.max_inflight_messages_set(100)
-    client.connect(parse_mqtt_url(url).host, parse_mqtt_url(url).port)
+def _publisher(url: str, topic: str, payloads: list[bytes], per_s: float) -> None:
+    """In its own process: publish at QoS 1 (paced at `per_s` messages/s if > 0)."""
+    target = parse_mqtt_url(url)
+    client = make_client(target, f"bench-pub-{os.getpid()}-{time.monotonic_ns()}")
+    client.max_inflight_messages_set(1000)
+    client.connect(target.host, target.port)
     client.loop_start()
-    infos = [client.publish(topic, p, qos=1) for p in payloads]
+    start = time.monotonic()
+    infos = []
+    for i, p in enumerate(payloads):
+        if per_s > 0:
+            lag = start + i / per_s - time.monotonic()
+            if lag > 0:
+                time.sleep(lag)
+        infos.append(client.publish(topic, p, qos=1))
     for info in infos:
-        info.wait_for_publish(60)
+        info.wait_for_publish(120)
     client.disconnect()
     client.loop_stop()
 
 
+def _publish_process(url: str, topic: str, payloads: list[bytes], per_s: float = 0.0
+                     ) -> BaseProcess:
+    proc = mp.get_context("spawn").Process(target=_publisher, args=(url, topic, payloads, per_s))
+    proc.start()
+    return proc
+
+
 def _raw_delivery(url: str, topic: str, payloads: list[bytes], rows: int) -> float:
-    """Readings/s the broker alone delivers to a QoS 1 subscriber."""
+    """Readings/s a plain paho subscriber with manual acks receives."""
     target = parse_mqtt_url(url)
     got = threading.Event()
     count = [0]
 
-    def on_message(_c: mqtt.Client, _u: object, _m: mqtt.MQTTMessage) -> None:
+    def on_message(c: mqtt.Client, _u: object, m: mqtt.MQTTMessage) -> None:
+        c.ack(m.mid, m.qos)
         count[0] += 1
         if count[0] == len(payloads):
             got.set()
 
-    sub = make_client(target, f"bench-sub-{time.monotonic_ns()}")
+    sub = make_client(target, f"bench-sub-{time.monotonic_ns()}", manual_ack=True)
     sub.on_message = on_message
     sub.connect(target.host, target.port)
     sub.subscribe(topic, 1)
     sub.loop_start()
-    time.sleep(0.3)
+    time.sleep(0.5)
     start = time.perf_counter()
-    _publish_all(url, topic, payloads)
-    got.wait(120)
+    proc = _publish_process(url, topic, payloads)
+    got.wait(300)
     elapsed = time.perf_counter() - start
+    proc.join(60)
     sub.disconnect()
     sub.loop_stop()
     return rows / elapsed
 
 
-def _ingest_delivery(url: str, registry: Registry, topic: str, payloads: list[bytes],
-                     rows: int) -> float:
-    """Readings/s from publish to durable write through gridwatch's ingest."""
-    from ingest.consumer import ConsumerSettings, IngestConsumer
-    from ingest.pipeline import IngestPipeline
-    from store.factory import open_ops, open_timeseries
+class Serve:
+    """`gridwatch serve` as a child process, read from outside (/metrics, SSE)."""
 
-    with tempfile.TemporaryDirectory(prefix="gw-bench-") as tmp:
-        ts = open_timeseries("embedded", Path(tmp))
-        ops = open_ops(Path(tmp))
-        pipeline = IngestPipeline(registry, ts, ops, _NullSink())
-        consumer = IngestConsumer(parse_mqtt_url(url), pipeline,
-                                  ConsumerSettings(client_id=f"bench-ingest-{time.monotonic_ns()}"))
-        consumer.start()
-        consumer.connected.wait(10)
-        time.sleep(0.3)
-        start = time.perf_counter()
-        _publish_all(url, topic, payloads)
-        while ts.reading_count() < rows and time.perf_counter() - start < 300:
-            time.sleep(0.01)
-        elapsed = time.perf_counter() - start
-        consumer.stop()
-        ts.close()
-        ops.close()
+    def __init__(self, data_dir: Path, mqtt_url: str) -> None:
+        self.port = free_port()
+        self.base = f"http://127.0.0.1:{self.port}"
+        env = dict(os.environ, GRIDWATCH_BOOTSTRAP_TOKEN=TOKEN)
+        self.log = (data_dir.parent / "serve.log").open("ab")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "app.cli", "serve", "--mqtt", mqtt_url, "--data-dir",
+             str(data_dir), "--port", str(self.port)], env=env, stdout=self.log,
+            stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"{self.base}/healthz", timeout=1).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.2)
+        self.stop()
+        raise RuntimeError("gridwatch serve did not become healthy within 60 s")
+
+    def metric(self, name: str) -> float:
+        text = httpx.get(f"{self.base}/metrics", timeout=10).text
+        return sum(float(line.split()[-1]) for line in text.splitlines()
+                   if line.split("{")[0].split(" ")[0] == name)
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        try:
+            self.proc.wait(20)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+        self.log.close()
+
+
+def _ingest_delivery(serve: Serve, url: str, topic: str, payloads: list[bytes],
+                     rows: int) -> float:
+    before = serve.metric(WRITTEN)
+    start = time.perf_counter()
+    proc = _publish_process(url, topic, payloads)
+    while serve.metric(WRITTEN) - before < rows and time.perf_counter() - start < 600:
+        time.sleep(0.02)
+    elapsed = time.perf_counter() - start
+    proc.join(60)
     return rows / elapsed
+
+
+class AlertStream:
+    """The operations centre's SSE stream: when each alert first arrived, by device."""
+
+    def __init__(self, base: str) -> None:
+        self.first_seen: dict[str, float] = {}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, args=(base,), daemon=True)
+        self._thread.start()
+        time.sleep(0.5)
+
+    def _run(self, base: str) -> None:
+        headers = {"Authorization": f"Bearer {TOKEN}", "Accept": "text/event-stream"}
+        with httpx.stream("GET", f"{base}/api/v1/alerts/stream", headers=headers,
+                          timeout=httpx.Timeout(10, read=None)) as r:
+            for line in r.iter_lines():
+                if self._stop.is_set():
+                    return
+                if line.startswith("data:"):
+                    alert = json.loads(line[5:])
+                    if alert["status"] == "firing":
+                        self.first_seen.setdefault(alert["device"], time.time())
+
+    def close(self) -> None:
+        self._stop.set()
+
+
+def _alarm_latencies(url: str, stream: AlertStream, panels: list[tuple[str, str]]
+                     ) -> tuple[list[float], int]:
+    """One fire alarm a second from each panel in turn: (latencies, alarms lost)."""
+    target = parse_mqtt_url(url)
+    pub = make_client(target, f"bench-panel-{time.monotonic_ns()}")
+    pub.connect(target.host, target.port)
+    pub.loop_start()
+    sent: dict[str, float] = {}
+    for n, (device, agent) in enumerate(panels):
+        event = {"id": f"bench-{device}-{time.time_ns()}", "device": device, "ts": time.time(),
+                 "type": "fire.alarm", "state": "start", "attrs": {}}
+        sent[device] = time.time()
+        pub.publish(f"gw/v1/{agent}/events",
+                    json.dumps({"agent": agent, "seq": n, "events": [event]}), qos=1)
+        time.sleep(1.0)
+    deadline = time.time() + 30
+    while time.time() < deadline and any(d not in stream.first_seen for d in sent):
+        time.sleep(0.05)
+    pub.disconnect()
+    pub.loop_stop()
+    latencies = [stream.first_seen[d] - t for d, t in sent.items() if d in stream.first_seen]
+    return latencies, len(sent) - len(latencies)
+
+
+def _p(values: list[float], q: float) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+
+
+@contextmanager
+def _stack(tmp: Path) -> Iterator[tuple[Broker, Serve]]:
+    broker = Broker(tmp / "broker", "max_inflight_messages 1000\n")
+    broker.start()
+    try:
+        serve = Serve(tmp / "data", broker.url)
+        try:
+            yield broker, serve
+        finally:
+            serve.stop()
+    finally:
+        broker.stop()
 
 
 def run(quick: bool) -> list[Result]:
     registry = load_registry(DEFAULT_CONFIG_DIR)
-    messages, per_message = (200, 100) if quick else (1000, 200)
-    rows = messages * per_message
-    agent = sorted(registry.agents)[0]
-    topic = f"gw/v1/{agent}/readings"
-    ingest, raw = [], []
-    with tempfile.TemporaryDirectory(prefix="gw-bench-broker-") as tmp:
-        # The production setting the README recommends: ingest acks after each durable
-        # write, so the in-flight window is what a write transaction can batch.
-        broker = Broker(Path(tmp), "max_inflight_messages 1000\n")
-        broker.start()
-        try:
-            for r in range(ROUNDS):
-                # Fresh timestamps each round, so no round is a replay of the last.
-                t0 = time.time() - 86_400 + r * 3600
-                payloads = _payloads(registry, messages, per_message, t0)
-                raw.append(_raw_delivery(broker.url, topic, payloads, rows))
-                ingest.append(_ingest_delivery(broker.url, registry, topic, payloads, rows))
-        finally:
-            broker.stop()
-    return [Result(f"ingest end-to-end ({messages} msgs x {per_message} readings, QoS 1, "
-                   "publish -> durable write)", "readings/s", statistics.median(ingest),
-                   "mosquitto raw QoS 1 delivery of the same messages", statistics.median(raw))]
+    panels = sorted((d.id, d.agent) for d in registry.config.devices if d.type == "fire_panel")
+    load_agent = sorted(registry.agents)[0]
+    topic = f"gw/v1/{load_agent}/readings"
+    rows = 20_000 if quick else 200_000
+    results: list[Result] = []
+    with tempfile.TemporaryDirectory(prefix="gw-bench-ingest-") as tmp_name:
+        tmp = Path(tmp_name)
+        with _stack(tmp) as (broker, serve):
+            capacity = 0.0
+            for per_message in (100, 500):
+                messages = rows // per_message
+                ingest, raw = [], []
+                for r in range(ROUNDS):
+                    t0 = time.time() - 86_400 + r * 3600 + per_message * 10
+                    payloads = _payloads(registry, load_agent, messages, per_message, t0)
+                    raw.append(_raw_delivery(broker.url, topic, payloads, rows))
+                    ingest.append(_ingest_delivery(serve, broker.url, topic, payloads, rows))
+                if per_message == 100:
+                    capacity = statistics.median(ingest)
+                results.append(Result(
+                    f"ingest through serve ({messages} msgs x {per_message} readings, QoS 1, "
+                    "publish -> durable write, detectors and dispatch on)", "readings/s",
+                    statistics.median(ingest),
+                    "plain paho subscriber, manual acks, same messages", statistics.median(raw)))
+            stream = AlertStream(serve.base)
+            idle_panels, load_panels = panels[: len(panels) // 3], panels[len(panels) // 3:]
+            idle, idle_lost = _alarm_latencies(broker.url, stream, idle_panels)
+            # Readings offered at twice the measured capacity, for as long as the alarms run.
+            per_s = 2 * capacity / 100
+            seconds = len(load_panels) + 2
+            t0 = time.time() - 7_200
+            payloads = _payloads(registry, load_agent, int(per_s * seconds), 100, t0)
+            proc = _publish_process(broker.url, topic, payloads, per_s)
+            loaded, lost = _alarm_latencies(broker.url, stream, load_panels)
+            proc.terminate()
+            proc.join(10)
+            stream.close()
+    for q, name in ((0.5, "p50"), (0.99, "p99")):
+        results.append(Result(
+            f"alarm event -> SSE {name} with readings offered at 2x ingest capacity "
+            f"({len(loaded)} of {len(load_panels)} alarms arrived; {lost} lost)", "s",
+            _p(loaded, q), f"idle {name} ({len(idle)} alarms, {idle_lost} lost)", _p(idle, q)))
+    return results

@@ -47,7 +47,6 @@ class Broker:
             f"persistence_location {workdir}/\n"
             # As deploy/mosquitto/mosquitto.conf: per-session queues with room, so a
             # readings backlog neither drops readings nor touches the alarm session.
-            "max_inflight_messages 1000\n"
             "max_queued_messages 100000\n"
             "max_queued_bytes 0\n"
             f"log_dest file {workdir}/mosquitto.log\n"
