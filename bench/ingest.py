@@ -16,8 +16,6 @@ import json
 import multiprocessing as mp
 import os
 import statistics
-import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -34,9 +32,9 @@ from bench.kit import ROUNDS, Result
 from config.loader import DEFAULT_CONFIG_DIR, load_registry
 from config.registry import Registry
 from gridwatch.mqtt import make_client, parse_mqtt_url
-from launchers.mosquitto import Broker, free_port
+from launchers.backend import BOOTSTRAP, BackendProcess, running_backend
+from launchers.mosquitto import Broker
 
-TOKEN = "gw-bench-bootstrap-secret-0123456789abcdef"
 WRITTEN = "gridwatch_readings_written_total"
 
 
@@ -131,50 +129,19 @@ def _raw_delivery(url: str, topic: str, payloads: list[bytes], rows: int) -> flo
     return rows / elapsed
 
 
-class Serve:
-    """`gridwatch serve` as a child process, read from outside (/metrics, SSE)."""
-
-    def __init__(self, data_dir: Path, mqtt_url: str) -> None:
-        self.port = free_port()
-        self.base = f"http://127.0.0.1:{self.port}"
-        env = dict(os.environ, GRIDWATCH_BOOTSTRAP_TOKEN=TOKEN)
-        self.log = (data_dir.parent / "serve.log").open("ab")
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "app.cli", "serve", "--mqtt", mqtt_url, "--data-dir",
-             str(data_dir), "--port", str(self.port)], env=env, stdout=self.log,
-            stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(f"{self.base}/healthz", timeout=1).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.2)
-        self.stop()
-        raise RuntimeError("gridwatch serve did not become healthy within 60 s")
-
-    def metric(self, name: str) -> float:
-        text = httpx.get(f"{self.base}/metrics", timeout=10).text
-        return sum(float(line.split()[-1]) for line in text.splitlines()
-                   if line.split("{")[0].split(" ")[0] == name)
-
-    def stop(self) -> None:
-        self.proc.terminate()
-        try:
-            self.proc.wait(20)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-        self.log.close()
+def _metric(serve: BackendProcess, name: str) -> float:
+    text = httpx.get(f"{serve.base}/metrics", timeout=10).text
+    return sum(float(line.split()[-1]) for line in text.splitlines()
+               if line.split("{")[0].split(" ")[0] == name)
 
 
-def _ingest_delivery(serve: Serve, url: str, topic: str, payloads: list[bytes],
+def _ingest_delivery(serve: BackendProcess, url: str, topic: str, payloads: list[bytes],
                      rows: int) -> float:
-    before = serve.metric(WRITTEN)
+    before = _metric(serve, WRITTEN)
     pub = _Publisher(url, topic, payloads)
     start = time.perf_counter()
     pub.go()
-    while serve.metric(WRITTEN) - before < rows and time.perf_counter() - start < 600:
+    while _metric(serve, WRITTEN) - before < rows and time.perf_counter() - start < 600:
         time.sleep(0.02)
     elapsed = time.perf_counter() - start
     pub.join(60)
@@ -192,7 +159,7 @@ class AlertStream:
         time.sleep(0.5)
 
     def _run(self, base: str) -> None:
-        headers = {"Authorization": f"Bearer {TOKEN}", "Accept": "text/event-stream"}
+        headers = {"Authorization": f"Bearer {BOOTSTRAP}", "Accept": "text/event-stream"}
         try:
             with httpx.stream("GET", f"{base}/api/v1/alerts/stream", headers=headers,
                               timeout=httpx.Timeout(10, read=None)) as r:
@@ -242,15 +209,12 @@ def _p(values: list[float], q: float) -> float:
 
 
 @contextmanager
-def _stack(tmp: Path) -> Iterator[tuple[Broker, Serve]]:
+def _stack(tmp: Path) -> Iterator[tuple[Broker, BackendProcess]]:
     broker = Broker(tmp / "broker", "max_inflight_messages 1000\n")
     broker.start()
     try:
-        serve = Serve(tmp / "data", broker.url)
-        try:
+        with running_backend(tmp / "data", broker.url) as serve:
             yield broker, serve
-        finally:
-            serve.stop()
     finally:
         broker.stop()
 
