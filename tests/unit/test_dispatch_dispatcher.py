@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+import threading
 from collections.abc import Iterator
 from contextlib import closing
 from pathlib import Path
@@ -260,3 +261,29 @@ def test_the_clock_stamps_the_log_not_the_alert(
     with closing(sqlite3.connect(tmp_path / "ops.sqlite")) as con:
         logged = [at for (at,) in con.execute("SELECT at FROM alert_log ORDER BY seq")]
     assert logged == [T0 + 500]  # server time
+
+
+def test_a_fire_raised_during_a_storm_of_lesser_alerts_is_stored_next(
+    dispatcher: Dispatcher, sink: RecordingSink, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A power cut silences buildings: 600 lesser alerts handed over at once from one
+    thread; a fire from another thread while the first of them are stored goes next."""
+    storm = [change("fire", T0, fingerprint=f"offline:{i}", severity="minor")
+             for i in range(600)]
+    started = threading.Event()
+    original = dispatcher._apply_one
+
+    def watched(c: AlertChange) -> Alert | None:
+        started.set()
+        return original(c)
+
+    monkeypatch.setattr(dispatcher, "_apply_one", watched)
+    storm_thread = threading.Thread(target=dispatcher.apply, args=(storm,))
+    storm_thread.start()
+    started.wait(5)
+    [fire] = dispatcher.apply([change("fire", T0, severity="critical")])
+    storm_thread.join(60)
+    order = [alert.fingerprint for alert, _ in sink.published]
+    assert len(set(order)) == 601  # (the fire is published twice: it opens an incident)
+    # Only the changes already in progress when the fire was handed over went first.
+    assert order.index(fire.fingerprint) < 10, order.index(fire.fingerprint)
