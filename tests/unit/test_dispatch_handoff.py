@@ -28,7 +28,7 @@ class SlowApply:
 
 
 def handoff(apply: SlowApply) -> PriorityHandoff[Item, str]:
-    return PriorityHandoff(apply, lambda i: i[1] == "critical", lambda i: i[0])
+    return PriorityHandoff(apply, lambda i: i[1] == "critical", lambda i: [i[0]])
 
 
 def test_one_thread_applies_its_jobs_in_order_with_results() -> None:
@@ -75,7 +75,7 @@ def test_an_error_goes_to_the_submitter_and_the_rest_still_run() -> None:
             raise OSError("store locked")
         return item[0]
 
-    h: PriorityHandoff[Item, str] = PriorityHandoff(apply, lambda i: False, lambda i: i[0])
+    h: PriorityHandoff[Item, str] = PriorityHandoff(apply, lambda i: False, lambda i: [i[0]])
     ticket = h.submit([("ok", "minor"), ("bad", "minor"), ("after", "minor")])
     with pytest.raises(OSError, match="store locked"):
         h.finish(ticket)
