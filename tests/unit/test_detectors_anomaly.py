@@ -220,3 +220,24 @@ def test_a_growing_anomaly_alerts_once_not_at_every_rise() -> None:
     shapes_only = AnomalyParams(spatial_score=0.0)  # the range would say 1.0 at once
     scores = feed(AnomalyDetector(1, shapes_only), values)
     assert (scores[600:680] >= FIRE_LEVEL).sum() == 1
+
+
+def spike_after_a_taller_one(seed: int) -> FloatArray:
+    """Noise with a tall spike in the warm-up (50 scales) and a lower one later (30)."""
+    values = noise(seed)
+    values[140] = 60.0
+    values[500] = 40.0
+    return values
+
+
+def test_a_spike_lower_than_one_seen_before_is_less_news_with_clipped_shapes() -> None:
+    """Spiky series (counts, latencies): unclipped, a spike's window is far from every
+    past window unless a spike of the same height sat at the same place, so each new
+    height was news. With the shapes clipped (the default) the earlier spike matches."""
+    unclipped = AnomalyParams(knn_clip=0.0)
+    for seed in range(4):
+        values = spike_after_a_taller_one(seed)
+        clipped_score = feed(AnomalyDetector(1), values)[500]
+        unclipped_score = feed(AnomalyDetector(1, unclipped), values)[500]
+        assert clipped_score < unclipped_score
+        assert clipped_score < FIRE_LEVEL
