@@ -233,11 +233,19 @@ def spike_after_a_taller_one(seed: int) -> FloatArray:
 def test_a_spike_lower_than_one_seen_before_is_less_news_with_clipped_shapes() -> None:
     """Spiky series (counts, latencies): unclipped, a spike's window is far from every
     past window unless a spike of the same height sat at the same place, so each new
-    height was news. With the shapes clipped (the default) the earlier spike matches."""
-    unclipped = AnomalyParams(knn_clip=0.0)
+    height is news. With the shapes clipped (`knn_clip`) the earlier spike matches."""
+    clipped = AnomalyParams(knn_clip=8.0)
     for seed in range(4):
         values = spike_after_a_taller_one(seed)
-        clipped_score = feed(AnomalyDetector(1), values)[500]
-        unclipped_score = feed(AnomalyDetector(1, unclipped), values)[500]
+        clipped_score = feed(AnomalyDetector(1, clipped), values)[500]
+        unclipped_score = feed(AnomalyDetector(1), values)[500]
         assert clipped_score < unclipped_score
         assert clipped_score < FIRE_LEVEL
+
+
+def test_clipping_the_shapes_is_off_by_default() -> None:
+    values = spike_after_a_taller_one(0)
+    off = AnomalyParams(knn_clip=0.0)
+    np.testing.assert_array_equal(
+        feed(AnomalyDetector(1), values), feed(AnomalyDetector(1, off), values)
+    )
