@@ -86,7 +86,12 @@ def test_a_fire_during_an_op_store_outage_alerts_once_and_nothing_is_dead_letter
             pub.publish(f"gw/v1/{agent}/readings", readings_msg(agent, i + 1, rows))
             total += len(rows)
         while time.monotonic() - locked_at < LOCK_S:
-            r = httpx.get(f"{backend.base}/healthz", timeout=5)
+            try:
+                r = httpx.get(f"{backend.base}/healthz", timeout=3)
+            except httpx.TimeoutException:
+                # The op store ping waits behind a writer blocked on the lock (its busy
+                # timeout is 5 s): slow is not ready too, for a load balancer.
+                continue
             if r.status_code == 503:
                 not_ready.append(r.json())
             time.sleep(0.2)
