@@ -36,8 +36,10 @@ Only a database with no checkpoint (an older one, another floor) is rebuilt in f
 
 from __future__ import annotations
 
+import logging
 import math
 import threading
+import time
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -46,6 +48,8 @@ from typing import Any
 import pyarrow as pa
 
 from store.health_duckdb import DeviceHealthStats, allowance_table, to_stats
+
+log = logging.getLogger(__name__)
 
 BUCKET_S = 300.0
 DEFAULT_FLOOR_S = 30.0  # the offline rule's smallest allowance is 3 x 5 s + 30 s
@@ -195,11 +199,17 @@ class HealthRollup:
         for ddl in SCHEMA:
             cur.execute(ddl)
         kept = cur.execute("SELECT floor_s, clean, flushed_below FROM health_meta").fetchall()
-        if not kept or float(kept[0][0]) != floor_s or kept[0][2] is None:
-            # an older database or another floor: no checkpoint, so from all the readings
+        started = time.monotonic()
+        if not kept or float(kept[0][0]) != floor_s or (not kept[0][1] and kept[0][2] is None):
+            # no state, another floor, or a crash before checkpoints were kept: from all
+            # the readings (once; it blocks the open for as long as it takes)
+            log.warning("health state rebuilt from all the readings (no checkpoint)")
             self.rebuild(cur)
+            log.warning("health state rebuilt in %.1f s", time.monotonic() - started)
         elif not kept[0][1]:  # not closed cleanly: the checkpoint, then what came after it
             self.replay(cur, int(kept[0][2]))
+            log.info("health state: not closed cleanly; replayed from bucket %s in %.2f s",
+                     kept[0][2], time.monotonic() - started)
         self._devices = self._load_devices(cur)
         self._open: dict[tuple[str, int], int] = defaultdict(int)
         self._newest = max((bucket_of(d.last) for d in self._devices.values()), default=0)

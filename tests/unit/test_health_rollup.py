@@ -197,3 +197,28 @@ def test_an_allowance_below_the_floor_is_refused_by_the_state_and_recomputed(
             HealthRollup(None, floor_s=0)
     finally:
         store.close()
+
+
+def test_a_clean_database_from_before_checkpoints_is_taken_as_it_is(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    rng = random.Random(5)
+    store = DuckDBTimeSeries(tmp_path / "ts.duckdb")
+    write_in_batches(store, history(rng), rng)
+    store.close()
+    con = duckdb.connect(str(tmp_path / "ts.duckdb"))
+    con.execute("ALTER TABLE health_meta DROP COLUMN flushed_below")
+    con.close()
+
+    def no_full_rebuild(self: HealthRollup, cur: object) -> None:
+        raise AssertionError("a clean state was rebuilt from all the readings")
+
+    monkeypatch.setattr(HealthRollup, "rebuild", no_full_rebuild)
+    store = DuckDBTimeSeries(tmp_path / "ts.duckdb")
+    try:
+        with store._reader() as cur:
+            for start, end in WINDOWS:
+                assert store.device_health(start, end, ALLOW, FAULTS) == device_health(
+                    cur, start, end, ALLOW, FAULTS)
+    finally:
+        store.close()
