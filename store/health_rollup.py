@@ -203,9 +203,9 @@ class HealthRollup:
         if not kept or float(kept[0][0]) != floor_s or (not kept[0][1] and kept[0][2] is None):
             # no state, another floor, or a crash before checkpoints were kept: from all
             # the readings (once; it blocks the open for as long as it takes)
-            log.warning("health state rebuilt from all the readings (no checkpoint)")
             self.rebuild(cur)
-            log.warning("health state rebuilt in %.1f s", time.monotonic() - started)
+            if (took := time.monotonic() - started) >= 1.0:  # not a new, empty database
+                log.warning("health state rebuilt from all the readings in %.1f s", took)
         elif not kept[0][1]:  # not closed cleanly: the checkpoint, then what came after it
             self.replay(cur, int(kept[0][2]))
             log.info("health state: not closed cleanly; replayed from bucket %s in %.2f s",
