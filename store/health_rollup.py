@@ -24,14 +24,22 @@ it falls into; one that repeats a known reading time changes nothing.
 
 Why memory: DuckDB upserts cost tens of milliseconds each, more than the readings'
 own insert. What memory holds is lost in a crash, so the tables are marked in use at
-open and clean at close; a database not closed cleanly is rebuilt from its readings
-(`rebuild`, the bulk path) when it is opened again.
+open and clean at close. A crash must not delay the next start (a full `rebuild` of 30
+days took minutes, and ingest of fire alarms waits for the store's open), so the tables
+are a checkpoint: `health_meta.flushed_below` (F) says that `health_counts` is complete
+for the buckets below F, and `health_devices` for every message before bucket F.
+Memory only holds what is at or after bucket F; the rare message before it (late, or
+just behind a bucket edge) goes to the tables in its own transaction. A database not
+closed cleanly then `replay`s only the readings from bucket F on (a bucket or two).
+Only a database with no checkpoint (an older one, another floor) is rebuilt in full.
 """
 
 from __future__ import annotations
 
+import logging
 import math
 import threading
+import time
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -40,6 +48,8 @@ from typing import Any
 import pyarrow as pa
 
 from store.health_duckdb import DeviceHealthStats, allowance_table, to_stats
+
+log = logging.getLogger(__name__)
 
 BUCKET_S = 300.0
 DEFAULT_FLOOR_S = 30.0  # the offline rule's smallest allowance is 3 x 5 s + 30 s
@@ -53,6 +63,8 @@ SCHEMA = (
     """CREATE TABLE IF NOT EXISTS health_counts (
         device VARCHAR NOT NULL, bucket BIGINT NOT NULL, messages BIGINT NOT NULL)""",
     "CREATE TABLE IF NOT EXISTS health_meta (floor_s DOUBLE NOT NULL, clean BOOLEAN NOT NULL)",
+    # NULL (a database from before the checkpoint): rebuilt in full once
+    "ALTER TABLE health_meta ADD COLUMN IF NOT EXISTS flushed_below BIGINT",
 )
 
 _ALLOW = "_gw_health_allow"
@@ -128,8 +140,18 @@ _REBUILD = (
     f"""INSERT INTO health_counts
         SELECT device, floor(ts / {BUCKET_S})::BIGINT AS bucket, count(DISTINCT ts)
         FROM readings GROUP BY device, bucket ORDER BY bucket""",
-    "INSERT INTO health_meta VALUES ($floor, true)",  # now the tables say it all
+    # now the tables say it all; the checkpoint is the newest bucket
+    f"""INSERT INTO health_meta SELECT $floor, true,
+        coalesce(floor(max(last_ts) / {BUCKET_S})::BIGINT, 0) FROM health_devices""",
 )
+
+# The state from bucket F on, from the readings at or after F's start.
+_REPLAY_COUNTS = f"""SELECT device, floor(ts / {BUCKET_S})::BIGINT AS bucket, count(DISTINCT ts)
+    FROM readings WHERE ts >= $lo GROUP BY device, bucket"""
+_REPLAY_DEVICES = """SELECT device, min(ts), max(ts),
+        arg_max(value, ts) FILTER (WHERE metric = 'battery_pct'),
+        max(ts) FILTER (WHERE metric = 'battery_pct')
+    FROM readings WHERE ts >= $lo GROUP BY device"""
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,6 +160,12 @@ class _Device:
     last: float
     battery: float | None = None
     battery_ts: float | None = None
+
+    def with_battery(self, ts: float | None, value: float | None) -> _Device:
+        """With this battery reading if it is the newer one."""
+        if ts is None or (self.battery_ts is not None and ts <= self.battery_ts):
+            return self
+        return replace(self, battery=value, battery_ts=ts)
 
 
 @dataclass(slots=True)
@@ -170,15 +198,55 @@ class HealthRollup:
         self._lock = threading.Lock()  # memory between the writer and the report
         for ddl in SCHEMA:
             cur.execute(ddl)
-        kept = cur.execute("SELECT floor_s, clean FROM health_meta").fetchall()
-        if not kept or float(kept[0][0]) != floor_s or not kept[0][1]:
-            # an older database, another floor, or not closed cleanly: from the readings
+        kept = cur.execute("SELECT floor_s, clean, flushed_below FROM health_meta").fetchall()
+        started = time.monotonic()
+        if not kept or float(kept[0][0]) != floor_s or (not kept[0][1] and kept[0][2] is None):
+            # no state, another floor, or a crash before checkpoints were kept: from all
+            # the readings (once; it blocks the open for as long as it takes)
             self.rebuild(cur)
-        rows = cur.execute("SELECT * FROM health_devices").fetchall()
-        self._devices = {d: _Device(float(f), float(la), b, bt) for d, f, la, b, bt in rows}
+            if (took := time.monotonic() - started) >= 1.0:  # not a new, empty database
+                log.warning("health state rebuilt from all the readings in %.1f s", took)
+        elif not kept[0][1]:  # not closed cleanly: the checkpoint, then what came after it
+            self.replay(cur, int(kept[0][2]))
+            log.info("health state: not closed cleanly; replayed from bucket %s in %.2f s",
+                     kept[0][2], time.monotonic() - started)
+        self._devices = self._load_devices(cur)
         self._open: dict[tuple[str, int], int] = defaultdict(int)
         self._newest = max((bucket_of(d.last) for d in self._devices.values()), default=0)
-        cur.execute("UPDATE health_meta SET clean = false")  # until `close` says otherwise
+        # in use (until `close` says otherwise); everything below the newest bucket is kept
+        cur.execute("UPDATE health_meta SET clean = false, flushed_below = ?", [self._newest])
+
+    @staticmethod
+    def _load_devices(cur: Any) -> dict[str, _Device]:
+        rows = cur.execute("SELECT * FROM health_devices").fetchall()
+        return {d: _Device(float(f), float(la), b, bt) for d, f, la, b, bt in rows}
+
+    def replay(self, cur: Any, flushed_below: int) -> None:
+        """Recover after a crash: the kept tables are complete below bucket
+        `flushed_below`; what memory held from it on is recomputed from those readings
+        only (bounded work: buckets close every `BUCKET_S`)."""
+        lo = flushed_below * BUCKET_S
+        cur.execute("BEGIN TRANSACTION")
+        try:
+            devices = self._load_devices(cur)
+            for device, first, last, battery, battery_ts in cur.execute(
+                _REPLAY_DEVICES, {"lo": lo}
+            ).fetchall():
+                known = devices.get(device)
+                if known is None:
+                    devices[device] = _Device(float(first), float(last), battery, battery_ts)
+                    continue
+                dev = replace(known, first=min(known.first, first), last=max(known.last, last))
+                devices[device] = dev.with_battery(battery_ts, battery)
+            # rows of these buckets may be partial (a flush before the crash): all replaced
+            cur.execute("DELETE FROM health_counts WHERE bucket >= ?", [flushed_below])
+            cur.execute(f"INSERT INTO health_counts {_REPLAY_COUNTS}", {"lo": lo})
+            self._put_devices(cur, devices, replace_all=True)
+            cur.execute("UPDATE health_meta SET clean = true")
+            cur.execute("COMMIT")
+        except BaseException:
+            cur.execute("ROLLBACK")
+            raise
 
     def rebuild(self, cur: Any) -> None:
         """Recompute the whole state from the readings (the bulk path, and the recovery)."""
@@ -215,6 +283,8 @@ class HealthRollup:
             if metric == "battery_pct" and (device not in battery or ts > battery[device][0]):
                 battery[device] = (ts, value)
         change = Change()
+        before = self._newest * BUCKET_S  # a message before it goes to the tables now
+        behind: dict[str, _Device] = {}
         silences: list[tuple[str, float, float]] = []
         late: list[tuple[str, float]] = []
         counts = change.counts
@@ -242,15 +312,19 @@ class HealthRollup:
             late += [(device, t) for t in stamps if dev.first < t < dev.last]
             dev = replace(dev, first=lo, last=hi)
             if device in battery:
-                ts, value = battery[device]
-                if dev.battery_ts is None or ts > dev.battery_ts:
-                    dev = replace(dev, battery=value, battery_ts=ts)
+                dev = dev.with_battery(*battery[device])
             change.devices[device] = dev
+            if min(stamps) < before:
+                behind[device] = dev
+        if behind:
+            self._put_devices(cur, behind, replace_all=False)
         if silences:
             cur.executemany("INSERT INTO health_silences VALUES (?, ?, ?)", silences)
         for device, ts in self._new_late(cur, late, rows_at):
             counts[(device, bucket_of(ts))] += 1
             self._split(cur, device, ts)
+        for key in [k for k in counts if k[1] < self._newest]:  # below the checkpoint
+            self._append_counts(cur, {key: counts.pop(key)})
         newest = max((bucket_of(d.last) for d in change.devices.values()), default=0)
         if newest > self._newest:  # a bucket closed: what memory holds goes to the tables
             merged = self._merged(change)
@@ -281,20 +355,33 @@ class HealthRollup:
         self, cur: Any, devices: Mapping[str, _Device], counts: Mapping[tuple[str, int], int],
         below: int | None,
     ) -> None:
-        """Counts of buckets below `below` (all with None) appended; devices replaced."""
-        done = [(k, n) for k, n in counts.items() if below is None or k[1] < below]
+        """Counts of buckets below `below` (all with None) appended; devices replaced;
+        the checkpoint moved to `below`."""
+        self._append_counts(cur, {k: n for k, n in counts.items() if below is None or k[1] < below})
+        self._put_devices(cur, devices, replace_all=True)
+        if below is not None:
+            cur.execute("UPDATE health_meta SET flushed_below = ?", [below])
+
+    @staticmethod
+    def _append_counts(cur: Any, counts: Mapping[tuple[str, int], int]) -> None:
         cur.register(_NEW, _arrow({
-            "device": ([k[0] for k, _ in done], pa.string()),
-            "bucket": ([k[1] for k, _ in done], pa.int64()),
-            "messages": ([n for _, n in done], pa.int64()),
+            "device": ([k[0] for k in counts], pa.string()),
+            "bucket": ([k[1] for k in counts], pa.int64()),
+            "messages": (list(counts.values()), pa.int64()),
         }))
         try:
             cur.execute(f"INSERT INTO health_counts SELECT * FROM {_NEW}")
         finally:
             cur.unregister(_NEW)
+
+    def _put_devices(self, cur: Any, devices: Mapping[str, _Device], replace_all: bool) -> None:
+        """Write these device rows: all of the table's (`replace_all`) or just theirs."""
         cur.register(_NEW, self._state_table(devices))
         try:
-            cur.execute("DELETE FROM health_devices")
+            cur.execute(
+                "DELETE FROM health_devices" if replace_all
+                else f"DELETE FROM health_devices WHERE device IN (SELECT device FROM {_NEW})"
+            )
             cur.execute(f"INSERT INTO health_devices SELECT * FROM {_NEW}")
         finally:
             cur.unregister(_NEW)
