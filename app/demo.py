@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import argparse
 import logging
+import socket
+import sys
 import tempfile
 import threading
 import time
@@ -43,6 +45,7 @@ TIMELINE = (
     Incident(30, "illegal_parking", None),
     Incident(40, "device_silent", None),
 )
+TIMELINE_ENTRAPMENT = 1  # its index: the area of an incident with no area is by index
 
 
 def _area_path(registry: Registry, area_id: str) -> str:
@@ -98,14 +101,37 @@ def _print_when_up(server: uvicorn.Server, text: str, stop: threading.Event) -> 
         print(text, flush=True)
 
 
+def port_free(host: str, port: int) -> str | None:
+    """None when `port` can be listened on; otherwise what to tell the user. Checked
+    before anything starts, so a busy port fails before any token is printed."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError as exc:
+            return (
+                f"gridwatch demo: port {port} on {host} is not free ({exc.strerror}); "
+                f"stop what uses it or pick another with --port, e.g. --port {port + 1}"
+            )
+    return None
+
+
+def _entrapment_unit(registry: Registry) -> str | None:
+    """The maintenance unit of the elevators where the demo's entrapment happens, so the
+    maintenance token sees a fault of its own devices."""
+    area = _other_area(registry, TIMELINE_ENTRAPMENT)
+    return next(
+        (d.maintainer for d in registry.devices_in(area) if d.type == "elevator"),
+        next((m.id for m in registry.maintainers.values() if m.kind == "elevator"), None),
+    )
+
+
 def _demo_tokens(backend: Backend, registry: Registry, fire_area: str) -> dict[str, str]:
     from api.tokens import create_token
 
     assert backend.ops is not None
     now = time.time()
-    elevator_unit = next(
-        (m.id for m in registry.maintainers.values() if m.kind == "elevator"), None
-    )
+    elevator_unit = _entrapment_unit(registry)
     wanted: list[tuple[str, str, str | None, str | None]] = [
         ("operations centre (ops)", "ops", None, None),
         (f"guard room {fire_area} (guard)", "guard", fire_area, None),
@@ -125,6 +151,10 @@ def run_demo(args: argparse.Namespace) -> int:
     from app.embedded_broker import EmbeddedBroker
     from edge.agent import EdgeAgent
 
+    busy = port_free("127.0.0.1", args.port)
+    if busy is not None:
+        print(busy, file=sys.stderr, flush=True)
+        return 3
     if not args.verbose:
         # The demo's stages narrate at INFO (about 55 lines at start); a newcomer needs
         # warnings and the scripted incidents, printed below. -v brings the rest back.
