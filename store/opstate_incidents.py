@@ -163,12 +163,7 @@ class IncidentStore:
         keeps what they said), so no page shows them firing and nothing escalates.
         Serialized with every alert change (it changes alerts)."""
         with self.ops.alert_tx() as cur:
-            row = cur.execute(
-                "SELECT status FROM incidents WHERE id = ?", (incident_id,)
-            ).fetchone()
-            if row is None:
-                raise KeyError(incident_id)
-            current = str(row[0])
+            current = _status(cur, incident_id)
             if current == "closed":
                 raise InvalidTransition(f"incident {incident_id} is already closed")
             cur.execute(
@@ -210,12 +205,7 @@ class IncidentStore:
     def transition(self, incident_id: int, to: str, who: str, note: str, now: float) -> Incident:
         """KeyError when there is no such incident; InvalidTransition with the reason."""
         with self.ops.tx() as cur:
-            row = cur.execute(
-                "SELECT status FROM incidents WHERE id = ?", (incident_id,)
-            ).fetchone()
-            if row is None:
-                raise KeyError(incident_id)
-            current = str(row[0])
+            current = _status(cur, incident_id)
             if to not in TRANSITIONS.get(current, ()):
                 allowed = ", ".join(TRANSITIONS.get(current, ())) or "nothing (it is final)"
                 raise InvalidTransition(
@@ -324,3 +314,11 @@ def _joinable(
 
 def _dumps(value: dict[str, Any] | None) -> str | None:
     return None if value is None else json.dumps(value, ensure_ascii=False)
+
+
+def _status(cur: Cursor, incident_id: int) -> str:
+    """The incident's status; KeyError when there is no such incident."""
+    row = cur.execute("SELECT status FROM incidents WHERE id = ?", (incident_id,)).fetchone()
+    if row is None:
+        raise KeyError(incident_id)
+    return str(row[0])

@@ -19,6 +19,22 @@ const ALARM = {
 };
 window.gwSound = { plays: 0, blocked: false };
 
+// The banner and the sound notice, right under the page's header (both pages alike).
+(() => {
+  const make = (tag, attrs, ...children) => {
+    const node = document.createElement(tag);
+    for (const [k, v] of Object.entries(attrs)) node.setAttribute(k, v);
+    node.append(...children);
+    return node;
+  };
+  const banner = make("div", { id: "critical", role: "alert", hidden: "" },
+    make("span", { id: "critical-cue" }), " ", make("b", { id: "critical-what" }),
+    make("button", { id: "critical-ack", class: "ack", type: "button", hidden: "" }));
+  const sound = make("div", { id: "sound-blocked", role: "status", hidden: "" },
+    make("span", { id: "sound-text" }), " ", make("button", { id: "sound-enable", type: "button" }));
+  document.querySelector("header").after(banner, sound);
+})();
+
 function alarmText(key) {
   return ALARM.text[I18N.lang][key];
 }
