@@ -41,6 +41,7 @@ const DICT = {
     started: "开始时间", state: "状态", firingSt: "告警中", resolvedSt: "已恢复", ackedSt: "已确认",
     noAlerts: "近期无告警", devices: "设备", severity: "级别", firingN: "{n} 条告警中",
     sev_critical: "紧急", sev_major: "重要", sev_minor: "次要", sev_warning: "警告", sev_info: "提示",
+    r24h: "24 小时", r7d: "7 天", close: "关闭", noData: "此时段无读数", chartOf: "{device} 读数",
   },
   en: {
     title: "Device health report", logout: "Sign out", search: "device / building / grid",
@@ -55,7 +56,8 @@ const DICT = {
     firingSt: "firing", resolvedSt: "resolved", ackedSt: "acknowledged",
     noAlerts: "No recent alerts", devices: "Devices", severity: "Severity", firingN: "{n} firing",
     sev_critical: "critical", sev_major: "major", sev_minor: "minor", sev_warning: "warning",
-    sev_info: "info",
+    sev_info: "info", r24h: "24 h", r7d: "7 d", close: "Close", noData: "No readings in this period",
+    chartOf: "{device}: readings",
   },
 };
 
@@ -108,7 +110,13 @@ function rowOf(r) {
   const tr = document.createElement("tr");
   tr.dataset.device = r.device;
   tr.className = r.online ? "online" : "offline";
-  cell(tr, r.device, "device");
+  const name = cell(tr, "", "device");
+  const open = document.createElement("button");
+  open.type = "button";
+  open.className = "link";
+  open.textContent = r.device;
+  open.addEventListener("click", () => openChart(r.device, r.type));
+  name.appendChild(open);
   cell(tr, deviceTypeName(r.type), "type");
   cell(tr, placeText(locations.get(r.device)), "place").title = r.grid;
   cell(tr, I18N.time(r.last_seen), "last-seen");

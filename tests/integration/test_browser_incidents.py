@@ -178,14 +178,38 @@ def test_ops_sees_the_guards_ack_and_closes_a_false_alarm(
 
 
 def test_maintenance_page(
-    screen: tuple[str, BrowserContext], backend: BackendProcess, registry: Registry,
-    tmp_path: Path,
+    screen: tuple[str, BrowserContext], backend: BackendProcess, broker: Broker,
+    registry: Registry, tmp_path: Path,
 ) -> None:
+    """The unit's own alert (a fault of one of its elevators) is listed, and a device's
+    chart draws each metric from the server's step-averaged series."""
     name, ctx = screen
-    unit = next(m.id for m in registry.maintainers.values() if m.kind == "elevator")
-    page = sign_in(ctx, backend, make_token(backend.data_dir, "--role", "maintenance",
-                                            "--maintainer", unit), home="/ui/maintenance")
+    lift = next(d for d in registry.config.devices if d.type == "elevator")
+    now = time.time()
+    pub = TestPublisher(broker.url, f"test-maintenance-{name}")
+    try:
+        rows = [(lift.id, "vibration_rms_g", now - 600 + 30 * i, 0.02 + 0.001 * (i % 5))
+                for i in range(20)]
+        pub.publish(f"gw/v1/{lift.agent}/readings", readings_msg(lift.agent, 1, rows))
+        fault = {"id": f"pl-{now}", "device": lift.id, "ts": now, "type": "elevator.power_loss",
+                 "state": "start"}
+        pub.publish(f"gw/v1/{lift.agent}/events", {"agent": lift.agent, "seq": 1, "events": [fault]})
+    finally:
+        pub.close()
+    token = make_token(backend.data_dir, "--role", "maintenance", "--maintainer", lift.maintainer)
+    page = sign_in(ctx, backend, token, home="/ui/maintenance")
     page.wait_for_selector("body[data-loaded='1']")
+    page.wait_for_selector(f"#alerts tr:has(td.device:text-is('{lift.id}'))", timeout=15_000)
+    assert "电梯停电" in page.inner_text("#alerts tbody")
+    steps: list[str] = []
+    page.on("request", lambda r: steps.append(r.url) if "step=" in r.url else None)
+    page.fill("#search", lift.id)
+    page.click(f"#health td.device button:text-is('{lift.id}')")
+    page.wait_for_selector("#charts .chart[data-metric='vibration_rms_g'] canvas")
+    assert any("metric=vibration_rms_g" in u and "step=360" in u for u in steps), steps
+    page.click("#chart button[data-range='604800']")
+    until(lambda: any("step=2520" in u for u in steps) or None)
+    page.wait_for_selector("#charts .chart[data-metric='vibration_rms_g'] canvas")
     assert layout_problems(page) == []
     both_languages(page, f"maintenance-{name}", tmp_path)
 
