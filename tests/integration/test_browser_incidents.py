@@ -193,7 +193,8 @@ def test_maintenance_page(
         pub.publish(f"gw/v1/{lift.agent}/readings", readings_msg(lift.agent, 1, rows))
         fault = {"id": f"pl-{now}", "device": lift.id, "ts": now, "type": "elevator.power_loss",
                  "state": "start"}
-        pub.publish(f"gw/v1/{lift.agent}/events", {"agent": lift.agent, "seq": 1, "events": [fault]})
+        pub.publish(f"gw/v1/{lift.agent}/events",
+                    {"agent": lift.agent, "seq": 1, "events": [fault]})
     finally:
         pub.close()
     token = make_token(backend.data_dir, "--role", "maintenance", "--maintainer", lift.maintainer)
