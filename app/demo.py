@@ -21,10 +21,12 @@ from typing import TYPE_CHECKING
 import uvicorn
 
 from app.backend import Backend, BackendSettings
+from app.demo_camera import camera_adapter
 from app.server_run import run_server
 from config.registry import Registry
 
 if TYPE_CHECKING:
+    from edge.adapters.base import Adapter
     from edge.agent import EdgeAgent
 
 log = logging.getLogger("app.demo")
@@ -79,6 +81,7 @@ def banner(port: int, mqtt: str, data_dir: Path, tokens: dict[str, str]) -> str:
         f"data      {data_dir}",
         "incidents fire in Wenyuan No.1 at +10 s, elevator entrapment at +20 s,",
         "          illegal parking at +30 s, a device going silent at +40 s",
+        "camera    a road in Wenyuan No.1: each passing car a line crossing, with its snapshot",
         "",
         "tokens",
         *(f"  {name:<32} {tok}" for name, tok in tokens.items()),
@@ -174,7 +177,12 @@ def run_demo(args: argparse.Namespace) -> int:
     tokens = _demo_tokens(backend, registry, fire_area)
     server = backend.make_server()
 
-    agents = {a: EdgeAgent(a, registry, mqtt_url) for a in sorted(registry.agents)}
+    camera = camera_adapter(registry, fire_area)
+    extra: dict[str, list[Adapter]] = {camera[0]: [camera[1]]} if camera else {}
+    agents = {a: EdgeAgent(a, registry, mqtt_url, adapters=extra.get(a))
+              for a in sorted(registry.agents)}
+    if camera:  # its snapshots go out through that agent's publisher, as `gridwatch edge` does
+        camera[1].snapshot_sink = agents[camera[0]].publisher.publish_snapshot
     for agent in agents.values():
         agent.start()
     stop = threading.Event()
