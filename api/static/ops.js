@@ -143,17 +143,29 @@ function renderAlerts() {
   alarmUpdate([...alerts.values()].filter((a) => a.severity === "critical" && !a.acked_by));
 }
 
+// "：" in Chinese, ": " in English.
+function sep() {
+  return I18N.lang === "en" ? ": " : "：";
+}
+
+// The summaries in notes are the rules' Chinese; in English the alert's type says it.
+const SUMMARY_KINDS = new Set(["opened", "alert_joined", "alert_resolved"]);
+
 function timelineLine(t) {
   let note = t.note || "";
+  if (I18N.lang === "en" && SUMMARY_KINDS.has(t.kind)) {
+    const a = alerts.get(t.alert_id);
+    note = a ? typeName(a.type) : "";
+  }
   if (t.kind === "escalated") {
     const [level, who] = note.split(": ");
-    note = `${I18N.t(`lv_${level.replace(" ", "_")}`)}：${who ?? ""}`;
+    note = `${I18N.t(`lv_${level.replace(" ", "_")}`)}${sep()}${who ?? ""}`;
   } else if (t.kind === "transition") {
     note = note.replace(/^(\w+) → (\w+)/, (_, a, b) => `${I18N.t(`st_${a}`)} → ${I18N.t(`st_${b}`)}`);
   }
   const alert = t.alert_id ? ` #${t.alert_id}` : "";
   const who = t.by && t.by !== "dispatch" ? ` ${t.by}` : "";
-  return `${I18N.time(t.at)} ${I18N.t(`k_${t.kind}`)}${alert}${who}${note ? `：${note}` : ""}`;
+  return `${I18N.time(t.at)} ${I18N.t(`k_${t.kind}`)}${alert}${who}${note ? `${sep()}${note}` : ""}`;
 }
 
 function clockLine(inc) {
@@ -195,7 +207,7 @@ function incidentCard(inc) {
     button.addEventListener("click", () => closeFalseAlarm(inc.id));
     actions.appendChild(button);
   }
-  const where = el("div", `${I18N.t("location")}：${placeText(inc.location)}`, "where");
+  const where = el("div", `${I18N.t("location")}${sep()}${placeText(inc.location)}`, "where");
   where.title = inc.grid;
   const clock = el("div", clockLine(inc), "clock");
   clock.dataset.created = inc.created_at;
@@ -210,7 +222,7 @@ function incidentCard(inc) {
     return li;
   }));
   card.append(head, where, clock, el("div", `${I18N.t("alerts")}: ${linked.join(", ")}`, "linked"));
-  if (inc.close_reason) card.append(el("div", `${I18N.t("reason")}：${inc.close_reason}`, "reason"));
+  if (inc.close_reason) card.append(el("div", `${I18N.t("reason")}${sep()}${inc.close_reason}`, "reason"));
   card.append(actions, el("div", I18N.t("timeline"), "history-title"), timeline);
   return card;
 }
