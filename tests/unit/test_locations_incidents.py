@@ -6,7 +6,6 @@ false-alarm closes reach it."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
@@ -18,7 +17,8 @@ from gridwatch.clock import ManualClock
 from gridwatch.notify import LogNotifier
 from gridwatch.records import Alert, AlertChange, DeviceEvent
 from store.opstate_incidents import IncidentStore
-from store.opstate_sqlite import SqliteOpStore
+from store.opstate_sql import SqlOpStore
+from tests.support.op_stores import OpStoreKind
 from tests.support.tiny_street import AGENT, T0, device, street
 
 SMOKE = "b4-smk-11"
@@ -63,10 +63,10 @@ def change(
 
 
 class World:
-    def __init__(self, tmp_path: Path) -> None:
+    def __init__(self, ops: SqlOpStore) -> None:
         self.registry = registry()
         self.clock = ManualClock(T0)
-        self.ops = SqliteOpStore(tmp_path / "ops.sqlite3")
+        self.ops = ops
         self.dispatcher = Dispatcher(self.registry, self.ops, LogNotifier(), [], self.clock)
         self.events = EventDetector(self.registry.devices, self.registry.rules.events)
         self.incidents = IncidentStore(self.ops)
@@ -80,8 +80,9 @@ class World:
 
 
 @pytest.fixture
-def world(tmp_path: Path) -> Iterator[World]:
-    w = World(tmp_path)
+def world(op_kind: OpStoreKind) -> Iterator[World]:
+    """On each op store (SQLite, and PostgreSQL in the session's own cluster)."""
+    w = World(op_kind.open())
     yield w
     w.ops.close()
 
