@@ -8,12 +8,11 @@ from __future__ import annotations
 import logging
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from config.registry import Registry
-
-if TYPE_CHECKING:
-    from edge.adapters.camera import CameraAdapter
+from edge.adapters.camera import CameraAdapter
+from edge.settings import CameraSpec
+from edge.wiring import camera_config
 
 log = logging.getLogger("app.demo")
 
@@ -36,10 +35,6 @@ def find_clip() -> Path | None:
 def camera_adapter(registry: Registry, area: str) -> tuple[str, CameraAdapter] | None:
     """(agent id, its camera adapter) for the first camera of `area`, or None (said in
     the log) when there is no clip or no camera."""
-    from edge.adapters.camera import CameraAdapter
-    from edge.settings import CameraSpec
-    from edge.wiring import camera_config
-
     clip = find_clip()
     camera = next((d for d in registry.devices_in(area) if d.type == "camera"), None)
     if clip is None or camera is None:
