@@ -96,7 +96,8 @@ class DeviceSpec(Strict):
         default=None, min_length=1, description="Where on the floor, e.g. 电梯前室, 地下车库B区."
     )
     commissioned: date | None = Field(
-        default=None, description="In service since; health figures count from here at most."
+        default=None,
+        description="In service since (recorded; the health report does not read it yet).",
     )
     points: list[PanelPointSpec] = Field(
         default_factory=list, description="Fire panels only: loop and point to a location."
