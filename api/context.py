@@ -13,9 +13,12 @@ from gridwatch.clock import Clock, wall_clock
 from gridwatch.notify import LogNotifier
 from gridwatch.records import Alert, AnomalyLevel
 from store.interfaces import OpStore, TimeSeriesStore
+from store.opstate_incidents import IncidentStore
 
 # (alert id, acknowledged by, note) -> the acknowledged alert, or None when no such alert.
 AckFn = Callable[[int, str, str], Alert | None]
+# (incident id, by, reason) -> the alerts it resolved; KeyError when no such incident.
+FalseAlarmFn = Callable[[int, str, str], list[Alert]]
 
 
 @dataclass(kw_only=True)
@@ -25,6 +28,9 @@ class ApiContext:
     timeseries: TimeSeriesStore
     notifier: LogNotifier
     ack_alert: AckFn
+    # None: straight to the store (tests); the backend wires dispatch, which also stops
+    # the resolved alerts' escalation timers and publishes them.
+    close_false_alarm: FalseAlarmFn | None = None
     clock: Clock = wall_clock
     bootstrap_token: str | None = None
     # Each open stream holds a connection and wakes on every alert; the limits keep a
@@ -53,6 +59,23 @@ def store_ack(ops: OpStore, notifier: LogNotifier, clock: Clock = wall_clock) ->
             return None
         alert, seq = result
         notifier.notify(seq)
+        if alert.incident_id is not None:
+            IncidentStore(ops).add_timeline(alert.incident_id, clock(), "alert_acked", by, note,
+                                            alert.id)
         return alert
 
     return ack
+
+
+def store_false_alarm(
+    ops: OpStore, notifier: LogNotifier, clock: Clock = wall_clock
+) -> FalseAlarmFn:
+    """A `FalseAlarmFn` on the store alone."""
+
+    def close(incident_id: int, by: str, reason: str) -> list[Alert]:
+        resolved = IncidentStore(ops).close_false_alarm(incident_id, by, reason, clock())
+        for _, seq in resolved:
+            notifier.notify(seq)
+        return [a for a, _ in resolved]
+
+    return close

@@ -11,7 +11,7 @@ from __future__ import annotations
 from html import escape
 from pathlib import Path
 from string import Template
-from typing import Annotated
+from typing import Annotated, Literal
 from urllib.parse import parse_qs
 
 from fastapi import APIRouter, Cookie, Request, status
@@ -90,7 +90,7 @@ def logout() -> Response:
 
 def _scope_label(ctx: Ctx, principal: Principal) -> str:
     node = ctx.registry.grids[principal.grid or ctx.registry.street_path]
-    return f"{node.name} ({node.path})"
+    return node.name
 
 
 @router.get("/board", response_class=HTMLResponse)
@@ -135,7 +135,9 @@ def maintenance_page(ctx: Ctx, session: Session = None) -> Response:
 
 
 @router.get("/maintenance/report", response_class=HTMLResponse)
-async def maintenance_report(ctx: Ctx, session: Session = None) -> Response:
+async def maintenance_report(
+    ctx: Ctx, session: Session = None, lang: Literal["zh", "en"] = "zh"
+) -> Response:
     """The printable daily report of the devices in the session's scope."""
     principal = await run_in_threadpool(_session, ctx, session)
     if principal is None:
@@ -145,4 +147,9 @@ async def maintenance_report(ctx: Ctx, session: Session = None) -> Response:
     unit = principal.maintainer or _scope_label(ctx, principal)
     if principal.maintainer in ctx.registry.maintainers:
         unit = f"{ctx.registry.maintainers[principal.maintainer].name} ({principal.maintainer})"
-    return HTMLResponse(render_report(unit, principal.name, ctx.clock(), rows))
+    locator = ctx.registry.locator
+    places = {} if locator is None else {
+        d.id: (loc["text"] if lang == "zh" else loc["text_en"])
+        for d in devices if (loc := locator.device(d.id)) is not None
+    }
+    return HTMLResponse(render_report(unit, principal.name, ctx.clock(), rows, places, lang))

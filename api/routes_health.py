@@ -15,6 +15,7 @@ from starlette.concurrency import run_in_threadpool
 
 from api.auth import Ctx, CurrentPrincipal, grid_scopes, not_found, visible_devices
 from api.health_report import health_report
+from api.labels import HEALTH_COLUMNS, Lang, word
 from api.schemas import DeviceHealthOut
 
 router = APIRouter(prefix="/api/v1/health", tags=["health"])
@@ -27,12 +28,14 @@ _CSV_DOC = {
 }
 
 
-def to_csv(rows: list[DeviceHealthOut]) -> str:
-    """A header row of the JSON field names, then one row per device with the same
-    figures (null is an empty cell, booleans are true/false as in JSON)."""
+def to_csv(rows: list[DeviceHealthOut], lang: Lang | None = None) -> str:
+    """A header row (the JSON field names, or with `lang` the columns' names in that
+    language), then one row per device with the same figures (null is an empty cell,
+    booleans are true/false as in JSON)."""
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\r\n")
-    writer.writerow(CSV_COLUMNS)
+    writer.writerow(CSV_COLUMNS if lang is None else [word(HEALTH_COLUMNS, c, lang)
+                                                       for c in CSV_COLUMNS])
     for row in rows:
         data = row.model_dump()
         writer.writerow(
@@ -57,6 +60,9 @@ async def device_health(
         str | None, Query(max_length=128, description="Maintenance unit id.")
     ] = None,
     format_: Annotated[Literal["json", "csv"], Query(alias="format")] = "json",
+    lang: Annotated[
+        Lang | None, Query(description="With format=csv: the header row in zh or en words.")
+    ] = None,
 ) -> Response:
     """Per device in scope, over the last 24 h: `last_seen` (last reading or event,
     ever), `online` (seen within its allowance: offline factor x `interval_s` + grace),
@@ -80,7 +86,7 @@ async def device_health(
     rows = await run_in_threadpool(health_report, ctx, devices)
     if format_ == "csv":
         return Response(
-            to_csv(rows),
+            to_csv(rows, lang),
             media_type="text/csv; charset=utf-8",
             headers={"Content-Disposition": 'attachment; filename="device-health.csv"'},
         )

@@ -34,4 +34,4 @@ def list_devices(
     """Devices in scope, in configuration order; a maintenance unit sees only its own."""
     scopes = grid_scopes(ctx, principal, grid)
     devices = visible_devices(ctx.registry, principal, scopes)
-    return [DeviceOut.of(d) for d in devices if type_ is None or d.type == type_]
+    return [DeviceOut.of(d, ctx.registry) for d in devices if type_ is None or d.type == type_]

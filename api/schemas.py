@@ -14,6 +14,29 @@ from gridwatch.alert_json import alert_json
 from gridwatch.records import Alert, AlertStatus
 
 
+class LocationOut(BaseModel):
+    """Where a person has to go (contract section 4)."""
+
+    area: str = Field(description="Residential area, e.g. 文苑一村.")
+    building: str = Field(description="As people say it, e.g. 4号楼.")
+    unit: str | None = Field(description="e.g. 2单元.")
+    floor: int
+    place: str | None = Field(description="e.g. 电梯前室.")
+    text: str = Field(description="The whole location in one line (Chinese).")
+    text_en: str = Field(description="The same in English (names without one stay Chinese).")
+    mapped: bool = Field(
+        description="False when a fire panel's point is not in its point table: the panel's "
+        "own location, with the raw loop and point in the text."
+    )
+
+
+class PanelPointOut(BaseModel):
+    loop: int
+    point: int
+    location: LocationOut
+    device: str | None = Field(description="The detector at that point, when registered.")
+
+
 class AlertOut(BaseModel):
     id: int
     fingerprint: str
@@ -27,6 +50,7 @@ class AlertOut(BaseModel):
     device_type: str
     grid: str = Field(description="Grid path of the device's micro-grid.")
     building: str
+    location: LocationOut | None
     started_at: str
     updated_at: str
     resolved_at: str | None
@@ -34,6 +58,7 @@ class AlertOut(BaseModel):
     summary: str
     acked_by: str | None
     acked_at: str | None
+    ack_note: str | None
     escalation_level: int
     incident_id: int | None
     receivers: list[str]
@@ -51,17 +76,22 @@ class DeviceOut(BaseModel):
     building: str
     floor: int
     maintainer: str
+    location: LocationOut
+    points: list[PanelPointOut] | None = Field(
+        default=None, description="Fire panels: the point table (loop, point -> location)."
+    )
 
     @classmethod
-    def of(cls, d: DeviceSpec) -> DeviceOut:
-        return cls(
-            id=d.id,
-            type=d.type,
-            agent=d.agent,
-            grid=d.grid,
-            building=d.building,
-            floor=d.floor,
-            maintainer=d.maintainer,
+    def of(cls, d: DeviceSpec, registry: Registry) -> DeviceOut:
+        locator = registry.locator
+        assert locator is not None
+        return cls.model_validate(
+            {
+                "id": d.id, "type": d.type, "agent": d.agent, "grid": d.grid,
+                "building": d.building, "floor": d.floor, "maintainer": d.maintainer,
+                "location": locator.device(d.id),
+                "points": locator.point_table(d.id) if d.type == "fire_panel" else None,
+            }
         )
 
 

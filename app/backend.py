@@ -270,6 +270,7 @@ class Backend:
             clock=self.clock,
             bootstrap_token=self.settings.bootstrap_token,
             ack_alert=self.dispatcher.ack,
+            close_false_alarm=self.dispatcher.close_false_alarm,
             snapshot_dir=self.settings.data_dir / "snapshots",
             readiness=self._readiness,
             anomaly_levels=None if self.stage is None else self.stage.anomaly_levels,

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import argparse
 import logging
+import socket
+import sys
 import tempfile
 import threading
 import time
@@ -19,10 +21,12 @@ from typing import TYPE_CHECKING
 import uvicorn
 
 from app.backend import Backend, BackendSettings
+from app.demo_camera import camera_adapter
 from app.server_run import run_server
 from config.registry import Registry
 
 if TYPE_CHECKING:
+    from edge.adapters.base import Adapter
     from edge.agent import EdgeAgent
 
 log = logging.getLogger("app.demo")
@@ -43,6 +47,7 @@ TIMELINE = (
     Incident(30, "illegal_parking", None),
     Incident(40, "device_silent", None),
 )
+TIMELINE_ENTRAPMENT = 1  # its index: the area of an incident with no area is by index
 
 
 def _area_path(registry: Registry, area_id: str) -> str:
@@ -76,6 +81,7 @@ def banner(port: int, mqtt: str, data_dir: Path, tokens: dict[str, str]) -> str:
         f"data      {data_dir}",
         "incidents fire in Wenyuan No.1 at +10 s, elevator entrapment at +20 s,",
         "          illegal parking at +30 s, a device going silent at +40 s",
+        "camera    a road in Wenyuan No.1: each passing car a line crossing, with its snapshot",
         "",
         "tokens",
         *(f"  {name:<32} {tok}" for name, tok in tokens.items()),
@@ -98,14 +104,37 @@ def _print_when_up(server: uvicorn.Server, text: str, stop: threading.Event) -> 
         print(text, flush=True)
 
 
+def port_free(host: str, port: int) -> str | None:
+    """None when `port` can be listened on; otherwise what to tell the user. Checked
+    before anything starts, so a busy port fails before any token is printed."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError as exc:
+            return (
+                f"gridwatch demo: port {port} on {host} is not free ({exc.strerror}); "
+                f"stop what uses it or pick another with --port, e.g. --port {port + 1}"
+            )
+    return None
+
+
+def _entrapment_unit(registry: Registry) -> str | None:
+    """The maintenance unit of the elevators where the demo's entrapment happens, so the
+    maintenance token sees a fault of its own devices."""
+    area = _other_area(registry, TIMELINE_ENTRAPMENT)
+    return next(
+        (d.maintainer for d in registry.devices_in(area) if d.type == "elevator"),
+        next((m.id for m in registry.maintainers.values() if m.kind == "elevator"), None),
+    )
+
+
 def _demo_tokens(backend: Backend, registry: Registry, fire_area: str) -> dict[str, str]:
     from api.tokens import create_token
 
     assert backend.ops is not None
     now = time.time()
-    elevator_unit = next(
-        (m.id for m in registry.maintainers.values() if m.kind == "elevator"), None
-    )
+    elevator_unit = _entrapment_unit(registry)
     wanted: list[tuple[str, str, str | None, str | None]] = [
         ("operations centre (ops)", "ops", None, None),
         (f"guard room {fire_area} (guard)", "guard", fire_area, None),
@@ -125,6 +154,10 @@ def run_demo(args: argparse.Namespace) -> int:
     from app.embedded_broker import EmbeddedBroker
     from edge.agent import EdgeAgent
 
+    busy = port_free("127.0.0.1", args.port)
+    if busy is not None:
+        print(busy, file=sys.stderr, flush=True)
+        return 3
     if not args.verbose:
         # The demo's stages narrate at INFO (about 55 lines at start); a newcomer needs
         # warnings and the scripted incidents, printed below. -v brings the rest back.
@@ -144,7 +177,12 @@ def run_demo(args: argparse.Namespace) -> int:
     tokens = _demo_tokens(backend, registry, fire_area)
     server = backend.make_server()
 
-    agents = {a: EdgeAgent(a, registry, mqtt_url) for a in sorted(registry.agents)}
+    camera = camera_adapter(registry, fire_area)
+    extra: dict[str, list[Adapter]] = {camera[0]: [camera[1]]} if camera else {}
+    agents = {a: EdgeAgent(a, registry, mqtt_url, adapters=extra.get(a))
+              for a in sorted(registry.agents)}
+    if camera:  # its snapshots go out through that agent's publisher, as `gridwatch edge` does
+        camera[1].snapshot_sink = agents[camera[0]].publisher.publish_snapshot
     for agent in agents.values():
         agent.start()
     stop = threading.Event()

@@ -7,7 +7,7 @@ maintainer) are checked by `config.validate`, which sees the whole configuration
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Literal
 
 from pydantic import Field
@@ -26,7 +26,7 @@ from config.models_base import (
     Severity,
     Strict,
 )
-from config.models_routes import RouteSpec
+from config.models_routes import IncidentsSpec, RouteSpec
 from config.models_rules import EventRuleSpec, OfflineRuleSpec, RulesSpec, ThresholdRuleSpec
 
 # Importers take these from here, the one face of the YAML's models.
@@ -62,15 +62,46 @@ class MaintainerSpec(Strict):
     )
 
 
+class PanelPointSpec(Strict):
+    """One addressable point of a fire alarm control panel (loop and address on it).
+
+    Where a person has to go when the panel reports it: the detector's own place when
+    `device` names one in the registry (building and floor are then taken from it unless
+    given here), otherwise building and floor must be written out."""
+
+    loop: int = Field(ge=0, le=255, description="Loop (回路) number on the panel.")
+    point: int = Field(ge=0, le=9999, description="Point (address) on the loop.")
+    device: str | None = Field(default=None, description="The detector there, if registered.")
+    building: str | None = Field(default=None, min_length=1)
+    unit: str | None = Field(default=None, min_length=1)
+    floor: int | None = Field(default=None, ge=-5, le=100)
+    place: str | None = Field(default=None, min_length=1, description="e.g. 电梯前室.")
+
+
 class DeviceSpec(Strict):
     id: str = Field(pattern=OBJECT_ID, description="Device id, unique in the street.")
     type: DeviceType
     agent: str = Field(description="The edge agent the device reports through.")
     grid: str = Field(pattern=GRID_PATH, description="Grid path of the device's micro-grid.")
-    building: str = Field(min_length=1, description="Building number within the area.")
+    building: str = Field(
+        min_length=1, description="Building within the area: a number (4 -> 4号楼) or a name."
+    )
     floor: int = Field(ge=-5, le=100)
     maintainer: str = Field(description="Maintenance unit id.")
     interval_s: float = Field(gt=0, le=86400, description="Expected reporting interval.")
+    unit: str | None = Field(
+        default=None, min_length=1, description="Stairwell unit (单元): a number or a name."
+    )
+    place: str | None = Field(
+        default=None, min_length=1, description="Where on the floor, e.g. 电梯前室, 地下车库B区."
+    )
+    commissioned: date | None = Field(
+        default=None,
+        description="In service since (recorded; the health report does not read it yet).",
+    )
+    points: list[PanelPointSpec] = Field(
+        default_factory=list, description="Fire panels only: loop and point to a location."
+    )
 
 
 class ReceiverSpec(Strict):
@@ -119,4 +150,7 @@ class StreetConfig(Strict):
     tokens: list[TokenSpec] = Field(default_factory=list)
     routes: RouteSpec | None = Field(
         default=None, description="The routing tree's root; built-in routing when absent."
+    )
+    incidents: IncidentsSpec | None = Field(
+        default=None, description="Incident groups and the ack target; built-in when absent."
     )

@@ -49,3 +49,37 @@ class RouteSpec(Strict):
         default=False, alias="continue", description="Keep matching later siblings."
     )
     routes: list[RouteSpec] = Field(default_factory=list)
+
+
+# Labels an incident group may be keyed by (see dispatch.incidents.incident_labels).
+INCIDENT_LABELS = (
+    "area", "building", "floor", "device", "device_type", "zone", "type", "family", "rule",
+    "grid", "agent",
+)
+
+
+class IncidentGroupSpec(Strict):
+    """Alerts of one real-world event make one incident. The words are Alertmanager's:
+    `group_by` labels with equal values are one group; `group_wait_s` is how long a new
+    group whose first alert is below critical waits for the rest before it opens (a
+    critical alert opens it at once: an alarm never waits); `group_interval_s` is how
+    long after its last alert a group still takes a late one (while any of its alerts
+    fires it always does)."""
+
+    name: str = Field(pattern=r"^[a-z][a-z0-9_-]{0,31}$")
+    match: MatchSpec = Field(default_factory=MatchSpec)
+    group_by: list[str] = Field(min_length=1)
+    group_wait_s: float = Field(default=10.0, ge=0, le=3600)
+    group_interval_s: float = Field(default=1800.0, gt=0, le=7 * 86400)
+    open_at: Severity = Field(
+        default="critical", description="The least severity that opens an incident by itself."
+    )
+    title: str = Field(min_length=1, description="e.g. 火情; the location follows it.")
+    title_en: str = Field(min_length=1, description="e.g. Fire.")
+
+
+class IncidentsSpec(Strict):
+    ack_target_s: float = Field(
+        default=120.0, gt=0, description="Time to acknowledge the incident page measures against."
+    )
+    groups: list[IncidentGroupSpec] = Field(default_factory=list)

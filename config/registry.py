@@ -7,7 +7,9 @@ the flat, indexed form the hot paths use (device lookups, grid ancestry, scopes)
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
+from config.locations import Locator
 from config.models import (
     AgentSpec,
     DeviceSpec,
@@ -55,6 +57,7 @@ class Registry:
     maintainers: dict[str, MaintainerSpec] = field(default_factory=dict)
     receivers: dict[str, ReceiverSpec] = field(default_factory=dict)
     tokens: dict[str, TokenSpec] = field(default_factory=dict)
+    locator: Locator | None = None
 
     @classmethod
     def from_config(cls, config: StreetConfig) -> Registry:
@@ -65,6 +68,7 @@ class Registry:
         reg.maintainers = {m.id: m for m in config.maintainers}
         reg.receivers = {r.id: r for r in config.receivers}
         reg.tokens = {t.id: t for t in config.tokens}
+        reg.locator = Locator(config.street, reg.devices)
         return reg
 
     def _add_node(self, spec: GridNodeSpec, parent: str | None, depth: int) -> None:
@@ -86,6 +90,10 @@ class Registry:
     def devices_of_agent(self, agent: str) -> list[DeviceSpec]:
         return [d for d in self.config.devices if d.agent == agent]
 
+    def devices_in(self, scope: str | None) -> list[DeviceSpec]:
+        """The devices at or below grid `scope` (the whole street for None)."""
+        return [d for d in self.config.devices if in_scope(d.grid, scope)]
+
     def find_area(self, area_id: str) -> str | None:
         """The path of the residential area with node id `area_id`, if there is one."""
         return next(
@@ -95,3 +103,13 @@ class Registry:
     def area_of(self, grid_path: str) -> str:
         """The residential-area path that contains `grid_path` (first three levels)."""
         return area_of(grid_path)
+
+    def location(self, device_id: str) -> dict[str, Any] | None:
+        """The device's location (contract section 4), None for an unknown device."""
+        return None if self.locator is None else self.locator.device(device_id)
+
+    def where(
+        self, device_id: str, point: tuple[object, object] | None = None
+    ) -> tuple[dict[str, Any], str] | None:
+        """(location, building id) of a device, or of a fire panel's (loop, point)."""
+        return None if self.locator is None else self.locator.where(device_id, point)

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 from config.errors import ConfigProblem, Loc, Locator, problem_at
-from config.models import GridNodeSpec, StreetConfig, ThresholdRuleSpec
+from config.models import DeviceSpec, GridNodeSpec, StreetConfig, ThresholdRuleSpec
 from config.registry import in_scope
 from config.validate_routes import check_routes
 from config.validate_rules import check_rule_library
@@ -55,6 +55,7 @@ class _Checker:
         self.problems: list[ConfigProblem] = []
         self.grids: dict[str, int] = {}  # grid path -> level, 1 for the street
         self.device_types = {d.id: d.type for d in config.devices}
+        self.devices_by_id = {d.id: d for d in config.devices}
 
     def report(self, loc: Loc, message: str) -> None:
         self.problems.append(problem_at(self.locator, loc, message))
@@ -156,6 +157,36 @@ class _Checker:
                     f"{who}: grid '{device.grid}' is outside the area '{area}' "
                     f"of its agent '{device.agent}'",
                 )
+            self._check_points(loc, who, device)
+
+    def _check_points(self, loc: Loc, who: str, panel: DeviceSpec) -> None:
+        """A point table belongs to a fire panel; each (loop, point) once; a point names
+        a registered detector of the same area, or says its building and floor."""
+        if panel.points and panel.type != "fire_panel":
+            self.report((*loc, "points"), f"{who}: only a fire_panel has points, not a "
+                        f"{panel.type}")
+            return
+        seen: dict[tuple[int, int], int] = {}
+        area = "/".join(panel.grid.split("/")[:3])
+        for index, p in enumerate(panel.points):
+            where: Loc = (*loc, "points", index)
+            name = f"{who}: point loop {p.loop} point {p.point}"
+            if (p.loop, p.point) in seen:
+                first = seen[p.loop, p.point]
+                self.report(where, f"{name} is listed twice (first as item {first})")
+                continue
+            seen[p.loop, p.point] = index
+            if p.device is None:
+                if p.building is None or p.floor is None:
+                    self.report(where, f"{name}: give the detector's device id, or its building "
+                                f"and floor")
+                continue
+            detector = self.devices_by_id.get(p.device)
+            if detector is None:
+                self.report((*where, "device"), f"{name}: unknown device '{p.device}'")
+            elif not in_scope(detector.grid, area):
+                self.report((*where, "device"), f"{name}: device '{p.device}' is in "
+                            f"'{detector.grid}', outside the panel's area '{area}'")
 
     def _check_receivers(self, maintainers: set[str]) -> None:
         for index, receiver in enumerate(self.config.receivers):

@@ -7,7 +7,7 @@ from collections.abc import Callable
 
 from config.errors import Loc
 from config.models import StreetConfig
-from config.models_routes import RECEIVER_KIND_SELECTORS, MatchSpec, RouteSpec
+from config.models_routes import INCIDENT_LABELS, RECEIVER_KIND_SELECTORS, MatchSpec, RouteSpec
 from config.registry import in_scope
 
 GROUP_LABELS = ("type", "severity", "device_type", "grid", "building", "device", "rule",
@@ -19,6 +19,7 @@ Report = Callable[[Loc, str], None]
 
 def check_routes(config: StreetConfig, grids: set[str], report: Report) -> None:
     _check_schedules(config, report)
+    _check_incident_groups(config, report)
     root = config.routes
     if root is None:
         return
@@ -108,3 +109,21 @@ def _check_schedules(config: StreetConfig, report: Report) -> None:
                 ("receivers", i, "on_duty"),
                 f"receiver '{r.id}': on_duty '{r.on_duty}' is an empty window",
             )
+
+
+def _check_incident_groups(config: StreetConfig, report: Report) -> None:
+    if config.incidents is None:
+        return
+    seen: set[str] = set()
+    for index, group in enumerate(config.incidents.groups):
+        loc = ("incidents", "groups", index)
+        if group.name in seen:
+            report((*loc, "name"), f"duplicate incident group '{group.name}'")
+        seen.add(group.name)
+        for label in group.group_by:
+            if label not in INCIDENT_LABELS:
+                report(
+                    (*loc, "group_by"),
+                    f"incident group '{group.name}': unknown label '{label}' in group_by "
+                    f"(known: {', '.join(INCIDENT_LABELS)})",
+                )

@@ -17,6 +17,19 @@ def event_fingerprint(event_type: str, device: str, zone: str | None) -> str:
     return f"{event_type}:{device}:{zone or '-'}"
 
 
+def panel_point(event: DeviceEvent) -> tuple[object, object] | None:
+    """The (loop, point) a fire panel's event names in its attrs, raw; None without both."""
+    loop, point = event.attrs.get("loop"), event.attrs.get("point")
+    return None if loop is None or point is None else (loop, point)
+
+
+def _where(event: DeviceEvent) -> str | None:
+    """What tells one alert of a device from another: the zone, or a panel's point
+    (two detectors on one panel are two alerts, each at its own place)."""
+    point = panel_point(event)
+    return event.zone if point is None else f"L{point[0]}P{point[1]}"
+
+
 class EventDetector:
     def __init__(self, devices: Mapping[str, DeviceSpec], rules: Iterable[EventRuleSpec]) -> None:
         self.devices = devices
@@ -33,7 +46,7 @@ class EventDetector:
         rule = self.rules.get(event.type)
         if rule is None:
             return []
-        fingerprint = event_fingerprint(event.type, event.device, event.zone)
+        fingerprint = event_fingerprint(event.type, event.device, _where(event))
         mine = self.firing.setdefault(event.device, {})
         kind: ChangeKind
         if event.state == "end":
@@ -86,6 +99,7 @@ def event_change(
         ts=event.ts,
         value=value,
         summary=render_summary(summary, event.device, value, alert_type, event.zone),
+        point=panel_point(event),
     )
 
 

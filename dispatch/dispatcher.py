@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 
 from config.models import DeviceSpec
 from config.registry import Registry
@@ -22,6 +23,7 @@ from dispatch.alert_publisher import AlertSink
 from dispatch.batch import Delivery, DispatchBatch, severity_first
 from dispatch.escalation import Escalator
 from dispatch.handoff import PriorityHandoff, Ticket
+from dispatch.incidents import Grouping, IncidentGrouper
 from dispatch.routes import Route, build_routes
 from dispatch.selection import ReceiverSelector
 from dispatch.suppression import Inhibitor, silence_matches
@@ -31,7 +33,7 @@ from gridwatch.alert_json import alert_json
 from gridwatch.clock import Clock, wall_clock
 from gridwatch.notify import LogNotifier
 from gridwatch.records import Alert, AlertChange, Reading
-from store.interfaces import AlertContext, OpStore
+from store.interfaces import AlertContext, IncidentOps, OpStore
 from store.opstate_dispatch import DispatchState
 from store.opstate_incidents import IncidentStore
 
@@ -41,11 +43,14 @@ URGENT = "critical"  # the severity whose batches overtake queued ones
 
 
 def labels_of(
-    type_: str, severity: str, rule: str, device: DeviceSpec, registry: Registry
+    type_: str, severity: str, rule: str, device: DeviceSpec, registry: Registry,
+    building: str | None = None,
 ) -> dict[str, str]:
+    """Routing labels; `building` is the alert's (a fire panel's point may lie in another
+    building than the panel)."""
     return {
         "type": type_, "severity": severity, "device_type": device.type,
-        "grid": device.grid, "building": device.building, "device": device.id,
+        "grid": device.grid, "building": building or device.building, "device": device.id,
         "rule": rule, "agent": device.agent, "area": registry.area_of(device.grid),
     }
 
@@ -67,7 +72,7 @@ class Dispatcher:
         self.routes: Route = build_routes(registry.config.routes)
         self.selector = ReceiverSelector(registry)
         # (device, type, severity, rule) -> its labels and routes: time-independent.
-        self._routing: dict[tuple[str, str, str, str], tuple[dict[str, str], list[Route]]] = {}
+        self._routing: dict[tuple[str, ...], tuple[dict[str, str], list[Route]]] = {}
         # What the tree matches on -> the routes: shared by the devices alike in it.
         self._matched: dict[tuple[str, str, str, str, str], list[Route]] = {}
         # The batch being applied; None outside `apply` (escalation, acks, recovery).
@@ -76,11 +81,15 @@ class Dispatcher:
         # Group key -> the alert that notified for the group while it fires.
         self._groups: dict[tuple[str, ...], int] = {}
         self.state = DispatchState(ops)
-        self.incidents = IncidentStore(ops)
+        self.incidents: IncidentOps | None = IncidentStore(ops)
+        self.grouper = IncidentGrouper(registry)
+        # Alerts below critical that may open an incident once their group has gathered:
+        # alert id -> when (group_wait). Rebuilt from the store after a restart.
+        self._pending: dict[int, float] = {}
         self.webhooks = WebhookSender(registry, ops, clock)
         self.escalator = Escalator(
             registry, ops, self.state, self.selector, self._fan_out, self.open_incident,
-            self._suppressed_now,
+            self._suppressed_now, self._escalated,
         )
         self._load_firing()
         # Ingest and the tickers all dispatch; one at a time keeps the log order equal
@@ -93,7 +102,13 @@ class Dispatcher:
         # Firing alerts whose timer row exists; after _recover, every firing alert.
         self._armed: set[int] = set()
         self._recover()
-        self._armed.update(a.id for a in ops.firing_alerts())
+        firing = ops.firing_alerts()
+        self._armed.update(a.id for a in firing)
+        now = clock()
+        for alert in firing:
+            grouping = self.grouper.group_of(alert)
+            if alert.incident_id is None and grouping.opens:
+                self._pending[alert.id] = now + grouping.wait_s
 
     def _load_firing(self) -> None:
         """The in-memory view of the store's firing alerts: inhibiting fires, group
@@ -115,10 +130,11 @@ class Dispatcher:
             device = None if alert is None else self.registry.devices.get(alert.device)
             if alert is None or device is None:
                 continue
-            labels = labels_of(alert.type, alert.severity, alert.rule, device, self.registry)
-            _, incident = self._arm(alert, labels, self.routes.match(labels), raised_at)
-            if incident:
-                self.open_incident(alert, batch.now)
+            labels = labels_of(
+                alert.type, alert.severity, alert.rule, device, self.registry, alert.building
+            )
+            notify, _ = self._arm(alert, labels, self.routes.match(labels), raised_at)
+            self._place(alert, notify, batch.now)
             log.warning("alert %s armed after a restart", alert_id)
 
     def enqueue(
@@ -168,15 +184,20 @@ class Dispatcher:
             self._batch = None
         self._deliver(batch.deliveries)
 
-    def _route(self, change: AlertChange, device: DeviceSpec) -> tuple[dict[str, str], list[Route]]:
+    def _route(
+        self, change: AlertChange, device: DeviceSpec, building: str
+    ) -> tuple[dict[str, str], list[Route]]:
         """Labels and routes of a change: they depend on nothing that changes while the
-        configuration stays loaded. The labels are shared: never change them."""
-        key = (device.id, change.type, change.severity, change.rule)
+        configuration stays loaded. The labels are shared: never change them. `building`
+        is the alert's (a fire panel's point may lie in another building)."""
+        key = (device.id, change.type, change.severity, change.rule, building)
         found = self._routing.get(key)
         if found is None:
-            labels = labels_of(change.type, change.severity, change.rule, device, self.registry)
+            labels = labels_of(
+                change.type, change.severity, change.rule, device, self.registry, building
+            )
             # Route matchers read only these labels (dispatch.routes.Matcher).
-            match_key = (change.type, change.severity, device.type, device.grid, device.building)
+            match_key = (change.type, change.severity, device.type, device.grid, building)
             routes = self._matched.get(match_key)
             if routes is None:
                 routes = self._matched[match_key] = self.routes.match(labels)
@@ -197,10 +218,11 @@ class Dispatcher:
             log.error("dispatch: change for unknown device %s dropped", change.device)
             return None
         now = batch.now
-        labels, routes = self._route(change, device)
+        location, building = self.registry.where(device.id, change.point) or (None, device.building)
+        labels, routes = self._route(change, device, building)
         ctx = AlertContext(
-            device_type=device.type, grid=device.grid, building=device.building,
-            receivers=self._receivers(routes, device, now),
+            device_type=device.type, grid=device.grid, building=building,
+            receivers=self._receivers(routes, device, now), location=location,
         )
         result = self.ops.apply_change(change, ctx, now)
         if result is None:
@@ -216,11 +238,12 @@ class Dispatcher:
             self._fan_out(alert, seq, publish=notify and not self._suppressed(alert, labels, now))
             batch.timer_moves.append(("done", None, alert.id))
             self._armed.discard(alert.id)
+            self._pending.pop(alert.id, None)
+            self._note(alert, now, "alert_resolved", None, alert.summary)
             return alert
-        notify, incident = self._arm(alert, labels, routes, now)
+        notify, _ = self._arm(alert, labels, routes, now)
         self._fan_out(alert, seq, publish=notify)
-        if incident:
-            self.open_incident(alert, now)
+        self._place(alert, notify, now)
         return alert
 
     def _regroup(self, alert: Alert) -> None:
@@ -229,7 +252,9 @@ class Dispatcher:
         device = self.registry.devices.get(alert.device)
         if device is None:
             return
-        labels = labels_of(alert.type, alert.severity, alert.rule, device, self.registry)
+        labels = labels_of(
+            alert.type, alert.severity, alert.rule, device, self.registry, alert.building
+        )
         group = self._group_of(self.routes.match(labels)[0], labels)
         if group:
             self._groups.setdefault(group, alert.id)
@@ -285,21 +310,76 @@ class Dispatcher:
         device = self.registry.devices.get(alert.device)
         if device is None:
             return None
-        labels = labels_of(alert.type, alert.severity, alert.rule, device, self.registry)
+        labels = labels_of(
+            alert.type, alert.severity, alert.rule, device, self.registry, alert.building
+        )
         return self._suppressed(alert, labels, now)
 
+    def _place(self, alert: Alert, notify: bool, now: float) -> None:
+        """A firing alert with no incident yet: join its group's open incident, open one
+        (a critical alert at once, a lesser one after its group_wait), or wait."""
+        if self.incidents is None or alert.incident_id is not None or alert.id in self._pending:
+            return
+        grouping = self.grouper.group_of(alert)
+        if grouping.opens and notify and grouping.wait_s <= 0:
+            self.open_incident(alert, now)
+        elif self.incidents.incident_of_group(grouping.key) is not None:
+            self._join(alert, now, grouping, may_open=False)
+        elif grouping.opens and notify:
+            self._pending[alert.id] = now + grouping.wait_s
+
     def open_incident(self, alert: Alert, now: float) -> int | None:
-        """Open the incident of `alert` (or join the open one with its dedup key)."""
-        area = self.registry.area_of(alert.grid)
-        why = f"{alert.severity} {alert.type} on {alert.device}: {alert.summary}"
+        """Open the incident of `alert`'s group (or join the open one)."""
+        if self.incidents is None:
+            return None
+        self._pending.pop(alert.id, None)
+        return self._join(alert, now, self.grouper.group_of(alert), may_open=True)
+
+    def _join(self, alert: Alert, now: float, grouping: Grouping, may_open: bool) -> int | None:
+        assert self.incidents is not None
+        facts = replace(grouping.facts, may_open=may_open)
         incident_id, opened, logged = self.incidents.open_or_join(
-            f"{area}|{alert.device}|{alert.rule}", alert.grid, alert.id, now, why
+            grouping.key, alert.grid, alert.id, now, alert.summary, facts
         )
         if logged is not None:
             self._fan_out(*logged)
         if opened:
             log.warning("incident %s opened for alert %s", incident_id, alert.id)
-        return incident_id
+        return incident_id or None
+
+    def _note(self, alert: Alert, now: float, kind: str, by: str | None, note: str) -> None:
+        """A line in the timeline of the alert's incident, if it has one."""
+        if self.incidents is not None and alert.incident_id is not None:
+            self.incidents.add_timeline(alert.incident_id, now, kind, by, note, alert.id)
+
+    def _escalated(self, alert: Alert, now: float, level_name: str, added: list[str]) -> None:
+        names = [self.registry.receivers[r].name if r in self.registry.receivers else r
+                 for r in added]
+        self._note(alert, now, "escalated", "dispatch", f"{level_name}: {'、'.join(names)}")
+
+    def _open_due(self, now: float) -> None:
+        """Open the incidents whose group_wait is over, for alerts still firing alone."""
+        for alert_id in [a for a, due in self._pending.items() if due <= now]:
+            del self._pending[alert_id]
+            alert = self.ops.get_alert(alert_id)
+            if alert is not None and alert.status == "firing" and alert.incident_id is None:
+                self.open_incident(alert, now)
+
+    def close_false_alarm(self, incident_id: int, who: str, reason: str) -> list[Alert]:
+        """Close an incident as a false alarm: its firing alerts are resolved (and their
+        timers stopped), each logged for the live pages. KeyError: no such incident."""
+        if self.incidents is None:
+            raise KeyError(incident_id)
+        with self._lock:
+            now = self.clock()
+            resolved = self.incidents.close_false_alarm(incident_id, who, reason, now)
+            for alert, seq in resolved:
+                if self.state is not None:
+                    self.state.set_timer(alert.id, "done", None)
+                self._armed.discard(alert.id)
+                self._pending.pop(alert.id, None)
+                self._fan_out(alert, seq)
+            return [a for a, _ in resolved]
 
     def note_readings(self, readings: Sequence[Reading]) -> None:
         """Elevator modes, for inhibition (a car in inspection reports expected faults)."""
@@ -310,7 +390,9 @@ class Dispatcher:
     def tick(self) -> int:
         """Fire due escalation and re-notification timers; the steps recorded."""
         with self._lock:
-            return self.escalator.tick(self.clock())
+            now = self.clock()
+            self._open_due(now)
+            return 0 if self.escalator is None else self.escalator.tick(now)
 
     def ack(self, alert_id: int, by: str, note: str) -> Alert | None:
         with self._lock:
@@ -322,6 +404,7 @@ class Dispatcher:
             if alert.status == "firing":
                 self.escalator.acknowledged(alert_id, now)
             self._fan_out(alert, seq)
+            self._note(alert, now, "alert_acked", by, note)
             return alert
 
     def _fan_out(self, alert: Alert, seq: int, publish: bool = True) -> None:

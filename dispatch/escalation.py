@@ -41,6 +41,7 @@ class Escalator:
         emit: Emit,
         on_district: Callable[[Alert, float], object],
         suppressed: Suppressed,
+        on_step: Callable[[Alert, float, str, list[str]], None] | None = None,
     ) -> None:
         self.registry = registry
         self.ops = ops
@@ -49,6 +50,7 @@ class Escalator:
         self.emit = emit
         self.on_district = on_district
         self.suppressed = suppressed
+        self.on_step = on_step
 
     def tick(self, now: float) -> int:
         """Fire every due timer; returns how many steps were recorded."""
@@ -86,6 +88,8 @@ class Escalator:
         escalated, seq = result
         log.info("alert %s escalated to the %s: %s", alert.id, LEVEL_NAMES[level - 1], added)
         self.emit(escalated, seq)
+        if self.on_step is not None:
+            self.on_step(escalated, now, LEVEL_NAMES[level - 1], added)
         if level >= DISTRICT_LEVEL:
             self.on_district(escalated, now)
         return 1

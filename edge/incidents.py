@@ -101,6 +101,7 @@ class Fire(Incident):
         self.smoke = smoke
         self.panel = _first(in_building, PanelSim) or (panels[0] if panels else None)
         self.alarm_id: str | None = None
+        self.point: dict[str, int] = {}
         self.steered: list[DeviceSim] = [smoke, heat]
         smoke.ramps["smoke_obscuration_pct_m"] = Ramp(
             now, _current(smoke, "smoke_obscuration_pct_m", now), SMOKE_RISE_PCT_M_S, 20.0
@@ -122,7 +123,13 @@ class Fire(Incident):
         if self.alarm_id or self.panel is None or ramp.at(now) < SMOKE_ALARM_PCT_M:
             return []
         smoke = self.smoke.spec
-        attrs = {"building": self.key, "detector": smoke.id, "floor": smoke.floor}
+        attrs: dict[str, Any] = {"building": self.key, "detector": smoke.id, "floor": smoke.floor}
+        # A real panel reports the loop and address of the detector, not its id.
+        self.point = next(
+            ({"loop": p.loop, "point": p.point} for p in self.panel.spec.points
+             if p.device == smoke.id), {},
+        )
+        attrs.update(self.point)
         event = self.emit(self.panel.spec.id, "fire.alarm", "start", now, attrs=attrs)
         self.alarm_id = event.id
         return [event]
@@ -136,7 +143,8 @@ class Fire(Incident):
         device = self.panel.spec.id
         return [
             self.emit(device, "fire.reset", "instant", now, attrs={"building": self.key}),
-            self.emit(device, "fire.alarm", "end", now, attrs={"start_id": self.alarm_id}),
+            self.emit(device, "fire.alarm", "end", now,
+                      attrs={"start_id": self.alarm_id, **self.point}),
         ]
 
 

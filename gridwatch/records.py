@@ -47,6 +47,9 @@ class AlertChange:
     ts: float
     value: float | None
     summary: str
+    # A fire panel's (loop, point) from the event's attrs, raw: the alert's location is
+    # that point's, from the panel's point table (contract section 4).
+    point: tuple[object, object] | None = None
 
 
 @dataclass(slots=True)
@@ -73,6 +76,9 @@ class Alert:
     escalation_level: int = 0
     incident_id: int | None = None
     receivers: list[str] = field(default_factory=list)
+    ack_note: str | None = None
+    # Where to go (contract section 4): area, building, unit, floor, place, text, mapped.
+    location: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -68,7 +68,52 @@ def area_devices(area: AreaPlan, maintainers: Maintainers) -> list[dict[str, obj
         placed += [(kind, b, b.floors) for b in _cycle(tall, counts[kind])]
     placed += [("water_tank", tall[0], tall[0].floors + 1)]  # on the roof
     placed += [("fire_panel", tall[0], 1)]  # in the control room
-    return _with_ids(area, placed, maintainers)
+    devices = _with_ids(area, placed, maintainers)
+    _place(devices, {b.number: b for b in buildings}, random.Random(f"{SEED}/{area.id}/places"))
+    return devices
+
+
+# Where each kind of device is found; a random one of the list (own generator, so the
+# places never shift the device set drawn above).
+PLACES: dict[str, tuple[str, ...]] = {
+    "smoke_detector": ("电梯前室", "楼梯间", "走道", "配电间", "弱电间"),
+    "heat_detector": ("电瓶车充电棚", "一楼厨房"),
+    "gas_detector": ("燃气表房",),
+    "hydrant_pressure": ("屋顶试验消火栓",),
+    "sprinkler_pressure": ("末端试水装置",),
+    "water_tank": ("屋顶水箱间",),
+    "fire_panel": ("消防控制室",),
+    "camera": ("小区正门", "楼栋出入口", "非机动车棚", "消防通道", "地下车库B区"),
+    "elevator": ("电梯轿厢",),
+}
+DETECTORS = ("smoke_detector", "heat_detector", "gas_detector")
+WALK_UP_UNITS = (1, 3)  # a six-storey walk-up has one to three stairwells (单元)
+
+
+def _place(devices: list[dict[str, object]], buildings: dict[int, Building],
+           rng: random.Random) -> None:
+    """Units, places and the fire panel's point table: loop n is the n-th building with
+    detectors, points numbered up it; each such building's manual call point on the
+    ground floor is point 1 of the loop, with no device of its own in the registry."""
+    units = {n: rng.randint(*WALK_UP_UNITS) for n, b in buildings.items() if b.floors <= 7}
+    for d in devices:
+        d["place"] = rng.choice(PLACES[str(d["type"])])
+        count = units.get(int(str(d["building"])), 1)
+        if count > 1 and d["type"] in DETECTORS and d["floor"] != 1:
+            d["unit"] = str(rng.randint(1, count))
+    panel = next(d for d in devices if d["type"] == "fire_panel")
+    by_building: dict[str, list[dict[str, object]]] = {}
+    for d in devices:
+        if d["type"] in DETECTORS:
+            by_building.setdefault(str(d["building"]), []).append(d)
+    points: list[dict[str, object]] = []
+    ordered = sorted(by_building.items(), key=lambda kv: int(kv[0]))
+    for loop, (building, found) in enumerate(ordered, 1):
+        # The manual call point (手动报警按钮) by the ground-floor entrance.
+        points.append({"loop": loop, "point": 1, "building": building, "floor": 1,
+                       "place": "一楼大堂"})
+        points += [{"loop": loop, "point": i, "device": d["id"]} for i, d in enumerate(found, 2)]
+    panel["points"] = points
 
 
 def _buildings(area: AreaPlan, rng: random.Random) -> list[Building]:

@@ -86,6 +86,33 @@ class AlertContext:
     grid: str
     building: str
     receivers: list[str]
+    location: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class IncidentFacts:
+    """What dispatch decided about the incident an alert opens or joins."""
+
+    title: str = ""
+    title_en: str = ""
+    severity: str = "info"
+    location: dict[str, Any] | None = None
+    # A late alert joins the open incident while any of its alerts fires or within this
+    # long of its last alert (Alertmanager's group_interval); None: while it is not closed.
+    window_s: float | None = None
+    # False for an alert that may join its group's incident but not open one.
+    may_open: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class TimelineEntry:
+    """One line of an incident's timeline (contract section 4)."""
+
+    at: float
+    kind: str  # opened, alert_joined, alert_acked, escalated, transition, false_alarm, ...
+    by: str | None
+    note: str
+    alert_id: int | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -246,3 +273,39 @@ class OpStore(Protocol):
         ...
 
     def close(self) -> None: ...
+
+
+class IncidentOps(Protocol):
+    """Incidents and their timelines; the SQLite store's is `store.opstate_incidents`.
+    Every method commits before it returns; an alert whose `incident_id` changes is
+    logged (returned with its log seq) in the same transaction."""
+
+    def open_or_join(
+        self, dedup_key: str, grid: str, alert_id: int, now: float, note: str,
+        facts: IncidentFacts | None = None,
+    ) -> tuple[int, bool, tuple[Alert, int] | None]:
+        """(incident id, opened now, the alert and its log seq when it was linked); id 0
+        when `facts.may_open` is false and there is no joinable incident."""
+        ...
+
+    def incident_of_group(self, dedup_key: str) -> int | None:
+        """The joinable (not closed) incident of a group key, if any."""
+        ...
+
+    def add_timeline(
+        self, incident_id: int, at: float, kind: str, by: str | None, note: str,
+        alert_id: int | None = None,
+    ) -> None: ...
+
+    def close_false_alarm(
+        self, incident_id: int, who: str, reason: str, now: float
+    ) -> list[tuple[Alert, int]]:
+        """Close as a false alarm with its reason, resolving its firing alerts; the
+        resolved alerts with their log seqs. KeyError when there is no such incident."""
+        ...
+
+    def false_alarm_counts(
+        self, scopes: Sequence[str] | None, since: float
+    ) -> list[tuple[str, str, int]]:
+        """(device, alert type, count) of alerts in false-alarm incidents since `since`."""
+        ...

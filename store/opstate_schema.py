@@ -14,7 +14,7 @@ from typing import Any
 from gridwatch.records import Alert
 from store.interfaces import Cursor
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 
 _DDL = """
 CREATE TABLE IF NOT EXISTS dead_letters (
@@ -165,7 +165,31 @@ CREATE TABLE receipt_lanes (
     PRIMARY KEY (owner, agent, topic)
 )
 """
-MIGRATIONS: dict[int, str] = {1: _DDL, 2: _DDL_V2, 3: _DDL_V3, 4: _DDL_V4}
+# Version 5 (issue 12: locations, incidents people act on): the alert's location; an
+# incident's title, severity, location, last alert, false-alarm close and reason; its
+# timeline (`who`, not `by`: a reserved word in PostgreSQL).
+_DDL_V5 = """
+CREATE TABLE IF NOT EXISTS incident_timeline (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    incident_id INTEGER NOT NULL REFERENCES incidents (id),
+    at REAL NOT NULL,
+    kind TEXT NOT NULL,
+    who TEXT,
+    note TEXT NOT NULL DEFAULT '',
+    alert_id INTEGER
+);
+CREATE INDEX IF NOT EXISTS incident_timeline_of ON incident_timeline (incident_id, at, id);
+CREATE INDEX IF NOT EXISTS incident_alerts_alert ON incident_alerts (alert_id);
+ALTER TABLE alerts ADD COLUMN location TEXT;
+ALTER TABLE incidents ADD COLUMN title TEXT NOT NULL DEFAULT '';
+ALTER TABLE incidents ADD COLUMN title_en TEXT NOT NULL DEFAULT '';
+ALTER TABLE incidents ADD COLUMN severity TEXT NOT NULL DEFAULT 'info';
+ALTER TABLE incidents ADD COLUMN location TEXT;
+ALTER TABLE incidents ADD COLUMN last_alert_at REAL;
+ALTER TABLE incidents ADD COLUMN false_alarm INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE incidents ADD COLUMN close_reason TEXT
+"""
+MIGRATIONS: dict[int, str] = {1: _DDL, 2: _DDL_V2, 3: _DDL_V3, 4: _DDL_V4, 5: _DDL_V5}
 
 ALERT_COLUMNS: tuple[str, ...] = tuple(f.name for f in fields(Alert))
 
@@ -202,6 +226,8 @@ def migration_statements(step: int) -> list[str]:
 def alert_from_row(row: Sequence[Any]) -> Alert:
     values = list(row)
     values[_RECEIVERS] = json.loads(values[_RECEIVERS])
+    if values[_LOCATION] is not None:
+        values[_LOCATION] = json.loads(values[_LOCATION])
     return Alert(*values)
 
 
@@ -212,6 +238,7 @@ _alert_values = attrgetter(*ALERT_COLUMNS)
 _SNAPSHOT_JSON = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
 _LIST_JSON = json.JSONEncoder(ensure_ascii=False)
 _RECEIVERS = ALERT_COLUMNS.index("receivers")
+_LOCATION = ALERT_COLUMNS.index("location")
 _INSERT_ALERT = (
     f"INSERT INTO alerts ({', '.join(ALERT_COLUMNS[1:])})"
     f" VALUES ({', '.join('?' * (len(ALERT_COLUMNS) - 1))})"
@@ -225,6 +252,8 @@ def _alert_params(alert: Alert) -> list[Any]:
     """Column values in ALERT_COLUMNS order, receivers as JSON text."""
     values = list(_alert_values(alert))
     values[_RECEIVERS] = _LIST_JSON.encode(values[_RECEIVERS])
+    if values[_LOCATION] is not None:
+        values[_LOCATION] = _LIST_JSON.encode(values[_LOCATION])
     return values
 
 

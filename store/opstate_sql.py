@@ -166,6 +166,7 @@ class SqlOpStore(ABC):
                     device_type=ctx.device_type, grid=ctx.grid, building=ctx.building,
                     started_at=change.ts, updated_at=change.ts, resolved_at=None,
                     value=change.value, summary=change.summary, receivers=list(ctx.receivers),
+                    location=ctx.location,
                 )
                 return alert, insert_alert(cur, alert, now)
             alert = alert_from_row(row)
@@ -187,9 +188,8 @@ class SqlOpStore(ABC):
         """Acking a resolved alert is allowed; a second ack overwrites the first.
         `updated_at` is left alone: it tracks the condition, not the people."""
 
-        def edit(cur: Cursor, alert: Alert) -> None:
-            alert.acked_by, alert.acked_at = by, now
-            cur.execute("UPDATE alerts SET ack_note = ? WHERE id = ?", (note, alert_id))
+        def edit(_: Cursor, alert: Alert) -> None:
+            alert.acked_by, alert.acked_at, alert.ack_note = by, now, note
 
         return self._edit(alert_id, "ack", now, edit)
 

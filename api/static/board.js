@@ -2,7 +2,6 @@
 // Plain script, no build step: it must run from the package on an offline console.
 "use strict";
 
-const SEVERITY_RANK = { critical: 0, major: 1, minor: 2, warning: 3, info: 4 };
 const RESOLVED_KEPT = 30;
 const RETRY_MS = 5000;
 
@@ -11,64 +10,36 @@ const TEXT = {
     title: "告警值班板", logout: "退出", reconnecting: "连接中断，正在重连…",
     busy: "告警推送连接数已满，{s} 秒后自动重试",
     firing: "正在告警", resolved: "最近恢复", empty: "暂无告警",
-    severity: "级别", type: "类型", device: "设备", building: "楼栋", grid: "网格",
+    severity: "级别", type: "类型", device: "设备", building: "楼栋", location: "位置",
     started: "开始时间", summary: "摘要", status: "状态",
     ack: "确认", ackPrompt: "确认告警：请填写处置说明", ackFailed: "确认失败：",
     st_firing: "告警中", st_acked: "已确认", st_resolved: "已恢复",
     sev_critical: "紧急", sev_major: "重要", sev_minor: "次要", sev_warning: "警告", sev_info: "提示",
-    all: "全部", criticalCue: "紧急告警未确认：", snapshot: "抓拍",
-    lang: "EN", locale: "zh-CN",
+    all: "全部", snapshot: "抓拍", unmapped: "未登记点位", locale: "zh-CN",
   },
   en: {
     title: "Alert board", logout: "Sign out", reconnecting: "Connection lost, reconnecting…",
     busy: "Too many alert streams open; retrying in {s} s",
     firing: "Firing", resolved: "Recently resolved", empty: "No alerts",
-    severity: "Severity", type: "Type", device: "Device", building: "Building", grid: "Grid",
-    started: "Started", summary: "Summary", status: "Status",
+    severity: "Severity", type: "Type", device: "Device", building: "Building",
+    location: "Location", started: "Started", summary: "Summary", status: "Status",
     ack: "Ack", ackPrompt: "Acknowledge the alert: what was seen or done?",
     ackFailed: "Acknowledge failed: ",
     st_firing: "firing", st_acked: "acknowledged", st_resolved: "resolved",
     sev_critical: "critical", sev_major: "major", sev_minor: "minor", sev_warning: "warning",
-    sev_info: "info",
-    all: "All", criticalCue: "Unacknowledged critical alerts: ", snapshot: "snapshot",
-    lang: "中文", locale: "en-GB",
+    sev_info: "info", all: "All", snapshot: "snapshot", unmapped: "unmapped point",
+    locale: "en-GB",
   },
-};
-
-// Chinese names of the contract's alert types; anything else shows its dotted name.
-const TYPE_ZH = {
-  "fire.alarm": "火警", "fire.fault": "消防故障", "fire.supervisory": "消防监管",
-  "fire.disabled": "消防屏蔽", "fire.power_fault": "消防电源故障", "fire.smoke": "烟雾",
-  "elevator.trapped": "电梯困人", "elevator.door_open_moving": "开门走梯",
-  "elevator.overtravel_top": "冲顶", "elevator.overtravel_bottom": "蹲底",
-  "elevator.overspeed": "电梯超速", "elevator.stop_outside_door_zone": "非平层停梯",
-  "elevator.power_loss": "电梯停电", "elevator.safety_circuit_open": "安全回路断开",
-  "elevator.door_fault": "门故障", "elevator.emergency_call": "电梯紧急呼叫",
-  "elevator.ebike": "电瓶车进电梯",
-  "camera.intrusion": "区域入侵", "camera.loitering": "徘徊", "camera.line_crossing": "越线",
-  "camera.vehicle_dwell": "违章停车", "camera.fire_lane_blocked": "消防通道占用",
-  "camera.falling_object": "高空抛物", "camera.smoke": "视频烟火", "camera.tamper": "摄像头遮挡",
-  "device.offline": "设备离线",
 };
 
 const firing = new Map();
 let resolved = [];
-let lang = localStorage.getItem("gw.lang") === "en" ? "en" : "zh";
 let lastSeq = null;
 let source = null; // the open stream's AbortController
-let audio = null;
 const canAck = document.body.dataset.role !== "maintenance";
 
 function t(key) {
-  return TEXT[lang][key] ?? key;
-}
-
-function applyLanguage() {
-  document.documentElement.lang = lang === "zh" ? "zh-CN" : "en";
-  for (const el of document.querySelectorAll("[data-i18n]")) el.textContent = t(el.dataset.i18n);
-  document.getElementById("lang").textContent = t("lang");
-  paintBanner();
-  render();
+  return I18N.t(key);
 }
 
 function formatTime(iso) {
@@ -80,8 +51,15 @@ function formatTime(iso) {
 
 function statusText(a) {
   if (a.status === "resolved") return t("st_resolved");
-  if (a.acked_by) return `${t("st_acked")} · ${a.acked_by}`;
+  if (a.acked_by) return `${t("st_acked")} · ${a.acked_by} · ${formatTime(a.acked_at)}`;
   return t("st_firing");
+}
+
+// The rules write their summaries in Chinese; under the English switch the page says
+// the same from the alert's own fields instead of mixing the two.
+function summaryText(a) {
+  if (I18N.lang !== "en") return a.summary;
+  return a.value === null ? typeName(a.type) : `${typeName(a.type)}: ${a.value}`;
 }
 
 function cell(row, text, cls) {
@@ -91,30 +69,46 @@ function cell(row, text, cls) {
   return td;
 }
 
+function buildingLabel(b) {
+  return I18N.lang === "en" ? `Bldg ${b}` : /^\d+$/.test(b) ? `${b}号楼` : b;
+}
+
 function alertRow(a) {
   const row = document.createElement("tr");
   row.dataset.alertId = String(a.id);
   row.dataset.severity = a.severity;
   row.className = `sev-${a.severity}` + (a.acked_by ? " acked" : "");
   cell(row, t(`sev_${a.severity}`), "sev");
-  cell(row, lang === "zh" ? TYPE_ZH[a.type] ?? a.type : a.type, "type").title = a.type;
+  cell(row, typeName(a.type), "type").title = a.type;
+  const where = cell(row, placeText(a.location), "location");
+  where.title = `${a.grid} · ${a.device}`; // the path only as a hint
+  if (a.location && !a.location.mapped) where.appendChild(badge(t("unmapped")));
   cell(row, a.device, "device");
-  cell(row, a.building, "building");
-  cell(row, a.grid, "grid");
   cell(row, formatTime(a.started_at), "time");
-  const summary = cell(row, a.summary, "summary");
+  const summary = cell(row, summaryText(a), "summary");
   if (a.device_type === "camera") summary.appendChild(snapshotLink(a));
-  cell(row, statusText(a), "status");
+  const status = cell(row, statusText(a), "status");
+  if (a.ack_note) status.appendChild(el("div", a.ack_note, "note"));
   const action = row.insertCell();
+  action.className = "action";
   if (canAck && a.status === "firing" && !a.acked_by) {
-    const button = document.createElement("button");
+    const button = el("button", t("ack"), "ack");
     button.type = "button";
-    button.className = "ack";
-    button.textContent = t("ack");
     button.addEventListener("click", () => acknowledge(a.id));
     action.appendChild(button);
   }
   return row;
+}
+
+function el(tag, text, cls) {
+  const node = document.createElement(tag);
+  node.textContent = text;
+  node.className = cls;
+  return node;
+}
+
+function badge(text) {
+  return el("span", text, "badge");
 }
 
 // The camera's snapshot of the alert, if it has one: a 404 (none, or not ours) just
@@ -141,23 +135,18 @@ function shown(a) {
 }
 
 // Keeps each filter's choices to what the alerts on the board carry (and the choice made).
-function refreshChoices(id, values) {
+function refreshChoices(id, values, label) {
   const select = document.getElementById(id);
   const keep = select.value;
   const wanted = [...new Set([...values, ...(keep ? [keep] : [])])].sort();
   const options = wanted.map((v) => {
     const opt = document.createElement("option");
     opt.value = v;
-    opt.textContent = id === "f-type" && lang === "zh" ? TYPE_ZH[v] ?? v : v;
+    opt.textContent = label(v);
     return opt;
   });
   select.replaceChildren(select.options[0], ...options);
   select.value = keep;
-}
-
-function byUrgency(a, b) {
-  const rank = (SEVERITY_RANK[a.severity] ?? 9) - (SEVERITY_RANK[b.severity] ?? 9);
-  return rank !== 0 ? rank : Date.parse(b.started_at) - Date.parse(a.started_at);
 }
 
 function fill(table, alerts) {
@@ -167,46 +156,23 @@ function fill(table, alerts) {
 
 function render() {
   const all = [...firing.values(), ...resolved];
-  refreshChoices("f-building", all.map((a) => a.building));
-  refreshChoices("f-type", all.map((a) => a.type));
+  refreshChoices("f-building", all.map((a) => a.building), buildingLabel);
+  refreshChoices("f-type", all.map((a) => a.type), (v) => typeName(v));
   const list = [...firing.values()].filter(shown).sort(byUrgency);
   fill(document.getElementById("firing"), list);
   fill(document.getElementById("resolved"), resolved.filter(shown));
   document.getElementById("firing-count").textContent = String(list.length);
   document.getElementById("empty").hidden = list.length > 0;
-  // The visible cue ignores the filters: a critical alert must never hide behind one.
-  const critical = [...firing.values()].filter((a) => a.severity === "critical" && !a.acked_by);
-  document.getElementById("critical-count").textContent = String(critical.length);
-  document.getElementById("critical").hidden = critical.length === 0;
+  // The cue ignores the filters: a critical alert must never hide behind one.
+  alarmUpdate([...firing.values()].filter((a) => a.severity === "critical" && !a.acked_by));
 }
 
-function beep() {
-  // Browsers keep audio suspended until the page is touched once; the first click
-  // anywhere resumes it (see below), so the console should be clicked after loading.
-  try {
-    audio = audio ?? new AudioContext();
-    for (const start of [0, 0.35]) {
-      const osc = audio.createOscillator();
-      const gain = audio.createGain();
-      osc.frequency.value = 880;
-      gain.gain.value = 0.2;
-      osc.connect(gain).connect(audio.destination);
-      osc.start(audio.currentTime + start);
-      osc.stop(audio.currentTime + start + 0.25);
-    }
-  } catch (err) {
-    console.warn("no audio", err);
-  }
-}
-
-function upsert(a, live) {
-  const known = firing.has(a.id);
+function upsert(a) {
   if (a.status === "resolved") {
     firing.delete(a.id);
     resolved = [a, ...resolved.filter((r) => r.id !== a.id)].slice(0, RESOLVED_KEPT);
   } else {
     firing.set(a.id, a);
-    if (live && !known && a.severity === "critical") beep();
   }
 }
 
@@ -225,7 +191,7 @@ async function acknowledge(id) {
     window.alert(t("ackFailed") + JSON.stringify(body.detail ?? resp.status));
     return;
   }
-  upsert(await resp.json(), false);
+  upsert(await resp.json());
   render();
 }
 
@@ -281,7 +247,7 @@ async function readEvents(body, onEvent) {
 function onStreamEvent(event, data, id) {
   if (event !== "alert") return; // "closed": the token ended; the reconnect says so
   lastSeq = id || lastSeq;
-  upsert(JSON.parse(data), true);
+  upsert(JSON.parse(data));
   render();
 }
 
@@ -326,9 +292,10 @@ async function restart() {
     // nothing that changed in between is missed.
     const seq = resp.headers.get("X-Log-Seq");
     firing.clear();
-    for (const a of await resp.json()) upsert(a, false);
+    for (const a of await resp.json()) upsert(a);
     if (seq !== null) lastSeq = seq;
     render();
+    document.body.dataset.loaded = "1";
     openStream();
   } catch (err) {
     console.warn("board load failed", err);
@@ -340,19 +307,12 @@ async function restart() {
 for (const id of ["f-building", "f-type"]) {
   document.getElementById(id).addEventListener("change", render);
 }
-document.getElementById("lang").addEventListener("click", () => {
-  lang = lang === "zh" ? "en" : "zh";
-  localStorage.setItem("gw.lang", lang);
-  applyLanguage();
-});
-document.addEventListener("click", () => {
-  audio = audio ?? new AudioContext();
-  if (audio.state === "suspended") audio.resume();
-});
+if (canAck) ALARM.onAck = acknowledge;
 document.getElementById("resolved").prepend(document.getElementById("firing").tHead.cloneNode(true));
 setInterval(() => {
   document.getElementById("clock").textContent = formatTime(new Date().toISOString());
 }, 1000);
 
-applyLanguage();
+I18N.onChange.push(paintBanner, render);
+I18N.init(TEXT);
 restart();

@@ -12,12 +12,23 @@ const TYPE_ZH = {
   gas_detector: "燃气探测器", hydrant_pressure: "消火栓水压", sprinkler_pressure: "喷淋水压",
   water_tank: "消防水箱", fire_panel: "火灾报警控制器",
 };
+const TYPE_EN = {
+  camera: "camera", elevator: "elevator", smoke_detector: "smoke detector",
+  heat_detector: "heat detector", gas_detector: "gas detector", hydrant_pressure: "hydrant pressure",
+  sprinkler_pressure: "sprinkler pressure", water_tank: "water tank", fire_panel: "fire panel",
+};
+const ALERTS_EVERY_MS = 10000;
 const LOW_BATTERY = 20;
 const SPARK_STEP = 1800;
 const SPARK_SLOTS = 48;
 const SPARK_PARALLEL = 4;
 
 I18N.onChange.push(() => render());
+// The downloads and the printed report follow the page's language.
+I18N.onChange.push(() => {
+  document.getElementById("csv").href = `/api/v1/health/devices?format=csv&lang=${I18N.lang}`;
+  document.getElementById("print").href = `/ui/maintenance/report?lang=${I18N.lang}`;
+});
 const DICT = {
   zh: {
     title: "设备健康报告", logout: "退出", search: "设备 / 楼栋 / 网格", allTypes: "全部类型",
@@ -26,7 +37,11 @@ const DICT = {
     device: "设备", type: "类型", building: "楼栋", grid: "网格", lastSeen: "最后上报",
     online: "在线", uptime: "24h在线率", messages: "消息/应收", gaps: "中断", battery: "电量",
     faults: "故障", alerts: "告警", anomaly: "异常检测阈值", learning: "学习中", trend: "24h 趋势 (指标 / 消息率)", yes: "在线", no: "离线",
-    shown: "显示 {n} / {total} 台，离线 {off} 台",
+    shown: "显示 {n} / {total} 台，离线 {off} 台", unitAlerts: "本单位告警", location: "位置",
+    started: "开始时间", state: "状态", firingSt: "告警中", resolvedSt: "已恢复", ackedSt: "已确认",
+    noAlerts: "近期无告警", devices: "设备", severity: "级别", firingN: "{n} 条告警中",
+    sev_critical: "紧急", sev_major: "重要", sev_minor: "次要", sev_warning: "警告", sev_info: "提示",
+    r24h: "24 小时", r7d: "7 天", close: "关闭", noData: "此时段无读数", chartOf: "{device} 读数",
   },
   en: {
     title: "Device health report", logout: "Sign out", search: "device / building / grid",
@@ -37,25 +52,34 @@ const DICT = {
     uptime: "Uptime 24h", messages: "Msgs/expected", gaps: "Gaps", battery: "Battery",
     faults: "Faults", alerts: "Alerts", anomaly: "Anomaly level", learning: "learning", trend: "24h trend (metric / message rate)",
     yes: "online", no: "OFFLINE", shown: "{n} of {total} devices shown, {off} offline",
+    unitAlerts: "This unit's alerts", location: "Location", started: "Started", state: "State",
+    firingSt: "firing", resolvedSt: "resolved", ackedSt: "acknowledged",
+    noAlerts: "No recent alerts", devices: "Devices", severity: "Severity", firingN: "{n} firing",
+    sev_critical: "critical", sev_major: "major", sev_minor: "minor", sev_warning: "warning",
+    sev_info: "info", r24h: "24 h", r7d: "7 d", close: "Close", noData: "No readings in this period",
+    chartOf: "{device}: readings",
   },
 };
 
 let rows = [];
+let unitAlerts = [];
+const locations = new Map(); // device -> location
 let sortKey = "online";
 let sortDir = "asc";
 const sparkQueue = [];
 const sparkCache = new Map(); // device -> its two drawn sparklines, kept across re-renders
 let sparkRunning = 0;
 
-function typeName(type) {
-  return I18N.lang === "zh" ? TYPE_ZH[type] ?? type : type;
+function deviceTypeName(type) {
+  return (I18N.lang === "zh" ? TYPE_ZH : TYPE_EN)[type] ?? type;
 }
 
 function matches(r) {
   const q = document.getElementById("search").value.trim().toLowerCase();
   const type = document.getElementById("type").value;
   const state = document.getElementById("state").value;
-  if (q && ![r.device, r.building, r.grid].some((s) => s.toLowerCase().includes(q))) return false;
+  const where = placeText(locations.get(r.device));
+  if (q && ![r.device, where, r.grid].some((s) => s.toLowerCase().includes(q))) return false;
   if (type && r.type !== type) return false;
   if (state === "offline" && r.online) return false;
   if (state === "gaps" && !(r.gaps_24h > 0)) return false;
@@ -86,10 +110,15 @@ function rowOf(r) {
   const tr = document.createElement("tr");
   tr.dataset.device = r.device;
   tr.className = r.online ? "online" : "offline";
-  cell(tr, r.device, "device");
-  cell(tr, typeName(r.type), "type");
-  cell(tr, r.building, "building");
-  cell(tr, r.grid, "grid");
+  const name = cell(tr, "", "device");
+  const open = document.createElement("button");
+  open.type = "button";
+  open.className = "link";
+  open.textContent = r.device;
+  open.addEventListener("click", () => openChart(r.device, r.type));
+  name.appendChild(open);
+  cell(tr, deviceTypeName(r.type), "type");
+  cell(tr, placeText(locations.get(r.device)), "place").title = r.grid;
   cell(tr, I18N.time(r.last_seen), "last-seen");
   cell(tr, I18N.t(r.online ? "yes" : "no"), "online");
   cell(tr, r.uptime_pct_24h === null ? "—" : `${r.uptime_pct_24h.toFixed(1)}%`, "uptime");
@@ -111,7 +140,40 @@ function rowOf(r) {
   return tr;
 }
 
+function renderAlerts() {
+  const list = [...unitAlerts].sort((a, b) =>
+    (a.status === "firing" ? 0 : 1) - (b.status === "firing" ? 0 : 1) || byUrgency(a, b));
+  const trs = list.map((a) => {
+    const tr = document.createElement("tr");
+    tr.dataset.alertId = String(a.id);
+    tr.className = `sev-${a.severity} ${a.status}`;
+    cell(tr, I18N.t(`sev_${a.severity}`), "sev");
+    cell(tr, typeName(a.type), "type");
+    cell(tr, placeText(a.location), "location").title = a.grid;
+    cell(tr, a.device, "device");
+    cell(tr, I18N.time(a.started_at), "time");
+    const state = a.status === "resolved" ? I18N.t("resolvedSt")
+      : a.acked_by ? `${I18N.t("ackedSt")} · ${a.acked_by}` : I18N.t("firingSt");
+    cell(tr, state, "status");
+    return tr;
+  });
+  document.querySelector("#alerts tbody").replaceChildren(...trs);
+  document.getElementById("alerts-empty").hidden = list.length > 0;
+  const firing = list.filter((a) => a.status === "firing").length;
+  document.getElementById("unit-firing").textContent = firing ? I18N.t("firingN").replace("{n}", firing) : "";
+}
+
+async function loadAlerts() {
+  try {
+    unitAlerts = await apiGet("/api/v1/alerts?status=all&limit=50");
+    renderAlerts();
+  } catch (err) {
+    console.warn("alerts", err);
+  }
+}
+
 function render() {
+  renderAlerts();
   const shown = rows.filter(matches).sort(compare);
   document.querySelector("#health tbody").replaceChildren(...shown.map(rowOf));
   for (const th of document.querySelectorAll("#health th[data-key]")) {
@@ -178,12 +240,15 @@ for (const id of ["search", "type", "state"]) {
 
 async function load() {
   try {
-    rows = await apiGet("/api/v1/health/devices");
+    const [health, devices] = await Promise.all([
+      apiGet("/api/v1/health/devices"), apiGet("/api/v1/devices"), loadAlerts()]);
+    for (const d of devices) locations.set(d.id, d.location);
+    rows = health.map((r) => ({ ...r, place: placeText(locations.get(r.device)) }));
     const select = document.getElementById("type");
     for (const type of [...new Set(rows.map((r) => r.type))].sort()) {
       const opt = document.createElement("option");
       opt.value = type;
-      opt.textContent = typeName(type);
+      opt.textContent = deviceTypeName(type);
       select.appendChild(opt);
     }
     document.body.dataset.loaded = "1";
@@ -197,3 +262,4 @@ async function load() {
 
 I18N.init(DICT);
 load();
+setInterval(loadAlerts, ALERTS_EVERY_MS);

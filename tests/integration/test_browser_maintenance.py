@@ -132,9 +132,15 @@ def test_maintenance_report(
     csv_url = page.get_attribute("#csv", "href")
     json_url = page.get_attribute("#json", "href")
     assert csv_url is not None and json_url is not None
+    # The page's CSV has its header in the page's language; the same figures under the
+    # JSON's field names without `lang`.
+    assert csv_url.endswith("&lang=zh"), csv_url
+    header = page.evaluate(FETCH_TEXT, csv_url).splitlines()[0]
+    assert header.startswith("设备,类型,") and "在线" in header, header
     started = time.monotonic()
     as_json = json.loads(page.evaluate(FETCH_TEXT, json_url))
-    as_csv = list(csv.DictReader(io.StringIO(page.evaluate(FETCH_TEXT, csv_url))))
+    plain = csv_url.removesuffix("&lang=zh")
+    as_csv = list(csv.DictReader(io.StringIO(page.evaluate(FETCH_TEXT, plain))))
     _csv_matches_json(as_csv, as_json, time.monotonic() - started)
 
     # The printable daily report, as printed.
@@ -147,3 +153,9 @@ def test_maintenance_report(
     shot(page, tmp_path / "maintenance-report-print.png", full_page=False)
     page.pdf(path=str(tmp_path / "maintenance-report.pdf"), landscape=True)
     assert console_problems(browser) == [], console_problems(browser)  # CSP included
+    # In English, only English: no Chinese word outside the names of places and units.
+    page.emulate_media(media="screen")
+    page.goto(f"{backend.base}/ui/maintenance/report?lang=en")
+    assert "OFFLINE" in page.locator("#report tr", has_text=silent).inner_text()
+    assert "离线" not in page.inner_text("#report thead") + page.inner_text("dl.summary")
+    shot(page, tmp_path / "maintenance-report-en.png", full_page=False)

@@ -61,7 +61,7 @@ def test_ops_centre(
     for path in (registry.street_path, district, wy1, micro):
         assert _count(ops, path) == 1, path
     alert_id = int(ops.get_attribute(row, "data-alert-id") or 0)
-    incident = int(until(lambda: ops.inner_text(f"{row} td.incident") or None, 10))
+    incident = int(until(lambda: ops.inner_text(f"{row} td.incident") or None, 10).lstrip("#"))
     ops.wait_for_selector(f".incident[data-incident-id='{incident}'][data-status='open']")
     shot(ops, tmp_path / "ops-firing.png")
 

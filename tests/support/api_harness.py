@@ -79,7 +79,9 @@ class ApiHarness:
             value=1.5,
             summary=f"{rule} on {device}",
         )
-        context = AlertContext(spec.type, spec.grid, spec.building, ["ops"])
+        context = AlertContext(
+            spec.type, spec.grid, spec.building, ["ops"], self.registry.location(device)
+        )
         applied = self.ops.apply_change(change, context, self.clock())
         assert applied is not None, f"{kind} {rule}:{device} changed nothing"
         self.notifier.notify(applied[1])

@@ -33,10 +33,21 @@ def _browser_problem() -> str | None:
     return None
 
 
+DESK = (1366, 768)
+PHONE = (390, 844)
+# A guard-room console is set up once to play sound without a click; without this flag
+# Chromium's autoplay policy blocks it (the pages then say so, see alarm.js).
+AUTOPLAY = "--autoplay-policy=no-user-gesture-required"
+NO_AUTOPLAY = "--autoplay-policy=user-gesture-required"  # as a fresh desktop Chrome
+
+
 @contextmanager
-def chromium(tmp_path: Path) -> Iterator[BrowserContext]:
-    """Headless, with a fresh profile and a 1366x768 console screen; Playwright's own
-    browser downloads are never used. Skips (or fails, under CI) without Chromium."""
+def chromium(
+    tmp_path: Path, viewport: tuple[int, int] = DESK, autoplay: bool = True
+) -> Iterator[BrowserContext]:
+    """Headless, with a fresh profile and a 1366x768 console screen (or `viewport`);
+    Playwright's own browser downloads are never used. Skips (or fails, under CI)
+    without Chromium."""
     problem = _browser_problem()
     if problem is not None:
         if os.environ.get("GRIDWATCH_REQUIRE_CHROMIUM"):
@@ -47,8 +58,9 @@ def chromium(tmp_path: Path) -> Iterator[BrowserContext]:
     with sync_playwright() as pw:
         ctx = pw.chromium.launch_persistent_context(
             tmp_path / "chromium-profile", executable_path=CHROMIUM, headless=True,
-            args=CHROMIUM_ARGS, viewport={"width": 1366, "height": 768}, locale="zh-CN",
-            timezone_id="Asia/Shanghai")
+            args=[*CHROMIUM_ARGS, AUTOPLAY if autoplay else NO_AUTOPLAY],
+            viewport={"width": viewport[0], "height": viewport[1]}, locale="zh-CN",
+            timezone_id="Asia/Shanghai", has_touch=viewport[0] < 800)
         ctx.set_default_timeout(10_000)
         watch_console(ctx)
         try:
@@ -116,3 +128,33 @@ def shot(page: Page, path: Path, full_page: bool = True) -> None:
     # A generous timeout: on a busy shared machine Chromium can be slow to paint.
     page.screenshot(path=str(path), full_page=full_page, timeout=30_000)
     print(f"screenshot: {path}")
+
+
+# What a page must satisfy on any screen: no sideways scroll, every visible control at
+# least 44 px tall (a finger, not a mouse). Returns the offenders, empty when all is well.
+LAYOUT_PROBLEMS = """() => {
+  const out = [];
+  const doc = document.documentElement;
+  if (doc.scrollWidth > doc.clientWidth + 1)
+    out.push(`horizontal scroll: ${doc.scrollWidth} > ${doc.clientWidth}`);
+  for (const el of document.querySelectorAll('button, select, input, header a, nav a')) {
+    const r = el.getBoundingClientRect();
+    if (r.width === 0 || r.height === 0 || getComputedStyle(el).visibility === 'hidden') continue;
+    if (r.height < 44) out.push(`${el.tagName} ${el.id || el.textContent.trim()}: ${r.height}px`);
+  }
+  return out;
+}"""
+
+
+def layout_problems(page: Page) -> list[str]:
+    found: list[str] = page.evaluate(LAYOUT_PROBLEMS)
+    return found
+
+
+def in_view(page: Page, selector: str) -> bool:
+    """Whether the element is visible inside the first screen, without scrolling."""
+    box = page.locator(selector).bounding_box()
+    size = page.viewport_size
+    return (box is not None and size is not None and box["y"] >= 0
+            and box["y"] + box["height"] <= size["height"]
+            and box["x"] + box["width"] <= size["width"])

@@ -36,6 +36,7 @@ ROLES: dict[tuple[str, str], frozenset[str]] = {
     ("GET", "/api/v1/health/devices"): ALL,
     ("GET", "/api/v1/snapshots/{agent}/{snapshot_id}"): ALL,
     ("GET", "/api/v1/incidents"): READ_OPS,
+    ("GET", "/api/v1/incidents/false-alarms"): READ_OPS,
     ("GET", "/api/v1/incidents/{incident_id}"): READ_OPS,
     ("POST", "/api/v1/incidents/{incident_id}/transition"): WRITE_OPS,
     ("GET", "/api/v1/silences"): READ_OPS,
@@ -278,6 +279,8 @@ CALLERS = {
 NOT_LISTS = {
     STREAM: "endless; its contents: test_the_stream_is_scoped",
     "/api/v1/readings": "one device's series; 404 outside scope: test_guard_gets_nothing...",
+    "/api/v1/incidents/false-alarms": "counts, not rows; none in this world (no incident is "
+    "closed as a false alarm): test_ack_and_note_reach_the_timeline_and_false_alarm_resolves",
 }
 Rows = list[dict[str, Any]]
 Expect = Callable[[World, Registry, str | None, str | None], set[Any]]

@@ -14,7 +14,7 @@ from tests.support.tiny_street import AREA_A1, AREA_WY1, LC_DEVICES
 ALERT_FIELDS = {
     "id", "fingerprint", "rule", "type", "severity", "status", "device", "device_type", "grid",
     "building", "started_at", "updated_at", "resolved_at", "value", "summary", "acked_by",
-    "acked_at", "escalation_level", "incident_id", "receivers",
+    "acked_at", "escalation_level", "incident_id", "receivers", "location", "ack_note",
 }
 
 
@@ -153,6 +153,8 @@ def test_alert_shape(h: ApiHarness) -> None:
         spec.type,
     )
     started = datetime.fromisoformat(body["started_at"])
+    assert body["location"] == h.registry.location("wy1-cam-1")
+    assert body["location"]["text"].startswith("文苑一村 ") and body["location"]["mapped"]
     assert started.utcoffset() is not None and started.timestamp() == alert.started_at
     assert body["resolved_at"] is None and body["acked_at"] is None
 

@@ -76,6 +76,8 @@ def test_device_shape(h: ApiHarness) -> None:
             "building": spec.building,
             "floor": spec.floor,
             "maintainer": spec.maintainer,
+            "location": h.registry.location(spec.id),
+            "points": None,
         }
     ]
 

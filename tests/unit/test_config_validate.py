@@ -42,6 +42,7 @@ def thresholds(*items: str) -> dict[str, str]:
 
 
 EVENT = "{event_type: fire.alarm, severity: major, summary: again}"
+PANEL = flow({**DEVICE, "id": "a1-fap-1", "type": "fire_panel", "maintainer": "fire-unit"})
 DEEP_STREET = STREET.replace(
     "            - {id: m3, name: 第3微网格}\n",
     f"            - id: m3\n              name: 第3微网格\n              children:  {MARK}\n"
@@ -165,6 +166,27 @@ CASES: dict[str, tuple[dict[str, str], str]] = {
     "clear_at below fire_at for a 'below' rule": (
         thresholds(marked(flow(THRESHOLD, direction="below", fire_at=0.1, clear_at=0.05))),
         "clear_at 0.05 must be >= fire_at 0.1 for direction 'below'",
+    ),
+    "points on a device that is not a fire panel": (
+        devices(marked(flow(DEVICE) [:-1] + ", points: [{loop: 1, point: 1, device: a1-smk-1}]}")),
+        "device 'a1-cam-9': only a fire_panel has points, not a camera",
+    ),
+    "a panel point listed twice": (
+        devices(marked(PANEL[:-1] + ", points: [{loop: 1, point: 2, device: a1-smk-1}, "
+                       "{loop: 1, point: 2, building: '1', floor: 3}]}")),
+        "device 'a1-fap-1': point loop 1 point 2 is listed twice",
+    ),
+    "a panel point naming an unknown detector": (
+        devices(marked(PANEL[:-1] + ", points: [{loop: 1, point: 2, device: a1-smk-404}]}")),
+        "device 'a1-fap-1': point loop 1 point 2: unknown device 'a1-smk-404'",
+    ),
+    "a panel point naming a detector of another area": (
+        devices(marked(PANEL[:-1] + ", points: [{loop: 1, point: 2, device: a2-cam-1}]}")),
+        "device 'a2-cam-1' is in 'lc/d1/a2/m3', outside the panel's area 'lc/d1/a1'",
+    ),
+    "a panel point with neither a detector nor a building and floor": (
+        devices(marked(PANEL[:-1] + ", points: [{loop: 1, point: 2, building: '1'}]}")),
+        "point loop 1 point 2: give the detector's device id, or its building and floor",
     ),
 }
 

@@ -193,6 +193,7 @@ def test_sinks_get_the_alert_json(
         "device_type": "smoke_detector",
         "grid": "lc/d1/a1/m1",
         "building": fired.building,
+        "location": registry().location("a1-smoke-1"),
         "started_at": "2025-11-25T17:00:00+00:00",
         "updated_at": "2025-11-25T17:00:00+00:00",
         "resolved_at": None,
@@ -200,10 +201,12 @@ def test_sinks_get_the_alert_json(
         "summary": "a1-smoke-1 fire 12.5",
         "acked_by": None,
         "acked_at": None,
+        "ack_note": None,
         "escalation_level": 0,
         "incident_id": None,
         "receivers": ["guard-a1", "ops"],
     }
+    assert payload["location"]["text"] == "居民区一 1号楼 1层"
     assert sink.published[-1][1]["resolved_at"] == "2025-11-25T17:01:00+00:00"
     # What was published is what is stored.
     stored = ops.get_alert(fired.id)

@@ -163,7 +163,7 @@ def test_critical_alert_opens_an_incident_at_once(world: World) -> None:
     assert alert.receivers == ["m1-gate", "d1-station", "ops"]
     [incident] = IncidentStore(world.ops).list(None)
     assert incident.alerts == [alert.id] and incident.grid == "lc/d1/a1/m1"
-    assert incident.dedup_key == "lc/d1/a1|smoke-1|fire.alarm"
+    assert incident.dedup_key == "fire|lc/d1/a1|3"  # fire groups by area and building
     stored = world.ops.get_alert(alert.id)
     assert stored is not None and stored.incident_id == incident.id
 
