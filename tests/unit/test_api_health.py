@@ -114,7 +114,8 @@ def _commission(h: ApiHarness, device: str, day: date) -> None:
     """Give a registry device a commissioning date (the tiny street has none)."""
     spec = h.registry.devices[device].model_copy(update={"commissioned": day})
     h.registry.devices[device] = spec
-    h.registry.config.devices[:] = [spec if d.id == device else d for d in h.registry.config.devices]
+    listed = h.registry.config.devices
+    listed[:] = [spec if d.id == device else d for d in listed]
 
 
 def test_a_healthy_new_device_is_100_percent_up_from_its_first_report(h: ApiHarness) -> None:
