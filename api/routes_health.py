@@ -66,9 +66,12 @@ async def device_health(
 ) -> Response:
     """Per device in scope, over the last 24 h: `last_seen` (last reading or event,
     ever), `online` (seen within its allowance: offline factor x `interval_s` + grace),
-    `uptime_pct_24h` (share of the 24 h not spent silent past the allowance),
-    `messages_24h` (distinct reading times), `expected_24h` (86,400 / `interval_s`),
-    `gaps_24h` (silences longer than the allowance touching the 24 h, a running one
+    `uptime_pct_24h` (share of the observed span not spent silent past the allowance;
+    the span is the 24 h from the latest of their start, the device's first report and
+    its `commissioned` date, so a healthy new device is at 100 %; a device never heard
+    from is at 0 %; null before its commissioning date), `messages_24h` (distinct
+    reading times), `expected_24h` (observed span / `interval_s`), `gaps_24h`
+    (silences longer than the allowance touching the observed span, a running one
     included), `battery` (last `battery_pct` in the 24 h), `faults_24h` (device fault
     events started in the 24 h), `alerts_24h` (alerts raised, changed or still firing
     in the 24 h), `anomaly` (each anomaly rule watching the device: the score it fires

@@ -97,7 +97,8 @@ class DeviceSpec(Strict):
     )
     commissioned: date | None = Field(
         default=None,
-        description="In service since (recorded; the health report does not read it yet).",
+        description="In service since (local date): the health report judges uptime and "
+        "gaps from its midnight (Shanghai) on, not before.",
     )
     points: list[PanelPointSpec] = Field(
         default_factory=list, description="Fire panels only: loop and point to a location."

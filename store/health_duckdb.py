@@ -21,22 +21,41 @@ LAST_SEEN = """(SELECT device, max(ts) AS ts FROM (
     SELECT device, ts FROM last_seen UNION ALL SELECT device, ts FROM last_seen_alarms)
     GROUP BY device)"""
 
+def observed_from(first_ts: str, commissioned: str) -> str:
+    """SQL for the start of a device's observed span: the latest of the window's start,
+    its first report ever and its commissioning, but not after the window's end (a
+    device is not silent before it existed or was put in service). Shared by the full recomputation
+    and the kept state's report, so that both count from the same instant). DuckDB's
+    `greatest` skips NULLs: a device never seen, or never commissioned, counts from the
+    window's start."""
+    return f"least(greatest($start, {first_ts}, {commissioned}), $end)"
+
+
 # A "message" is a distinct reading timestamp of a device (one MQTT message carries
 # several metrics of a device at one instant), as in `activity()`.
 _SQL = f"""
-WITH allow AS (SELECT device, allowance FROM {_ALLOW}),
+WITH allow AS (SELECT device, allowance, commissioned FROM {_ALLOW}),
+-- Each device's first report ever (the kept state holds it; here from the readings).
+firsts AS (
+    SELECT r.device, min(r.ts) AS ts FROM readings r SEMI JOIN allow USING (device)
+    GROUP BY r.device),
+-- Where the device's observed span starts (see `observed_from`).
+obs AS (
+    SELECT a.device, a.allowance, {observed_from("f.ts", "a.commissioned")} AS ts
+    FROM allow a LEFT JOIN firsts f USING (device)),
 msgs AS (
     SELECT DISTINCT r.device, r.ts FROM readings r JOIN allow a USING (device)
     WHERE r.ts >= $start - a.allowance AND r.ts < $end),
--- The sighting the window starts from: the last message within one allowance before
--- it, or else a point one allowance before it (the device was already silent then, so
--- its silence counts from the window's start, not from when it went quiet).
+-- The sighting the observed span starts from: the last message within one allowance
+-- before it, or else a point one allowance before it (the device was already silent
+-- then, so its silence counts from the span's start, not from when it went quiet).
 first_pt AS (
-    SELECT a.device, coalesce(max(m.ts), $start - a.allowance) AS ts
-    FROM allow a LEFT JOIN msgs m ON m.device = a.device AND m.ts < $start
-    GROUP BY a.device, a.allowance),
+    SELECT o.device, coalesce(max(m.ts), o.ts - o.allowance) AS ts
+    FROM obs o LEFT JOIN msgs m
+      ON m.device = o.device AND m.ts < o.ts AND m.ts >= o.ts - o.allowance
+    GROUP BY o.device, o.ts, o.allowance),
 pts AS (
-    SELECT device, ts FROM msgs WHERE ts >= $start
+    SELECT m.device, m.ts FROM msgs m JOIN obs o USING (device) WHERE m.ts >= o.ts
     UNION ALL SELECT device, ts FROM first_pt
     -- The window's end closes the last interval, so a silence still running counts.
     UNION ALL SELECT device, $end FROM allow),
@@ -56,8 +75,10 @@ faults AS (
     WHERE e.ts >= $start AND e.ts < $end AND e.state IN ('start', 'instant')
       AND list_contains($fault_types, e.type)
     GROUP BY e.device)
-SELECT a.device, ls.ts, coalesce(c.n, 0), si.gaps, si.offline_s, b.pct, coalesce(f.n, 0)
+SELECT a.device, ls.ts, coalesce(c.n, 0), si.gaps, si.offline_s, b.pct, coalesce(f.n, 0),
+       $end - o.ts
 FROM allow a
+JOIN obs o USING (device)
 LEFT JOIN {LAST_SEEN} ls USING (device)
 LEFT JOIN counts c USING (device)
 LEFT JOIN silences si USING (device)
@@ -77,6 +98,7 @@ class DeviceHealthStats:
     offline_s: float
     battery: float | None
     faults: int
+    observed_s: float
 
 
 def device_health(
@@ -85,16 +107,23 @@ def device_health(
     end: float,
     allowances: Mapping[str, float],
     fault_types: Sequence[str],
+    commissioned: Mapping[str, float] | None = None,
 ) -> list[DeviceHealthStats]:
     """For each device of `allowances` (device -> longest normal silence, s):
     `last_seen` its last reading or event ever; `messages` its distinct reading times in
     the window; `gaps` the silences longer than its allowance that overlap the window
     (a silence still running at `end` included); `offline_s` the time in the window
     spent past the allowance; `battery` its last `battery_pct` in the window; `faults`
-    the events in the window of one of `fault_types` that started (or were instant)."""
+    the events in the window of one of `fault_types` that started (or were instant);
+    `observed_s` the part of the window the device is judged over, from `observed_from`
+    (`commissioned`: device -> Unix seconds it went into service, when known).
+
+    Gaps and offline time count only within the observed span, so a device that first
+    reported (or was commissioned) inside the window is not silent before; a device
+    never seen is silent over its whole span (one gap)."""
     if not allowances:
         return []
-    cur.register(_ALLOW, allowance_table(allowances))
+    cur.register(_ALLOW, allowance_table(allowances, commissioned))
     try:
         params = {"start": start, "end": end, "fault_types": list(fault_types)}
         rows = cur.execute(_SQL, params).fetchall()
@@ -103,16 +132,23 @@ def device_health(
     return to_stats(rows)
 
 
-def allowance_table(allowances: Mapping[str, float]) -> pa.Table:
-    """(device, allowance) as a table the queries join against."""
+def allowance_table(
+    allowances: Mapping[str, float], commissioned: Mapping[str, float] | None = None
+) -> pa.Table:
+    """(device, allowance, commissioned or NULL) as a table the queries join against."""
+    since = commissioned or {}
+    if unknown := sorted(set(since) - set(allowances)):
+        raise ValueError(f"commissioning dates for devices not in the report: {unknown[:5]}")
     return pa.table({
         "device": pa.array(list(allowances), type=pa.string()),
         "allowance": pa.array(list(allowances.values()), type=pa.float64()),
+        "commissioned": pa.array([since.get(d) for d in allowances], type=pa.float64()),
     })
 
 
 def to_stats(rows: Sequence[Sequence[Any]]) -> list[DeviceHealthStats]:
-    """Rows of (device, last seen, messages, gaps, offline s, battery, faults)."""
+    """Rows of (device, last seen, messages, gaps, offline s, battery, faults,
+    observed s)."""
     return [
         DeviceHealthStats(
             device=device,
@@ -122,6 +158,7 @@ def to_stats(rows: Sequence[Sequence[Any]]) -> list[DeviceHealthStats]:
             offline_s=float(offline or 0.0),
             battery=None if pct is None else float(pct),
             faults=int(faults),
+            observed_s=float(observed),
         )
-        for device, seen, n, gaps, offline, pct, faults in rows
+        for device, seen, n, gaps, offline, pct, faults, observed in rows
     ]

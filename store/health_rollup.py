@@ -12,10 +12,12 @@ A "message" is a distinct reading time of a device (as in `health_duckdb`). The 
 
 From these, any window [start, end) gives exactly the figures of the full
 recomputation (`health_duckdb.device_health`) as long as every allowance is at least
-`floor_s`: a silence (a, b) clipped to [max(a, start - allowance), min(b, end)] is a gap
-when that is longer than the allowance, and the excess is offline time (the
-recomputation's "one allowance before the window" rule, in closed form); before the
-first and after the last message a device is silent too. Messages are the buckets
+`floor_s`: with o the start of the device's observed span (`health_duckdb.observed_from`:
+the latest of the window's start, its first message and its commissioning), a silence
+(a, b) clipped to [max(a, o - allowance), min(b, end)] is a gap when that is longer than
+the allowance, and the excess is offline time (the recomputation's "one allowance before
+the span" rule, in closed form); after the last message a device is silent too, and a
+device never seen is silent over its whole span. Messages are the buckets
 wholly inside the window plus the two partial buckets at its ends counted from the
 readings (minutes of data, not a day).
 
@@ -47,7 +49,7 @@ from typing import Any
 
 import pyarrow as pa
 
-from store.health_duckdb import DeviceHealthStats, allowance_table, to_stats
+from store.health_duckdb import DeviceHealthStats, allowance_table, observed_from, to_stats
 
 log = logging.getLogger(__name__)
 
@@ -73,20 +75,22 @@ _STATE = "_gw_health_state"
 _OPEN = "_gw_health_open"
 
 _REPORT = f"""
-WITH allow AS (SELECT device, allowance FROM {_ALLOW}),
-state AS (SELECT a.*, h.first_ts, h.last_ts, h.battery, h.battery_ts
+WITH allow AS (SELECT device, allowance, commissioned FROM {_ALLOW}),
+state AS (SELECT a.*, h.first_ts, h.last_ts, h.battery, h.battery_ts,
+                 {observed_from("h.first_ts", "a.commissioned")} AS obs
           FROM allow a LEFT JOIN {_STATE} h USING (device)),
 spans AS (
     SELECT s.device, s.a, s.b FROM health_silences s SEMI JOIN allow USING (device)
     WHERE s.b > $start AND s.a < $end
-    -- before the first message and after the last (a device never seen: both unbounded)
+    -- before the first message (clipped away by the span, unless never seen: then
+    -- unbounded both ways) and after the last
     UNION ALL SELECT device, NULL, first_ts FROM state
     UNION ALL SELECT device, last_ts, NULL FROM state WHERE last_ts IS NOT NULL),
 clipped AS (
-    SELECT s.device, a.allowance,
+    SELECT s.device, st.allowance,
            least(coalesce(s.b, $end), $end)
-             - greatest(coalesce(s.a, $start - a.allowance), $start - a.allowance) AS len
-    FROM spans s JOIN allow a USING (device)),
+             - greatest(coalesce(s.a, st.obs - st.allowance), st.obs - st.allowance) AS len
+    FROM spans s JOIN state st USING (device)),
 silences AS (
     SELECT device, count(*) AS gaps, sum(len - allowance) AS offline_s
     FROM clipped WHERE len > allowance GROUP BY device),
@@ -113,7 +117,7 @@ faults AS (
     GROUP BY e.device)
 SELECT st.device, ls.ts, coalesce(c.n, 0), coalesce(si.gaps, 0), coalesce(si.offline_s, 0),
        CASE WHEN st.battery_ts >= $start AND st.battery_ts < $end THEN st.battery END,
-       coalesce(f.n, 0), st.battery_ts >= $end
+       coalesce(f.n, 0), $end - st.obs, st.battery_ts >= $end
 FROM state st
 LEFT JOIN last_seen ls USING (device)
 LEFT JOIN counts c USING (device)
@@ -404,6 +408,7 @@ class HealthRollup:
         end: float,
         allowances: Mapping[str, float],
         fault_types: Sequence[str],
+        commissioned: Mapping[str, float] | None = None,
     ) -> list[DeviceHealthStats]:
         """The figures of `health_duckdb.device_health`, from the kept state. Every
         allowance must be at least `floor_s` (shorter silences are not kept)."""
@@ -419,7 +424,7 @@ class HealthRollup:
             "head_end": min(end, first_bucket * BUCKET_S + BUCKET_S),
             "tail_start": max(start, end_bucket * BUCKET_S - BUCKET_S),
         }
-        table = allowance_table(allowances)
+        table = allowance_table(allowances, commissioned)
         with self._lock:
             state = self._state_table(self._devices)
             open_counts = _arrow({
@@ -437,7 +442,7 @@ class HealthRollup:
                 cur.unregister(name)
         later = [r[0] for r in rows if r[-1]]
         battery = self._battery_before(cur, start, end, later) if later else {}
-        rows = [(*r[:5], battery.get(r[0], r[5]), r[6]) for r in rows]
+        rows = [(*r[:5], battery.get(r[0], r[5]), *r[6:8]) for r in rows]
         return to_stats(rows)
 
     @staticmethod

@@ -222,14 +222,15 @@ class DuckDBTimeSeries:
         end: float,
         allowances: Mapping[str, float],
         fault_types: Sequence[str],
+        commissioned: Mapping[str, float] | None = None,
     ) -> list[DeviceHealthStats]:
         """Per-device health figures over [start, end) (see
         `store.health_duckdb.device_health`), read from the state kept at ingest; an
         allowance shorter than the kept silences' floor falls back to the full query."""
         with self._reader() as cur:
             if allowances and min(allowances.values()) < self._health.floor_s:
-                return device_health(cur, start, end, allowances, fault_types)
-            return self._health.report(cur, start, end, allowances, fault_types)
+                return device_health(cur, start, end, allowances, fault_types, commissioned)
+            return self._health.report(cur, start, end, allowances, fault_types, commissioned)
 
     def rebuild_health(self) -> None:
         """Recompute the kept health state from the readings: the bulk path, after

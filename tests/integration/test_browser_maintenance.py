@@ -73,6 +73,10 @@ def _csv_matches_json(table: list[dict[str, str]], rows: list[dict[str, Any]],
                 # The two downloads are `elapsed` seconds apart, and a silent device's
                 # uptime falls by 100/86,400 % a second (plus rounding to 0.01).
                 assert abs(float(text) - value) <= 100 * elapsed / 86_400 + 0.01, (row, line)
+            elif key == "expected_24h":
+                # A device first seen inside the 24 h is judged from its first report,
+                # a span that grows by `elapsed` between the downloads.
+                assert abs(int(text) - value) <= elapsed / row["interval_s"] + 1, (row, line)
             elif isinstance(value, (int, float)):
                 assert float(text) == value, (key, row, line)
             else:

@@ -5,11 +5,14 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Iterator
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from api.health_report import commissioned_at
+from gridwatch.local_hours import SHANGHAI, local_hour
 from gridwatch.records import AnomalyLevel, DeviceEvent, Reading
 from tests.support.api_harness import ApiHarness, api_harness, auth
 from tests.support.tiny_street import AREA_A1, AREA_WY1, LC_DEVICES
@@ -107,9 +110,57 @@ def test_each_figure_on_known_histories(h: ApiHarness) -> None:
     assert rows["a2-smoke-1"]["last_seen"] is not None
 
 
-def _ts(text: str) -> float:
-    from datetime import datetime
+def _commission(h: ApiHarness, device: str, day: date) -> None:
+    """Give a registry device a commissioning date (the tiny street has none)."""
+    spec = h.registry.devices[device].model_copy(update={"commissioned": day})
+    h.registry.devices[device] = spec
+    listed = h.registry.config.devices
+    listed[:] = [spec if d.id == device else d for d in listed]
 
+
+def test_a_healthy_new_device_is_100_percent_up_from_its_first_report(h: ApiHarness) -> None:
+    """Day one of a device: it has reported every interval since it was installed 2 h
+    ago, so it is fully up with no gap, not silent for the 22 h before it existed (the
+    old report said 8.33 % and one gap)."""
+    now = h.clock()
+    h.timeseries.write_readings(_readings("wy1-cam-1", [now - 7_200 + 60 * i for i in range(120)]))
+    cam = _by_device(_report(h, h.token("ops")))["wy1-cam-1"]
+    assert cam["online"] is True and cam["messages_24h"] == 120
+    assert cam["uptime_pct_24h"] == 100.0 and cam["gaps_24h"] == 0, cam
+    assert cam["expected_24h"] == 120, cam  # over the 2 h observed, not 1,440 over 24 h
+
+
+def test_a_commissioned_device_is_judged_from_its_commissioning(h: ApiHarness) -> None:
+    """Reports while being installed, silence, then service from the commissioning date
+    (midnight Shanghai): the silence before it is no gap; one after it is."""
+    h.clock.advance((12 - local_hour(h.clock())) % 24 * 3_600)  # local noon: midnight 12 h ago
+    now = h.clock()
+    midnight = datetime.fromtimestamp(now, SHANGHAI).replace(hour=0, minute=0, second=0,
+                                                             microsecond=0)
+    since = midnight.timestamp()
+    _commission(h, "wy1-cam-1", midnight.date())
+    install = [since - 18_000 + 60 * i for i in range(10)]  # 5 h before: a test run
+    steady = [since + 60 * i for i in range(int((now - since) // 60))]
+    served = [t for t in steady if not since + 600 < t < since + 1_620]  # one 1,020 s silence
+    h.timeseries.write_readings(_readings("wy1-cam-1", [*install, *served]))
+    cam = _by_device(_report(h, h.token("ops")))["wy1-cam-1"]
+    assert cam["gaps_24h"] == 1, cam
+    assert cam["uptime_pct_24h"] == round(100 * (1 - (1_020 - ALLOW) / (now - since)), 2), cam
+    assert cam["expected_24h"] == round((now - since) / 60), cam
+    assert cam["messages_24h"] == len(install) + len(served)
+
+    # a device whose commissioning is still ahead is not judged yet
+    _commission(h, "wy1-cam-1", midnight.date() + timedelta(days=1))
+    cam = _by_device(_report(h, h.token("ops")))["wy1-cam-1"]
+    assert cam["uptime_pct_24h"] is None and cam["gaps_24h"] == 0, cam
+    assert cam["expected_24h"] == 0, cam
+
+
+def test_commissioning_date_is_midnight_in_shanghai() -> None:
+    assert commissioned_at(date(2026, 12, 4)) == datetime(2026, 12, 3, 16, tzinfo=UTC).timestamp()
+
+
+def _ts(text: str) -> float:
     return datetime.fromisoformat(text).timestamp()
 
 

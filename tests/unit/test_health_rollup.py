@@ -18,7 +18,12 @@ from store.timeseries_duckdb import DuckDBTimeSeries
 DAY = 86_400.0
 T0 = 1_700_000_000.0  # a multiple of BUCKET_S, so that some windows start on a bucket
 ALLOW = {"elev-1": 45.0, "smoke-1": 210.0, "smoke-2": 210.0, "cam-1": 120.0, "gas-9": 210.0,
-         "never": 90.0}
+         "never": 90.0, "new-1": 210.0}
+# Commissioning: inside some windows (smoke-2, never), after all of them (cam-1: its
+# observed span is empty), before its first report (new-1: the report counts from then).
+COMMISSIONED = {"smoke-2": T0 + 0.7 * DAY, "cam-1": T0 + 5 * DAY, "never": T0 + 1.3 * DAY,
+                "new-1": T0 + 0.5 * DAY}
+NEW_FROM = T0 + 0.8 * DAY  # new-1's first report: inside most windows
 FAULTS = ("fire.fault", "camera.tamper")
 
 
@@ -26,9 +31,10 @@ def history(rng: random.Random) -> list[Reading]:
     """A day and a half of messages per device at its interval, with jitter, silences of all
     lengths (some just around the allowance), two metrics per message and batteries."""
     out = []
-    intervals = {"elev-1": 15.0, "smoke-1": 60.0, "smoke-2": 60.0, "cam-1": 30.0, "gas-9": 60.0}
+    intervals = {"elev-1": 15.0, "smoke-1": 60.0, "smoke-2": 60.0, "cam-1": 30.0, "gas-9": 60.0,
+                 "new-1": 60.0}
     for device, interval in intervals.items():
-        ts = T0 + rng.uniform(0, 600)
+        ts = (NEW_FROM if device == "new-1" else T0) + rng.uniform(0, 600)
         while ts < T0 + 1.5 * DAY:
             out.append(Reading("a1", device, "value", ts, rng.uniform(0, 9)))
             if rng.random() < 0.5:
@@ -98,12 +104,17 @@ def test_kept_state_equals_a_full_recomputation(tmp_path: Path, seed: int) -> No
         seen = []
         with store._reader() as cur:
             for start, end in WINDOWS:
-                full = device_health(cur, start, end, ALLOW, FAULTS)
-                kept = store.device_health(start, end, ALLOW, FAULTS)
-                assert kept == full, (start - T0, end - T0)
-                seen += full
+                for since in (None, COMMISSIONED):
+                    full = device_health(cur, start, end, ALLOW, FAULTS, since)
+                    kept = store.device_health(start, end, ALLOW, FAULTS, since)
+                    assert kept == full, (start - T0, end - T0, since)
+                    seen += [(start, end, s) for s in full]
         # the histories exercise every figure
-        assert all(any(getattr(s, f) for s in seen) for f in ("gaps", "battery", "faults"))
+        stats = [s for _, _, s in seen]
+        assert all(any(getattr(s, f) for s in stats) for f in ("gaps", "battery", "faults"))
+        # ... and every kind of observed span: whole, cut short, empty
+        spans = {s.observed_s == e - b if s.observed_s > 0 else None for b, e, s in seen}
+        assert spans == {True, False, None}
     finally:
         store.close()
 
