@@ -188,6 +188,13 @@ def _arrow(columns: Mapping[str, tuple[list[Any], pa.DataType]]) -> pa.Table:
     return pa.table({name: pa.array(values, type=t) for name, (values, t) in columns.items()})
 
 
+def _times_table(late: Sequence[tuple[str, float]]) -> pa.Table:
+    return pa.table({
+        "device": pa.array([d for d, _ in late], type=pa.string()),
+        "ts": pa.array([t for _, t in late], type=pa.float64()),
+    })
+
+
 class HealthRollup:
     """The kept health state of one DuckDB database. `add` runs inside the writer's
     transaction (under the store's write lock) and `applied` after its commit; `report`
@@ -468,10 +475,7 @@ class HealthRollup:
         new when all the rows stored at it are this batch's (no earlier metric had it)."""
         if not late:
             return []
-        cur.register(_NEW, pa.table({
-            "device": pa.array([d for d, _ in late], type=pa.string()),
-            "ts": pa.array([t for _, t in late], type=pa.float64()),
-        }))
+        cur.register(_NEW, _times_table(late))
         try:
             # the explicit time range lets DuckDB skip the row groups outside it
             rows = cur.execute(
@@ -491,10 +495,7 @@ class HealthRollup:
         as cutting one time after another, since a piece of a dropped piece is shorter."""
         if not late:
             return
-        cur.register(_NEW, pa.table({
-            "device": pa.array([d for d, _ in late], type=pa.string()),
-            "ts": pa.array([t for _, t in late], type=pa.float64()),
-        }))
+        cur.register(_NEW, _times_table(late))
         try:
             rows = cur.execute(
                 f"DELETE FROM health_silences s USING (SELECT DISTINCT s2.device, s2.a, s2.b"

@@ -185,29 +185,17 @@ class DuckDBTimeSeries:
         batch = batch.append_column("i", pa.array(np.arange(len(readings), dtype=np.int64)))
         ts = batch.column("ts").to_numpy()
         span = [float(ts.min()), float(ts.max())]
+        # The lock is held until the health rollup has taken the change in: the next
+        # batch's `add` must see this one's.
         with writer.lock:
-            self._check_open()
-            cur = writer.cursor
-            cur.register(_BATCH, batch)
-            try:
-                cur.execute("BEGIN TRANSACTION")
-                try:
-                    fresh = cur.execute(_NEW_READINGS, span).fetchnumpy()["i"]
-                    new = [readings[i] for i in fresh.tolist()]
-                    cur.unregister(_BATCH)
-                    cur.register(_BATCH, batch.take(fresh))
-                    cur.execute(_APPEND_READINGS)
-                    cur.execute(_touch_last_seen(writer.last_seen))
-                    change = self._health.add(
-                        cur, ((r.device, r.metric, r.ts, r.value) for r in new)
-                    )
-                    cur.execute("COMMIT")
-                except BaseException:
-                    with suppress(duckdb.Error):
-                        cur.execute("ROLLBACK")
-                    raise
-            finally:
+            with self._transaction(writer, batch) as cur:
+                fresh = cur.execute(_NEW_READINGS, span).fetchnumpy()["i"]
+                new = [readings[i] for i in fresh.tolist()]
                 cur.unregister(_BATCH)
+                cur.register(_BATCH, batch.take(fresh))
+                cur.execute(_APPEND_READINGS)
+                cur.execute(_touch_last_seen(writer.last_seen))
+                change = self._health.add(cur, ((r.device, r.metric, r.ts, r.value) for r in new))
             self._health.applied(change)
         return new
 
@@ -355,24 +343,31 @@ class DuckDBTimeSeries:
         key = attrgetter(*table.key)
         unique = dict(zip(map(key, records), records, strict=True))
         batch = table.batch(list(unique.values()))
-        with writer.lock:
-            self._check_open()
-            cur = writer.cursor
-            cur.register(_BATCH, batch)
-            try:
-                cur.execute("BEGIN TRANSACTION")
-                try:
-                    new_keys = set(cur.execute(table.insert()).fetchall())
-                    cur.execute(_touch_last_seen(writer.last_seen))
-                    cur.execute("COMMIT")
-                except BaseException:
-                    # A failed COMMIT has already ended the transaction; keep its error.
-                    with suppress(duckdb.Error):
-                        cur.execute("ROLLBACK")
-                    raise
-            finally:
-                cur.unregister(_BATCH)
+        with writer.lock, self._transaction(writer, batch) as cur:
+            new_keys = set(cur.execute(table.insert()).fetchall())
+            cur.execute(_touch_last_seen(writer.last_seen))
         return [r for k, r in unique.items() if k in new_keys]
+
+    @contextmanager
+    def _transaction(self, writer: _Writer, batch: pa.Table) -> Iterator[Any]:
+        """The writer's cursor in a transaction with `batch` registered as _BATCH;
+        committed when the block ends, rolled back if it raises. The caller holds
+        `writer.lock`."""
+        self._check_open()
+        cur = writer.cursor
+        cur.register(_BATCH, batch)
+        try:
+            cur.execute("BEGIN TRANSACTION")
+            try:
+                yield cur
+                cur.execute("COMMIT")
+            except BaseException:
+                # A failed COMMIT has already ended the transaction; keep its error.
+                with suppress(duckdb.Error):
+                    cur.execute("ROLLBACK")
+                raise
+        finally:
+            cur.unregister(_BATCH)
 
     @contextmanager
     def _reader(self) -> Iterator[Any]:
