@@ -19,6 +19,7 @@ from config.registry import Registry
 from gridwatch.mqtt import MAX_ITEMS, MAX_PAYLOAD_BYTES, TOPIC_ROOT
 from gridwatch.records import DeviceEvent, Reading
 from gridwatch.snapshot_ref import id_problem
+from ingest.columns import decode_columns
 from ingest.payloads import (
     DeviceHealthItem,
     EventItem,
@@ -135,6 +136,11 @@ class Decoder:
         if len(msg.payload) > MAX_PAYLOAD_BYTES:
             detail = f"{len(msg.payload)} bytes is over the {MAX_PAYLOAD_BYTES}-byte limit"
             return self._whole(agent, kind, "oversized", detail, msg)
+        if kind == "readings":
+            cols = decode_columns(msg.payload, agent, self.registry, msg.received_at,
+                                  MAX_AGE_S, MAX_FUTURE_S)
+            if cols is not None:
+                return Decoded(agent, kind, readings=cols.records(), seq=cols.seq)
         try:
             body = json.loads(msg.payload)
         except (UnicodeDecodeError, json.JSONDecodeError) as exc:

@@ -42,9 +42,11 @@ import logging
 import math
 import threading
 import time
+from bisect import bisect_left, bisect_right
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from itertools import pairwise
 from typing import Any
 
 import pyarrow as pa
@@ -190,6 +192,13 @@ def _arrow(columns: Mapping[str, tuple[list[Any], pa.DataType]]) -> pa.Table:
     return pa.table({name: pa.array(values, type=t) for name, (values, t) in columns.items()})
 
 
+def _times_table(late: Sequence[tuple[str, float]]) -> pa.Table:
+    return pa.table({
+        "device": pa.array([d for d, _ in late], type=pa.string()),
+        "ts": pa.array([t for _, t in late], type=pa.float64()),
+    })
+
+
 class HealthRollup:
     """The kept health state of one DuckDB database. `add` runs inside the writer's
     transaction (under the store's write lock) and `applied` after its commit; `report`
@@ -324,9 +333,10 @@ class HealthRollup:
             self._put_devices(cur, behind, replace_all=False)
         if silences:
             cur.executemany("INSERT INTO health_silences VALUES (?, ?, ?)", silences)
-        for device, ts in self._new_late(cur, late, rows_at):
+        new_late = self._new_late(cur, late, rows_at)
+        for device, ts in new_late:
             counts[(device, bucket_of(ts))] += 1
-            self._split(cur, device, ts)
+        self._split(cur, new_late)
         for key in [k for k in counts if k[1] < self._newest]:  # below the checkpoint
             self._append_counts(cur, {key: counts.pop(key)})
         newest = max((bucket_of(d.last) for d in change.devices.values()), default=0)
@@ -470,10 +480,7 @@ class HealthRollup:
         new when all the rows stored at it are this batch's (no earlier metric had it)."""
         if not late:
             return []
-        cur.register(_NEW, pa.table({
-            "device": pa.array([d for d, _ in late], type=pa.string()),
-            "ts": pa.array([t for _, t in late], type=pa.float64()),
-        }))
+        cur.register(_NEW, _times_table(late))
         try:
             # the explicit time range lets DuckDB skip the row groups outside it
             rows = cur.execute(
@@ -486,14 +493,35 @@ class HealthRollup:
             cur.unregister(_NEW)
         return sorted((d, float(t)) for d, t, n in rows if n == batch_rows[(d, float(t))])
 
-    def _split(self, cur: Any, device: str, ts: float) -> None:
-        """Split the kept silence a late message falls into (now, so that the next late
-        message of the batch finds the halves); a half no longer than the floor goes."""
-        rows = cur.execute(
-            "DELETE FROM health_silences WHERE device = ? AND a < ? AND b > ? RETURNING a, b",
-            [device, ts, ts],
-        ).fetchall()
-        halves = [(device, a, b) for a0, b0 in rows
-                  for a, b in ((float(a0), ts), (ts, float(b0))) if b - a > self.floor_s]
-        if halves:
-            cur.executemany("INSERT INTO health_silences VALUES (?, ?, ?)", halves)
+    def _split(self, cur: Any, late: Sequence[tuple[str, float]]) -> None:
+        """Cut the kept silences the batch's late messages fall into, in one statement
+        for the whole batch (a replay after an outage brings thousands): a silence is cut
+        at every late time inside it and a piece no longer than the floor goes. The same
+        as cutting one time after another, since a piece of a dropped piece is shorter."""
+        if not late:
+            return
+        cur.register(_NEW, _times_table(late))
+        try:
+            rows = cur.execute(
+                f"DELETE FROM health_silences s USING (SELECT DISTINCT s2.device, s2.a, s2.b"
+                f" FROM health_silences s2 JOIN {_NEW} n ON n.device = s2.device"
+                " AND s2.a < n.ts AND s2.b > n.ts) hit"
+                " WHERE s.device = hit.device AND s.a = hit.a AND s.b = hit.b"
+                " RETURNING s.device, s.a, s.b"
+            ).fetchall()
+        finally:
+            cur.unregister(_NEW)
+        times: dict[str, list[float]] = defaultdict(list)
+        for device, ts in late:
+            times[device].append(ts)
+        for stamps in times.values():
+            stamps.sort()
+        pieces = []
+        for device, a0, b0 in rows:
+            a, b = float(a0), float(b0)
+            stamps = times[device]
+            inside = stamps[bisect_right(stamps, a):bisect_left(stamps, b)]
+            edges = [a, *inside, b]
+            pieces += [(device, lo, hi) for lo, hi in pairwise(edges) if hi - lo > self.floor_s]
+        if pieces:
+            cur.executemany("INSERT INTO health_silences VALUES (?, ?, ?)", pieces)

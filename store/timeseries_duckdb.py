@@ -29,7 +29,9 @@ from pathlib import Path
 from typing import Any, Generic, TypeVar
 
 import duckdb
+import numpy as np
 import pyarrow as pa
+import pyarrow.compute  # Table.take needs it: loaded at start, not in the first batch
 
 from gridwatch.records import DeviceEvent, Reading
 from store.health_duckdb import LAST_SEEN, DeviceHealthStats, device_health
@@ -39,8 +41,7 @@ from store.interfaces import DeviceActivity, SeriesPoint
 _SCHEMA = (
     """CREATE TABLE IF NOT EXISTS readings (
         device VARCHAR NOT NULL, metric VARCHAR NOT NULL, ts DOUBLE NOT NULL,
-        value DOUBLE NOT NULL, agent VARCHAR NOT NULL,
-        PRIMARY KEY (device, metric, ts))""",
+        value DOUBLE NOT NULL, agent VARCHAR NOT NULL)""",
     """CREATE TABLE IF NOT EXISTS events (
         agent VARCHAR NOT NULL, id VARCHAR NOT NULL, state VARCHAR NOT NULL,
         ts DOUBLE NOT NULL, device VARCHAR NOT NULL, type VARCHAR NOT NULL,
@@ -136,13 +137,21 @@ _EVENTS: _Table[DeviceEvent] = _Table(
 )
 
 
-def _health_rows(
-    unique: Mapping[Any, Any], new_keys: set[Any]
-) -> Iterator[tuple[str, str, float, float]]:
-    """The stored readings as the health rollup takes them."""
-    for key, r in unique.items():
-        if key in new_keys:
-            yield r.device, r.metric, r.ts, r.value
+# The batch's readings that are new: the last of a (device, metric, ts) repeated in the
+# batch, and none already stored. The stored side is limited to the batch's time range,
+# so DuckDB's per-row-group min/max of ts skips everything older or newer.
+_NEW_READINGS = f"""
+WITH b AS (
+    SELECT * FROM {_BATCH}
+    QUALIFY i = max(i) OVER (PARTITION BY device, metric, ts)
+), stored AS (
+    SELECT device, metric, ts FROM readings
+    WHERE ts BETWEEN ? AND ?  -- constants, so the scan can skip row groups
+)
+SELECT i FROM b ANTI JOIN stored USING (device, metric, ts) ORDER BY i"""
+_APPEND_READINGS = (
+    f"INSERT INTO readings SELECT {', '.join(_READINGS.columns)} FROM {_BATCH}"
+)
 
 
 class DuckDBTimeSeries:
@@ -165,7 +174,30 @@ class DuckDBTimeSeries:
         self._health = HealthRollup(self._writer)
 
     def write_readings(self, readings: Sequence[Reading]) -> list[Reading]:
-        return self._write(self._writers["bulk"], _READINGS, readings)
+        """Append what is new, and return it in input order. No per-reading key: a
+        replay is dropped by an anti-join against the stored rows in the batch's time
+        range (see README "Replays"); only the bulk writer writes readings, under its
+        lock, so nothing can slip in between the check and the append."""
+        if not readings:
+            return []
+        writer = self._writers["bulk"]
+        batch = _READINGS.batch(readings)
+        batch = batch.append_column("i", pa.array(np.arange(len(readings), dtype=np.int64)))
+        ts = batch.column("ts").to_numpy()
+        span = [float(ts.min()), float(ts.max())]
+        # The lock is held until the health rollup has taken the change in: the next
+        # batch's `add` must see this one's.
+        with writer.lock:
+            with self._transaction(writer, batch) as cur:
+                fresh = cur.execute(_NEW_READINGS, span).fetchnumpy()["i"]
+                new = [readings[i] for i in fresh.tolist()]
+                cur.unregister(_BATCH)
+                cur.register(_BATCH, batch.take(fresh))
+                cur.execute(_APPEND_READINGS)
+                cur.execute(_touch_last_seen(writer.last_seen))
+                change = self._health.add(cur, ((r.device, r.metric, r.ts, r.value) for r in new))
+            self._health.applied(change)
+        return new
 
     def write_events(self, events: Sequence[DeviceEvent]) -> list[DeviceEvent]:
         return self._write(self._writers["bulk"], _EVENTS, events)
@@ -312,30 +344,31 @@ class DuckDBTimeSeries:
         key = attrgetter(*table.key)
         unique = dict(zip(map(key, records), records, strict=True))
         batch = table.batch(list(unique.values()))
-        with writer.lock:
-            self._check_open()
-            cur = writer.cursor
-            cur.register(_BATCH, batch)
-            try:
-                cur.execute("BEGIN TRANSACTION")
-                try:
-                    new_keys = set(cur.execute(table.insert()).fetchall())
-                    cur.execute(_touch_last_seen(writer.last_seen))
-                    change = (
-                        self._health.add(cur, _health_rows(unique, new_keys))
-                        if table is _READINGS else None
-                    )
-                    cur.execute("COMMIT")
-                except BaseException:
-                    # A failed COMMIT has already ended the transaction; keep its error.
-                    with suppress(duckdb.Error):
-                        cur.execute("ROLLBACK")
-                    raise
-            finally:
-                cur.unregister(_BATCH)
-            if change is not None:
-                self._health.applied(change)
+        with writer.lock, self._transaction(writer, batch) as cur:
+            new_keys = set(cur.execute(table.insert()).fetchall())
+            cur.execute(_touch_last_seen(writer.last_seen))
         return [r for k, r in unique.items() if k in new_keys]
+
+    @contextmanager
+    def _transaction(self, writer: _Writer, batch: pa.Table) -> Iterator[Any]:
+        """The writer's cursor in a transaction with `batch` registered as _BATCH;
+        committed when the block ends, rolled back if it raises. The caller holds
+        `writer.lock`."""
+        self._check_open()
+        cur = writer.cursor
+        cur.register(_BATCH, batch)
+        try:
+            cur.execute("BEGIN TRANSACTION")
+            try:
+                yield cur
+                cur.execute("COMMIT")
+            except BaseException:
+                # A failed COMMIT has already ended the transaction; keep its error.
+                with suppress(duckdb.Error):
+                    cur.execute("ROLLBACK")
+                raise
+        finally:
+            cur.unregister(_BATCH)
 
     @contextmanager
     def _reader(self) -> Iterator[Any]:

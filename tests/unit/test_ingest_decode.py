@@ -10,6 +10,7 @@ import pytest
 from config.registry import Registry
 from gridwatch.mqtt import MAX_ITEMS, MAX_PAYLOAD_BYTES
 from gridwatch.records import DeviceEvent, Reading
+from ingest import columns
 from ingest.decode import MAX_AGE_S, MAX_FUTURE_S, REASONS, Decoded, Decoder, RawMessage
 from tests.support.tiny_street import lc_street
 
@@ -587,6 +588,16 @@ def test_any_exception_in_decoding_is_a_reject(
         raise MemoryError("no room for this payload")
 
     monkeypatch.setattr(json, "loads", boom)
+    [reject] = decoder.decode(events_msg([ev("e1")])).rejects
+    assert reject.reason == "undecodable"
+    assert reject.detail == "MemoryError while decoding: no room for this payload"
+
+    class Exploding:
+        def decode(self, body: bytes) -> None:
+            boom(body)
+
+    # Readings go through the column path first (ingest.columns), which must be covered too.
+    monkeypatch.setattr(columns, "_DECODER", Exploding())
     [reject] = decoder.decode(readings_msg([rd()])).rejects
     assert reject.reason == "undecodable"
     assert reject.detail == "MemoryError while decoding: no room for this payload"

@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Literal
 
+import duckdb
 import pytest
 
 from gridwatch.records import DeviceEvent, Reading
@@ -64,6 +65,38 @@ def test_a_key_repeated_within_a_batch_is_stored_once(store: DuckDBTimeSeries) -
     assert store.reading_count() == len(first)
     stored = store.series("smoke-1", "temperature_c", first[1].ts, first[1].ts + 0.5, None)
     assert [p.value for p in stored] == [next(r.value for r in new if r.ts == first[1].ts)]
+
+
+def test_a_replay_is_dropped_per_reading_not_per_range(store: DuckDBTimeSeries) -> None:
+    """No per-reading key any more: the anti-join must drop exactly the stored rows of a
+    replay, keep a late reading inside an already-stored span, and keep the same time
+    for another metric or device (what a reused seq or a late batch looks like)."""
+    base = readings("smoke-1", 10)
+    store.write_readings(base[::2])
+    late = base[1::2]  # inside the stored span, never stored
+    other_metric = [Reading(r.agent, r.device, "humidity_pct", r.ts, 1.0) for r in base[:3]]
+    other_device = [Reading(r.agent, "smoke-2", r.metric, r.ts, 2.0) for r in base[:3]]
+    batch = [*base, *other_metric, *other_device]
+    assert store.write_readings(batch) == [*late, *other_metric, *other_device]
+    assert store.write_readings(batch) == []
+    assert store.reading_count() == len(base) + 6
+
+
+def test_a_file_made_with_the_old_primary_key_still_takes_writes(tmp_path: Path) -> None:
+    path = tmp_path / "ts.duckdb"
+    con = duckdb.connect(str(path))
+    con.execute("""CREATE TABLE readings (
+        device VARCHAR NOT NULL, metric VARCHAR NOT NULL, ts DOUBLE NOT NULL,
+        value DOUBLE NOT NULL, agent VARCHAR NOT NULL, PRIMARY KEY (device, metric, ts))""")
+    con.close()
+    s = DuckDBTimeSeries(path)
+    try:
+        batch = readings("smoke-1", 5)
+        assert s.write_readings(batch) == batch
+        assert s.write_readings([*batch, *readings("smoke-2", 2)]) == readings("smoke-2", 2)
+        assert s.reading_count() == 7
+    finally:
+        s.close()
 
 
 def test_data_survives_close_and_reopen(tmp_path: Path) -> None:
