@@ -96,21 +96,34 @@ class Receipts:
         if time.monotonic() >= self._save_at:
             # At most once a second: a synced write per batch cost up to 40 % of a small
             # batch's time, and lanes a second stale only mean a few resends after a crash.
-            self._flush()
+            # Also this replica's heartbeat, so it is written even when nothing moved.
+            self._flush(now)
         for agent in dict.fromkeys(agent for agent, _ in moved):
-            self._publish(agent, {"ts": now, **self.book.receipt(agent)})
+            self._publish(agent, {"ts": now, **self._covered(agent, now)})
             metrics.RECEIPTS_PUBLISHED.inc()
+
+    def _covered(self, agent: str, now: float) -> dict[str, int]:
+        """This replica's marks, lowered to what every other live replica has SAVED
+        (replicas sharing a PostgreSQL op store): the agent keeps the highest receipt
+        it sees, so one replica's receipt must not let it forget what another lacks.
+        Other replicas' saved marks lag their stores, never lead them; a lone replica
+        (or SQLite's embedded store) finds no other live one and is unchanged."""
+        own = self.book.receipt(agent)
+        others = self._lanes.others_upto(agent, now) if self._lanes is not None else None
+        if others is None:
+            return own
+        return {topic: min(mark, others.get(topic, 0)) for topic, mark in own.items()}
 
     def flush(self) -> None:
         """Save the lanes changed since the last save (also at a clean stop)."""
         with self._lock:
-            self._flush()
+            self._flush(None)
 
-    def _flush(self) -> None:
-        if self._lanes is None or not self._dirty:
+    def _flush(self, now: float | None) -> None:
+        if self._lanes is None or (not self._dirty and now is None):
             return
         lanes = self.book.lanes
         self._lanes.save({k: (lanes[k].upto, lanes[k].above, lanes[k].gap_since)
-                          for k in self._dirty})
+                          for k in self._dirty}, now)
         self._dirty.clear()
         self._save_at = time.monotonic() + SAVE_EVERY_S

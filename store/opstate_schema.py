@@ -14,7 +14,7 @@ from typing import Any
 from gridwatch.records import Alert
 from store.interfaces import Cursor
 
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 
 _DDL = """
 CREATE TABLE IF NOT EXISTS dead_letters (
@@ -189,7 +189,17 @@ ALTER TABLE incidents ADD COLUMN last_alert_at REAL;
 ALTER TABLE incidents ADD COLUMN false_alarm INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE incidents ADD COLUMN close_reason TEXT
 """
-MIGRATIONS: dict[int, str] = {1: _DDL, 2: _DDL_V2, 3: _DDL_V3, 4: _DDL_V4, 5: _DDL_V5}
+# Version 6 (issue 17, replicas): each replica's heartbeat, written with its lane save,
+# so a receipt covers only what every live replica has stored (store.opstate_receipts).
+_DDL_V6 = """
+CREATE TABLE IF NOT EXISTS receipt_replicas (
+    owner TEXT PRIMARY KEY,
+    beat REAL NOT NULL
+)
+"""
+MIGRATIONS: dict[int, str] = {
+    1: _DDL, 2: _DDL_V2, 3: _DDL_V3, 4: _DDL_V4, 5: _DDL_V5, 6: _DDL_V6,
+}
 
 ALERT_COLUMNS: tuple[str, ...] = tuple(f.name for f in fields(Alert))
 

@@ -13,11 +13,13 @@ from typing import cast
 import pytest
 
 from gridwatch.records import Alert, AlertChange, DeviceEvent
+from ingest.decode import Decoded
+from ingest.receipts import Receipts
 from store.interfaces import AlertContext
 from store.opstate_dispatch import DispatchState
 from store.opstate_events import EventLedger
 from store.opstate_incidents import IncidentStore
-from store.opstate_receipts import ReceiptLanes
+from store.opstate_receipts import LIVE_WINDOW_S, ReceiptLanes
 from store.opstate_sql import SqlOpStore
 from store.opstate_webhooks import Delivery, WebhookLog
 from tests.support.op_stores import OpStoreKind, column
@@ -177,3 +179,36 @@ def test_each_replica_keeps_its_own_receipt_lanes(pair: tuple[SqlOpStore, SqlOpS
     lanes_a.save({("agent-1", "readings"): (44, set(), None)})  # moved on: replaced
     assert ReceiptLanes(b, owner="replica-a").load() == {("agent-1", "readings"): (44, set(), None)}
     assert lanes_b.load() == {}
+
+
+def test_receipts_cover_only_what_every_live_replica_saved(
+    pair: tuple[SqlOpStore, SqlOpStore],
+) -> None:
+    """Issue 17 (replicas): the min over live replicas; a dead one stops counting after
+    the liveness window; a live one with no lane holds the topic at 0."""
+    a, b = pair
+    lanes_a, lanes_b = ReceiptLanes(a, owner="replica-a"), ReceiptLanes(b, owner="replica-b")
+    assert lanes_a.others_upto("agent-1", T0) is None  # alone: unchanged
+    lanes_b.save({("agent-1", "readings"): (40, set(), None)}, T0)
+    assert lanes_a.others_upto("agent-1", T0 + 1) == {"readings": 40}
+    # B's heartbeat is older than the window: B no longer holds receipts back.
+    assert lanes_a.others_upto("agent-1", T0 + LIVE_WINDOW_S + 1) is None
+    ReceiptLanes(b, owner="replica-c").beat(T0)  # live, stored nothing yet
+    assert lanes_a.others_upto("agent-1", T0 + 1) == {"readings": 0}
+
+
+def test_a_receipt_is_the_min_of_this_replica_and_the_live_others(
+    pair: tuple[SqlOpStore, SqlOpStore],
+) -> None:
+    a, b = pair
+    now = [T0]
+    sent: list[tuple[str, dict[str, float]]] = []
+    lanes_b = ReceiptLanes(b, owner="replica-b")
+    lanes_b.save({("agent-1", "readings"): (3, set(), None)}, T0)
+    rec = Receipts(lambda ag, body: sent.append((ag, body)), lambda: now[0],
+                   ReceiptLanes(a, owner="replica-a"))
+    rec.after_write([Decoded(agent="agent-1", kind="readings", seq=s) for s in range(1, 11)])
+    assert sent[-1][1]["readings"] == 3  # B has saved only up to 3
+    now[0] = T0 + LIVE_WINDOW_S + 1  # B dead for good: A's own mark counts
+    rec.after_write([Decoded(agent="agent-1", kind="readings", seq=11)])
+    assert sent[-1][1]["readings"] == 11
