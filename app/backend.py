@@ -25,6 +25,7 @@ from dispatch.alert_publisher import MqttAlertPublisher
 from dispatch.dispatcher import Dispatcher
 from gridwatch import metrics
 from gridwatch.clock import Clock, wall_clock
+from gridwatch.hold_budget import ChunkSizer
 from gridwatch.mqtt import parse_mqtt_url
 from gridwatch.notify import LogNotifier
 from gridwatch.priority_lock import PriorityLock
@@ -42,7 +43,6 @@ from store.opstate_receipts import ReceiptLanes
 from store.timeseries_duckdb import DuckDBTimeSeries
 
 log = logging.getLogger(__name__)
-READINGS_CHUNK = 5_000  # readings evaluated per hold of the engine lock (a few ms)
 TICK_S = 1.0  # offline and minimum-duration checks; alarms never wait for it
 SAVE_STATE_S = 300.0  # how often the anomaly detectors' learned state is written
 STATE_FILE = "anomaly-state.npz"
@@ -89,6 +89,7 @@ class DetectorStage:
         # Both ingest lanes and the ticker drive the engine's arrays; the alarm lane
         # goes first (gridwatch.priority_lock).
         self._lock = PriorityLock()
+        self._chunks = ChunkSizer()
 
     # Changes are queued for dispatch under the engine lock, in the order decided (the
     # readings lane, the alarm lane and the ticker all decide), and dispatched outside
@@ -100,11 +101,16 @@ class DetectorStage:
         self.dispatcher.finish(ticket)
 
     def on_readings(self, readings: Sequence[Reading]) -> None:
-        # In chunks: an alarm waiting for the engine gets it at the next chunk.
-        for start in range(0, len(readings), READINGS_CHUNK):
-            chunk = readings[start:start + READINGS_CHUNK]
+        # In chunks sized to a time budget: an alarm waiting for the engine gets it at
+        # the next chunk, so its wait is one chunk's evaluation (gridwatch.hold_budget).
+        start = 0
+        while start < len(readings):
+            chunk = readings[start:start + self._chunks.size()]
+            start += len(chunk)
             with self._lock, metrics.DETECTOR_SECONDS.labels(input="readings").time():
+                began = time.perf_counter()
                 ticket = self.dispatcher.enqueue(self.engine.process_readings(chunk))
+                self._chunks.took(len(chunk), time.perf_counter() - began)
             self.dispatcher.note_readings(chunk)
             self.dispatcher.finish(ticket)
 

@@ -36,6 +36,7 @@ from launchers.backend import BOOTSTRAP, BackendProcess, running_backend
 from launchers.mosquitto import Broker
 
 WRITTEN = "gridwatch_readings_written_total"
+EVALUATED = "gridwatch_detector_evaluation_seconds_count"  # one per engine hold
 
 
 def _payloads(registry: Registry, agent: str, messages: int, per_message: int,
@@ -129,10 +130,11 @@ def _raw_delivery(url: str, topic: str, payloads: list[bytes], rows: int) -> flo
     return rows / elapsed
 
 
-def _metric(serve: BackendProcess, name: str) -> float:
+def _metric(serve: BackendProcess, name: str, label: str = "") -> float:
+    """The sum of a metric's samples, or of those whose labels contain `label`."""
     text = httpx.get(f"{serve.base}/metrics", timeout=10).text
     return sum(float(line.split()[-1]) for line in text.splitlines()
-               if line.split("{")[0].split(" ")[0] == name)
+               if line.split("{")[0].split(" ")[0] == name and label in line)
 
 
 def _ingest_delivery(serve: BackendProcess, url: str, topic: str, payloads: list[bytes],
@@ -146,6 +148,20 @@ def _ingest_delivery(serve: BackendProcess, url: str, topic: str, payloads: list
     elapsed = time.perf_counter() - start
     pub.join(60)
     return rows / elapsed
+
+
+def _settle(serve: BackendProcess, quiet_s: float = 1.0, limit_s: float = 300.0) -> None:
+    """Wait until serve has evaluated what it stored: readings are acknowledged once
+    written, and the detectors can run on well after the last write. An "idle" figure
+    taken before this would be measured behind that backlog."""
+    last, quiet_since, deadline = -1.0, time.monotonic(), time.monotonic() + limit_s
+    while time.monotonic() < deadline:
+        now = _metric(serve, EVALUATED, 'input="readings"')
+        if now != last:
+            last, quiet_since = now, time.monotonic()
+        elif time.monotonic() - quiet_since >= quiet_s:
+            return
+        time.sleep(0.1)
 
 
 class AlertStream:
@@ -246,6 +262,7 @@ def run(quick: bool) -> list[Result]:
                     "publish -> durable write, detectors and dispatch on)", "readings/s",
                     statistics.median(ingest),
                     "plain paho subscriber, manual acks, same messages", statistics.median(raw)))
+            _settle(serve)
             stream = AlertStream(serve.base)
             idle_panels, load_panels = panels[: len(panels) // 3], panels[len(panels) // 3:]
             idle, idle_lost = _alarm_latencies(broker.url, stream, idle_panels)
