@@ -28,6 +28,13 @@ from gridwatch.records import AnomalyLevel
 NEWEST = "__newest__"  # the rule's own last accepted time per slot, beside the detector's
 LEVEL = "level."  # prefix of the fire level's arrays in the state
 BUDGET = "max_false_alerts_per_device_month"
+# The detector's features are counted in rows at the device's reporting interval (its
+# long shape is four hours of 5-minute samples, its memory 1,280 rows). A device that
+# reports far faster (a resend burst, a misconfigured interval, a flood) would flush that
+# memory in seconds and cost a nearest-neighbour search per row, so a row closer than
+# this fraction of the interval to the last one scored is stored and seen by the other
+# rules, but not scored. A quarter leaves room for a jittery clock.
+MIN_GAP_OF_INTERVAL = 0.25
 AnomalyState = dict[str, npt.NDArray[Any]]
 
 
@@ -46,6 +53,7 @@ class AnomalyRule(ReadingRule):
         self.newest = self.devices.floats(-np.inf)
         interval = index.interval_s[self.devices.members]
         self._interval = interval
+        self._min_gap = MIN_GAP_OF_INTERVAL * interval
         self.level = self._new_level()
         self._history_s = float(self.detector.history_rows * interval.max(initial=0.0))
 
@@ -58,8 +66,15 @@ class AnomalyRule(ReadingRule):
     def history_s(self) -> float:
         return self._history_s
 
+    def _accepts(self, newest: FloatArray, s: IntArray, t: FloatArray, v: FloatArray) -> BoolArray:
+        """Rows the detector scores: finite, newer than the last scored row of their
+        device by at least its minimum gap."""
+        gap = self._min_gap[s]
+        accepted: BoolArray = (t > newest[s]) & (t >= newest[s] + gap) & np.isfinite(v)
+        return accepted
+
     def observe(self, s: IntArray, t: FloatArray, v: FloatArray) -> tuple[BoolArray, Decision]:
-        ok = (t > self.newest[s]) & np.isfinite(v)
+        ok = self._accepts(self.newest, s, t, v)
         s, t, v = s[ok], t[ok], v[ok]
         self.newest[s] = t
         score, level, learning = judge(self.detector, self.level, s, t, v)
@@ -95,7 +110,7 @@ class AnomalyRule(ReadingRule):
         s, t, v = self._mine(batch)
         for part in rounds(s, t):
             ps, pt, pv = s[part], t[part], v[part]
-            ok = (pt > newest[ps]) & np.isfinite(pv)
+            ok = self._accepts(newest, ps, pt, pv)
             judge(detector, level, ps[ok], pt[ok], pv[ok])
             newest[ps[ok]] = pt[ok]
         return pack(newest, detector, level)
