@@ -75,6 +75,9 @@ class AnomalyRule(ReadingRule):
 
     def observe(self, s: IntArray, t: FloatArray, v: FloatArray) -> tuple[BoolArray, Decision]:
         ok = self._accepts(self.newest, s, t, v)
+        if not ok.any():  # a round of a flood: nothing to score, nothing to learn
+            none = np.zeros(0, dtype=np.bool_)
+            return ok, (none, none, np.zeros(0))
         s, t, v = s[ok], t[ok], v[ok]
         self.newest[s] = t
         score, level, learning = judge(self.detector, self.level, s, t, v)

@@ -81,7 +81,8 @@ class ReadingRule(ABC):
         changes: list[AlertChange] = []
         for part in device_time_rounds(s, t):
             ok, (starts, clears, value) = self.observe(s[part], t[part], v[part])
-            changes += self.life.step(s[part][ok], t[part][ok], starts, clears, value)
+            if ok.any():
+                changes += self.life.step(s[part][ok], t[part][ok], starts, clears, value)
         return changes
 
     def warm(self, batch: ReadingBatch) -> None:

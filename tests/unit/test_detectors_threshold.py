@@ -216,3 +216,34 @@ def test_rounds_hold_each_slot_at_most_once_and_in_time_order() -> None:
             seen[int(slot[p])] = float(ts[p])
         positions += part.tolist()
     assert sorted(positions) == list(range(200))
+
+
+@pytest.mark.parametrize("min_duration_s", [0.0, 30.0])
+def test_a_batch_decides_exactly_as_its_readings_one_at_a_time(
+    h: Harness, min_duration_s: float
+) -> None:
+    """Quiet devices skip the round-by-round steps (ThresholdRule._skip_quiet); what is
+    decided must not change: many readings per device, in shuffled order, some devices
+    crossing the levels and some never, against the same readings fed one by one."""
+    spec = h.spec.model_copy(update={"min_duration_s": min_duration_s})
+    ids = [f"s{i}" for i in range(8)]
+    rng = random.Random(11)
+    fire, clear = spec.fire_at, spec.clear_at
+    calm = clear - (fire - clear) if spec.direction == "above" else clear + (clear - fire)
+    readings = []
+    for n, dev in enumerate(ids):
+        wild = n % 2 == 0  # half the devices cross the levels, half stay calm
+        for k in range(60):
+            value = rng.choice([calm, fire, clear, (fire + clear) / 2]) if wild else calm
+            readings.append(reading(dev, T0 + 10.0 * k, value, metric=spec.metric))
+    readings.append(reading("s1", T0 + 5.0, float("nan"), metric=spec.metric))
+    rng.shuffle(readings)
+    batched, single = Harness(spec, ids), Harness(spec, ids)
+    together = batched.feed(*readings)
+    apart = [c for r in sorted(readings, key=lambda r: r.ts) for c in single.feed(r)]
+    key = lambda c: (c.ts, c.device, c.kind)  # noqa: E731
+    assert sorted(map(key, together)) == sorted(map(key, apart))
+    assert len(together) > 4  # the wild devices did change state
+    assert np.array_equal(batched.rule.last_ts, single.rule.last_ts)
+    later = [batched.at(d, T0 + 1000.0, fire) for d in ids]  # both go on alike
+    assert sorted(map(key, batched.feed(*later))) == sorted(map(key, single.feed(*later)))
