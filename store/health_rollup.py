@@ -44,13 +44,15 @@ import threading
 import time
 from bisect import bisect_left, bisect_right
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from itertools import pairwise
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
 
+from store.health_batch import FloatArray, device_times
 from store.health_duckdb import DeviceHealthStats, allowance_table, observed_from, to_stats
 
 log = logging.getLogger(__name__)
@@ -188,6 +190,28 @@ def bucket_of(ts: float) -> int:
     return math.floor(ts / BUCKET_S)
 
 
+def _steps(
+    device: str, known: float, stamps: FloatArray, floor_s: float
+) -> list[tuple[str, float, float]]:
+    """The silences (a, b), a < b, longer than `floor_s` between `known` and `stamps`
+    taken one after another (ascending above it, descending below it)."""
+    if not len(stamps):
+        return []
+    prev = np.concatenate(([known], stamps[:-1]))
+    long = np.abs(stamps - prev) > floor_s
+    a, b = np.minimum(prev, stamps)[long], np.maximum(prev, stamps)[long]
+    return [(device, x, y) for x, y in zip(a.tolist(), b.tolist(), strict=True)]
+
+
+def _count(counts: dict[tuple[str, int], int], device: str, stamps: FloatArray) -> None:
+    """One message per time, added to its bucket's count."""
+    if not len(stamps):
+        return
+    buckets, n = np.unique(np.floor(stamps / BUCKET_S).astype(np.int64), return_counts=True)
+    for bucket, k in zip(buckets.tolist(), n.tolist(), strict=True):
+        counts[(device, bucket)] += k
+
+
 def _arrow(columns: Mapping[str, tuple[list[Any], pa.DataType]]) -> pa.Table:
     return pa.table({name: pa.array(values, type=t) for name, (values, t) in columns.items()})
 
@@ -284,50 +308,44 @@ class HealthRollup:
             raise
         self._open.clear()
 
-    def add(self, cur: Any, new: Iterable[tuple[str, str, float, float]]) -> Change:
-        """Fold newly stored readings (device, metric, ts, value) in; call it in the
-        transaction that stored them, after the insert, and `applied` after COMMIT."""
-        times: dict[str, set[float]] = defaultdict(set)
-        rows_at: dict[tuple[str, float], int] = defaultdict(int)
-        battery: dict[str, tuple[float, float]] = {}
-        for device, metric, ts, value in new:
-            times[device].add(ts)
-            rows_at[(device, ts)] += 1
-            if metric == "battery_pct" and (device not in battery or ts > battery[device][0]):
-                battery[device] = (ts, value)
+    def add(self, cur: Any, new: pa.Table) -> Change:
+        """Fold newly stored readings (columns device, metric, ts, value) in; call it in
+        the transaction that stored them, after the insert, and `applied` after COMMIT."""
         change = Change()
         before = self._newest * BUCKET_S  # a message before it goes to the tables now
         behind: dict[str, _Device] = {}
         silences: list[tuple[str, float, float]] = []
         late: list[tuple[str, float]] = []
+        rows_at: dict[tuple[str, float], int] = {}
         counts = change.counts
-        for device, stamps in times.items():
+        for group in device_times(new):
+            device, stamps = group.device, group.stamps
             dev = self._devices.get(device)
             if dev is None:
-                first = min(stamps)
+                first = float(stamps[0])
                 dev = _Device(first, first)
                 counts[(device, bucket_of(first))] += 1
-            lo, hi = dev.first, dev.last
-            # outwards from what is known: later ones up, earlier ones down, so each
-            # step is to the neighbour just handled
-            for ts in sorted(t for t in stamps if t > dev.last):
-                if ts - hi > self.floor_s:
-                    silences.append((device, hi, ts))
-                hi = ts
-                counts[(device, bucket_of(ts))] += 1
-            for ts in sorted((t for t in stamps if t < dev.first), reverse=True):
-                if lo - ts > self.floor_s:
-                    silences.append((device, ts, lo))
-                lo = ts
-                counts[(device, bucket_of(ts))] += 1
+            # outwards from what is known: later ones up, earlier ones down, each step
+            # from the neighbour just handled
+            up = stamps[stamps > dev.last]
+            down = stamps[stamps < dev.first][::-1]
+            silences += _steps(device, dev.last, up, self.floor_s)
+            silences += _steps(device, dev.first, down, self.floor_s)
+            _count(counts, device, up)
+            _count(counts, device, down)
             # inside the known span: a replay after an outage, or another metric of a
             # known message (`_new_late` tells them apart)
-            late += [(device, t) for t in stamps if dev.first < t < dev.last]
-            dev = replace(dev, first=lo, last=hi)
-            if device in battery:
-                dev = dev.with_battery(*battery[device])
+            inside = (stamps > dev.first) & (stamps < dev.last)
+            for at, rows in zip(stamps[inside].tolist(), group.rows[inside].tolist(),
+                                strict=True):
+                late.append((device, at))
+                rows_at[(device, at)] = rows
+            dev = replace(dev, first=float(down[-1]) if len(down) else dev.first,
+                          last=float(up[-1]) if len(up) else dev.last)
+            if group.battery is not None:
+                dev = dev.with_battery(*group.battery)
             change.devices[device] = dev
-            if min(stamps) < before:
+            if stamps[0] < before:
                 behind[device] = dev
         if behind:
             self._put_devices(cur, behind, replace_all=False)

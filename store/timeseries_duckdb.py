@@ -191,11 +191,12 @@ class DuckDBTimeSeries:
             with self._transaction(writer, batch) as cur:
                 fresh = cur.execute(_NEW_READINGS, span).fetchnumpy()["i"]
                 new = [readings[i] for i in fresh.tolist()]
+                stored = batch.take(fresh)
                 cur.unregister(_BATCH)
-                cur.register(_BATCH, batch.take(fresh))
+                cur.register(_BATCH, stored)
                 cur.execute(_APPEND_READINGS)
                 cur.execute(_touch_last_seen(writer.last_seen))
-                change = self._health.add(cur, ((r.device, r.metric, r.ts, r.value) for r in new))
+                change = self._health.add(cur, stored)
             self._health.applied(change)
         return new
 
