@@ -15,6 +15,7 @@ from launchers.mosquitto import MosquittoMissing
 
 BENCHMARKS: dict[str, str] = {
     "ingest": "bench.ingest",
+    "alarm-storm": "bench.storm",
     "detectors": "bench.detectors",
     "anomaly": "bench.anomaly",
     "camera": "bench.camera",
