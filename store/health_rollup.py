@@ -232,7 +232,12 @@ class HealthRollup:
         if not floor_s > 0:
             raise ValueError(f"health floor_s must be > 0, not {floor_s}")
         self.floor_s = floor_s
-        self._lock = threading.Lock()  # memory between the writer and the report
+        # Memory between the writer and the report. The writer holds it from before its
+        # batch's COMMIT until `applied` (`batch_visible`), and a report for all its
+        # reads: a report sees a batch in both the tables and memory, or in neither.
+        # (Between the two a report found a device online, from the committed tables,
+        # with no battery and a gap, from memory not yet applied.)
+        self._lock = threading.RLock()
         for ddl in SCHEMA:
             cur.execute(ddl)
         kept = cur.execute("SELECT floor_s, clean, flushed_below FROM health_meta").fetchall()
@@ -364,6 +369,10 @@ class HealthRollup:
             change.flushed_below = newest
         return change
 
+    def batch_visible(self) -> threading.RLock:
+        """Hold it around a batch's transaction and its `applied` (see `_lock`)."""
+        return self._lock
+
     def applied(self, change: Change) -> None:
         """The batch's transaction committed: its change is now memory's."""
         with self._lock:
@@ -453,23 +462,23 @@ class HealthRollup:
             "tail_start": max(start, end_bucket * BUCKET_S - BUCKET_S),
         }
         table = allowance_table(allowances, commissioned)
-        with self._lock:
+        with self._lock:  # memory and the tables at the same batch (see `_lock`)
             state = self._state_table(self._devices)
             open_counts = _arrow({
                 "device": ([k[0] for k in self._open], pa.string()),
                 "bucket": ([k[1] for k in self._open], pa.int64()),
                 "messages": (list(self._open.values()), pa.int64()),
             })
-        views = {_ALLOW: table, _STATE: state, _OPEN: open_counts}
-        for name, view in views.items():
-            cur.register(name, view)
-        try:
-            rows = cur.execute(_REPORT, params).fetchall()
-        finally:
-            for name in views:
-                cur.unregister(name)
-        later = [r[0] for r in rows if r[-1]]
-        battery = self._battery_before(cur, start, end, later) if later else {}
+            views = {_ALLOW: table, _STATE: state, _OPEN: open_counts}
+            for name, view in views.items():
+                cur.register(name, view)
+            try:
+                rows = cur.execute(_REPORT, params).fetchall()
+            finally:
+                for name in views:
+                    cur.unregister(name)
+            later = [r[0] for r in rows if r[-1]]
+            battery = self._battery_before(cur, start, end, later) if later else {}
         rows = [(*r[:5], battery.get(r[0], r[5]), *r[6:8]) for r in rows]
         return to_stats(rows)
 

@@ -187,7 +187,7 @@ class DuckDBTimeSeries:
         span = [float(ts.min()), float(ts.max())]
         # The lock is held until the health rollup has taken the change in: the next
         # batch's `add` must see this one's.
-        with writer.lock:
+        with writer.lock, self._health.batch_visible():
             with self._transaction(writer, batch) as cur:
                 fresh = cur.execute(_NEW_READINGS, span).fetchnumpy()["i"]
                 new = [readings[i] for i in fresh.tolist()]

@@ -5,14 +5,15 @@ from __future__ import annotations
 import random
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import duckdb
 import pytest
 
 from gridwatch.records import DeviceEvent, Reading
-from store.health_duckdb import device_health
-from store.health_rollup import BUCKET_S, HealthRollup, bucket_of
+from store.health_duckdb import DeviceHealthStats, device_health
+from store.health_rollup import BUCKET_S, Change, HealthRollup, bucket_of
 from store.timeseries_duckdb import DuckDBTimeSeries
 
 DAY = 86_400.0
@@ -233,3 +234,36 @@ def test_a_clean_database_from_before_checkpoints_is_taken_as_it_is(
                     cur, start, end, ALLOW, FAULTS)
     finally:
         store.close()
+
+
+def test_a_report_never_sees_a_batch_committed_but_not_yet_kept(tmp_path: Path) -> None:
+    """Between a batch's COMMIT and the rollup taking it in, a report found the device
+    online (from the tables) with no battery and a gap (from memory): a maintenance page
+    under load showed exactly that. A report must see the batch in both or in neither."""
+    store = DuckDBTimeSeries(tmp_path / "ts.duckdb")
+    committed, go = threading.Event(), threading.Event()
+    applied = store._health.applied
+
+    def slow_applied(change: Change) -> None:
+        committed.set()
+        assert go.wait(10)
+        applied(change)
+
+    store._health.applied = slow_applied  # type: ignore[method-assign]
+    now = T0 + DAY
+    batch = [Reading("a1", "smoke-1", "smoke_obscuration_pct_m", now, 0.3),
+             Reading("a1", "smoke-1", "battery_pct", now, 55.0)]
+    writer = threading.Thread(target=store.write_readings, args=(batch,))
+    writer.start()
+    assert committed.wait(10)
+    reports: list[list[DeviceHealthStats]] = []
+    reader = threading.Thread(target=lambda: reports.append(
+        store.device_health(now - DAY, now + 1, {"smoke-1": 210.0}, FAULTS)))
+    reader.start()
+    reader.join(0.5)  # a report that does not wait has its answer by now
+    go.set()
+    writer.join(10)
+    reader.join(10)
+    store.close()
+    (row,) = reports[0]
+    assert row.last_seen == now and row.battery == 55.0, row
