@@ -26,7 +26,7 @@ from typing import Any
 import httpx
 
 from api.sse import RECONNECT_MS
-from bench.kit import Result
+from bench.kit import Result, arrival
 from config.loader import DEFAULT_CONFIG_DIR, load_registry
 from gridwatch.mqtt import make_client, parse_mqtt_url
 from launchers.backend import BOOTSTRAP, BackendProcess
@@ -81,12 +81,7 @@ class Board:
                     data = ""
 
     def wait_for(self, device: str, timeout: float) -> float | None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if device in self.arrivals:
-                return self.arrivals[device]
-            time.sleep(0.005)
-        return None
+        return arrival(self.arrivals, device, timeout)
 
     def close(self) -> None:
         self._stop.set()

@@ -150,7 +150,7 @@ def _ingest_delivery(serve: BackendProcess, url: str, topic: str, payloads: list
     return rows / elapsed
 
 
-def _settle(serve: BackendProcess, quiet_s: float = 1.0, limit_s: float = 300.0) -> None:
+def settle(serve: BackendProcess, quiet_s: float = 1.0, limit_s: float = 300.0) -> None:
     """Wait until serve has evaluated what it stored: readings are acknowledged once
     written, and the detectors can run on well after the last write. An "idle" figure
     taken before this would be measured behind that backlog."""
@@ -225,7 +225,7 @@ def _p(values: list[float], q: float) -> float:
 
 
 @contextmanager
-def _stack(tmp: Path) -> Iterator[tuple[Broker, BackendProcess]]:
+def serve_behind_mosquitto(tmp: Path) -> Iterator[tuple[Broker, BackendProcess]]:
     broker = Broker(tmp / "broker", "max_inflight_messages 1000\n")
     broker.start()
     try:
@@ -244,7 +244,7 @@ def run(quick: bool) -> list[Result]:
     results: list[Result] = []
     with tempfile.TemporaryDirectory(prefix="gw-bench-ingest-") as tmp_name:
         tmp = Path(tmp_name)
-        with _stack(tmp) as (broker, serve):
+        with serve_behind_mosquitto(tmp) as (broker, serve):
             capacity = 0.0
             for per_message in (100, 500):
                 messages = rows // per_message
@@ -262,7 +262,7 @@ def run(quick: bool) -> list[Result]:
                     "publish -> durable write, detectors and dispatch on)", "readings/s",
                     statistics.median(ingest),
                     "plain paho subscriber, manual acks, same messages", statistics.median(raw)))
-            _settle(serve)
+            settle(serve)
             stream = AlertStream(serve.base)
             idle_panels, load_panels = panels[: len(panels) // 3], panels[len(panels) // 3:]
             idle, idle_lost = _alarm_latencies(broker.url, stream, idle_panels)

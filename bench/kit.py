@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 ROUNDS = 3  # each figure is the median of this many rounds: the machines are shared
@@ -21,3 +23,13 @@ class Result:
             f"{self.name}: {self.figure:,.6g} {self.unit}  |  reference ({self.reference_name}): "
             f"{self.reference:,.6g} {self.unit}  |  ratio {ratio:.2f}"
         )
+
+
+def arrival(seen: Mapping[str, float], key: str, timeout: float) -> float | None:
+    """`seen[key]` once another thread has put it there, or None after `timeout` s."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if key in seen:
+            return seen[key]
+        time.sleep(0.005)
+    return None

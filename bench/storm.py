@@ -17,8 +17,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench.ingest import AlertStream, _settle, _stack
-from bench.kit import ROUNDS, Result
+from bench.ingest import AlertStream, serve_behind_mosquitto, settle
+from bench.kit import ROUNDS, Result, arrival
 from config.loader import DEFAULT_CONFIG_DIR, load_registry
 from config.registry import Registry
 from gridwatch.mqtt import make_client, parse_mqtt_url
@@ -51,15 +51,6 @@ def _alarm(panel: tuple[str, str], seq: int) -> tuple[str, bytes]:
     return f"gw/v1/{agent}/events", json.dumps(body).encode()
 
 
-def _wait_for(stream: AlertStream, device: str, limit_s: float = 30.0) -> float | None:
-    deadline = time.time() + limit_s
-    while time.time() < deadline:
-        if device in stream.first_seen:
-            return stream.first_seen[device]
-        time.sleep(0.005)
-    return None
-
-
 def run(quick: bool) -> list[Result]:
     registry = load_registry(DEFAULT_CONFIG_DIR)
     panels = sorted((d.id, d.agent) for d in registry.config.devices if d.type == "fire_panel")
@@ -71,7 +62,7 @@ def run(quick: bool) -> list[Result]:
     lost = 0
     warned, storm_s = 0, float("nan")
     with tempfile.TemporaryDirectory(prefix="gw-bench-storm-") as tmp_name, \
-            _stack(Path(tmp_name)) as (broker, serve):
+            serve_behind_mosquitto(Path(tmp_name)) as (broker, serve):
         stream = AlertStream(serve.base)
         target = parse_mqtt_url(broker.url)
         pub = make_client(target, f"bench-storm-{time.monotonic_ns()}")
@@ -84,7 +75,7 @@ def run(quick: bool) -> list[Result]:
                 topic, body = _alarm(panels[2 * r], seq)
                 sent = time.time()
                 pub.publish(topic, body, qos=1)
-                seen = _wait_for(stream, panels[2 * r][0])
+                seen = arrival(stream.first_seen, panels[2 * r][0], 30)
                 if seen is not None:
                     idle.append(seen - sent)
                 # The storm, then the alarm 50 ms later.
@@ -95,7 +86,7 @@ def run(quick: bool) -> list[Result]:
                 topic, body = _alarm(panels[2 * r + 1], seq + 2)
                 sent = time.time()
                 pub.publish(topic, body, qos=1)
-                seen = _wait_for(stream, panels[2 * r + 1][0])
+                seen = arrival(stream.first_seen, panels[2 * r + 1][0], 30)
                 if seen is None:
                     lost += 1
                 else:
@@ -111,7 +102,7 @@ def run(quick: bool) -> list[Result]:
                 t1 = t0 + 2 * CONFIRM_S
                 for topic, body in _battery_messages(registry, t1, (95.0,), seq + 3):
                     pub.publish(topic, body, qos=1)
-                _settle(serve)
+                settle(serve)
         finally:
             pub.disconnect()
             pub.loop_stop()
