@@ -34,9 +34,13 @@ def cmd_check_config(args: argparse.Namespace) -> int:
 
 def cmd_serve(args: argparse.Namespace) -> int:
     from app.backend import Backend, BackendSettings
-    from app.server_run import run_server
+    from app.server_run import listen_socket, run_server
 
     registry = load_registry_or_exit(args.config)
+    sock = listen_socket("serve", args.host, args.port)
+    if isinstance(sock, str):
+        print(sock, file=sys.stderr)
+        return 3
     try:
         backend = Backend(
             registry,
@@ -53,18 +57,20 @@ def cmd_serve(args: argparse.Namespace) -> int:
         )
     except ValueError as exc:
         print(f"gridwatch serve: {exc}", file=sys.stderr)
+        sock.close()
         return 2
     try:
         backend.start()
     except ConnectionError as exc:  # the op store is unreachable
         print(f"gridwatch serve: {exc}", file=sys.stderr)
         backend.stop()
+        sock.close()
         return 2
     server = backend.make_server()
     print(f"gridwatch serving http://{args.host}:{args.port}/ (data in {args.data_dir}, "
           f"broker {backend.mqtt.display})", flush=True)
     try:
-        run_server(server)  # returns after SIGINT/SIGTERM, so the stop below runs
+        run_server(server, sock)  # returns after SIGINT/SIGTERM, so the stop below runs
     finally:
         backend.stop()
     return 0

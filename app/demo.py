@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import socket
 import sys
 import tempfile
 import threading
@@ -22,7 +21,7 @@ import uvicorn
 
 from app.backend import Backend, BackendSettings
 from app.demo_camera import camera_adapter
-from app.server_run import run_server
+from app.server_run import listen_socket, run_server
 from config.registry import Registry
 
 if TYPE_CHECKING:
@@ -104,21 +103,6 @@ def _print_when_up(server: uvicorn.Server, text: str, stop: threading.Event) -> 
         print(text, flush=True)
 
 
-def port_free(host: str, port: int) -> str | None:
-    """None when `port` can be listened on; otherwise what to tell the user. Checked
-    before anything starts, so a busy port fails before any token is printed."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            sock.bind((host, port))
-        except OSError as exc:
-            return (
-                f"gridwatch demo: port {port} on {host} is not free ({exc.strerror}); "
-                f"stop what uses it or pick another with --port, e.g. --port {port + 1}"
-            )
-    return None
-
-
 def _entrapment_unit(registry: Registry) -> str | None:
     """The maintenance unit of the elevators where the demo's entrapment happens, so the
     maintenance token sees a fault of its own devices."""
@@ -154,9 +138,9 @@ def run_demo(args: argparse.Namespace) -> int:
     from app.embedded_broker import EmbeddedBroker
     from edge.agent import EdgeAgent
 
-    busy = port_free("127.0.0.1", args.port)
-    if busy is not None:
-        print(busy, file=sys.stderr, flush=True)
+    sock = listen_socket("demo", "127.0.0.1", args.port)
+    if isinstance(sock, str):  # busy: fail before anything starts or a token is printed
+        print(sock, file=sys.stderr, flush=True)
         return 3
     if not args.verbose:
         # The demo's stages narrate at INFO (about 55 lines at start); a newcomer needs
@@ -197,7 +181,7 @@ def run_demo(args: argparse.Namespace) -> int:
         name="demo-banner", daemon=True,
     ).start()
     try:
-        run_server(server)  # returns after SIGINT/SIGTERM, so the cleanup below runs
+        run_server(server, sock)  # returns after SIGINT/SIGTERM, so the cleanup below runs
     finally:
         stop.set()
         # The backend first: 27 agents saying goodbye are not 27 warnings to read.

@@ -11,6 +11,7 @@ normally and the caller's `finally` does its work.
 from __future__ import annotations
 
 import signal
+import socket
 import sys
 from types import FrameType
 
@@ -33,12 +34,31 @@ def _raise_stopped(signum: int, frame: FrameType | None) -> None:
     raise _Stopped(signum)
 
 
-def run_server(server: uvicorn.Server) -> None:
-    """`server.run()`, returning (not dying) after a SIGINT or SIGTERM shutdown."""
+def listen_socket(command: str, host: str, port: int) -> socket.socket | str:
+    """The HTTP server's listening socket, or what to tell the user when it cannot be
+    had. Taken before anything else starts: the MQTT clients a process starts connect
+    from ephemeral ports, and one of them took a test's free HTTP port before uvicorn
+    bound it ("address already in use" after the tokens were printed). A busy port also
+    fails at once, before any token is printed."""
+    try:
+        family = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM,
+                                    flags=socket.AI_PASSIVE)[0][0]
+        return socket.create_server((host, port), family=family, backlog=2048)
+    except OSError as exc:
+        return (
+            f"gridwatch {command}: cannot listen on {host} port {port} "
+            f"({exc.strerror or exc}); stop what uses it or pick another with --port, "
+            f"e.g. --port {port + 1}"
+        )
+
+
+def run_server(server: uvicorn.Server, sock: socket.socket) -> None:
+    """`server.run()` on `sock`, returning (not dying) after a SIGINT or SIGTERM
+    shutdown."""
     previous = {sig: signal.signal(sig, _raise_stopped) for sig in STOP_SIGNALS}
     sys.setswitchinterval(GIL_SWITCH_INTERVAL_S)
     try:
-        server.run()
+        server.run(sockets=[sock])
     except _Stopped:
         pass
     finally:
