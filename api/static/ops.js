@@ -241,15 +241,24 @@ function renderAll() {
   renderQueue();
 }
 
+// Loads overlap (a transition reloads while the queue filter changes): only the
+// newest request's answer is shown, or an older one, arriving last, would put back a
+// queue the user has already left (a closed incident vanished from the "closed" view).
+let incidentsRequest = 0;
+
 async function loadIncidents() {
   const status = document.getElementById("queue-status").value;
+  const request = ++incidentsRequest;
+  let found;
   try {
-    const found = await apiGet(`/api/v1/incidents?limit=200${status ? `&status=${status}` : ""}`);
-    incidents = status ? found : found.filter((i) => i.status !== "closed");
+    found = await apiGet(`/api/v1/incidents?limit=200${status ? `&status=${status}` : ""}`);
+    found = status ? found : found.filter((i) => i.status !== "closed");
   } catch (err) {
     console.warn("incidents", err); // e.g. 403 for a maintenance unit: no queue for it
-    incidents = [];
+    found = [];
   }
+  if (request !== incidentsRequest) return;
+  incidents = found;
   renderQueue();
 }
 

@@ -93,3 +93,42 @@ def test_ops_centre(
     ops.click("#lang")
     shot(ops, tmp_path / "ops-closed-en.png")
     assert console_problems(browser) == [], console_problems(browser)  # CSP included
+
+
+def test_an_older_queue_answer_arriving_last_does_not_replace_the_chosen_queue(
+    browser: BrowserContext, backend: BackendProcess, broker: Broker, registry: Registry,
+) -> None:
+    """A transition reloads the open queue while the user switches to "closed"; when the
+    open queue's answer arrives last, it must not be shown under the "closed" filter
+    (under load, a closed incident vanished from the closed view this way)."""
+    device, agent = smoke_detector_in(registry, area_path(registry, "wy1"))
+    ops_token = make_token(backend.data_dir, "--role", "ops", "--name", "运营中心值班长")
+    ops = sign_in(browser, backend, ops_token, home="/ui/ops", host="localhost")
+    pub = TestPublisher(broker.url, "test-ops-race")
+    try:
+        pub.publish(f"gw/v1/{agent}/readings",
+                    readings_msg(agent, 1, [(device, SMOKE, time.time(), 6.0)]))
+    finally:
+        pub.close()
+    ops.wait_for_selector(".incident[data-status='open']", timeout=15_000)
+
+    # The open queue's answer comes late (a fetch wrapper in the page: the network is
+    # real, only the answer is held back 1.5 s).
+    ops.evaluate("""() => {
+      const real = window.fetch;
+      window.fetch = async (url, opts) => {
+        const answer = await real(url, opts);
+        if (String(url).includes('/api/v1/incidents?limit=200') && !String(url).includes('status='))
+          await new Promise((done) => setTimeout(done, 1500));
+        return answer;
+      };
+    }""")
+    # The open queue is asked for first (as after a transition), then "closed" is chosen.
+    ops.evaluate("""() => {
+      const pick = document.getElementById('queue-status');
+      pick.value = ''; pick.dispatchEvent(new Event('change'));
+      pick.value = 'closed'; pick.dispatchEvent(new Event('change'));
+    }""")
+    ops.wait_for_timeout(3_000)  # both answers are in by now
+    assert ops.input_value("#queue-status") == "closed"
+    assert ops.locator("#queue .incident[data-status='open']").count() == 0
