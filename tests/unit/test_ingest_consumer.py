@@ -22,6 +22,7 @@ from ingest.decode import RawMessage
 from ingest.pipeline import IngestPipeline, RecordSink, StoreError
 from store.opstate_sqlite import SqliteOpStore
 from store.timeseries_duckdb import DuckDBTimeSeries
+from tests.support.sinks import NullSink
 from tests.support.tiny_street import lc_street
 
 NOW = 1_764_090_000.0
@@ -44,20 +45,6 @@ class FakeClient:
 
     def unsubscribe(self, topics: Any) -> None:
         self.unsubscriptions.append(topics)
-
-
-class NullSink:
-    def on_events(self, events: Sequence[Any]) -> None:
-        pass
-
-    def on_readings(self, readings: Sequence[Any]) -> None:
-        pass
-
-    def on_agent_status(self, agent: str, state: str, ts: float) -> None:
-        pass
-
-    def on_agent_garbage(self, agent: str, ts: float, detail: str, over: bool) -> None:
-        pass
 
 
 class ScriptedPipeline(IngestPipeline):

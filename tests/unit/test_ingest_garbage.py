@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -14,6 +13,7 @@ from ingest.garbage import GarbageBudget, garbage_change
 from ingest.pipeline import IngestPipeline
 from store.opstate_sqlite import SqliteOpStore
 from store.timeseries_duckdb import DuckDBTimeSeries
+from tests.support.sinks import NullSink
 from tests.support.tiny_street import lc_street
 
 NOW = 1_764_090_000.0
@@ -63,18 +63,9 @@ def test_the_garbage_alert_is_filed_under_the_agents_first_device() -> None:
     assert garbage_change(registry, "nobody", NOW, "x", over=False) is None
 
 
-class GarbageSink:
+class GarbageSink(NullSink):
     def __init__(self) -> None:
         self.garbage: list[tuple[str, bool]] = []
-
-    def on_events(self, events: Sequence[Any]) -> None:
-        pass
-
-    def on_readings(self, readings: Sequence[Any]) -> None:
-        pass
-
-    def on_agent_status(self, agent: str, state: str, ts: float) -> None:
-        pass
 
     def on_agent_garbage(self, agent: str, ts: float, detail: str, over: bool) -> None:
         self.garbage.append((agent, over))
