@@ -29,7 +29,8 @@ from gridwatch.hold_budget import ChunkSizer
 from gridwatch.mqtt import parse_mqtt_url
 from gridwatch.notify import LogNotifier
 from gridwatch.priority_lock import PriorityLock
-from gridwatch.records import AnomalyLevel, DeviceEvent, Reading
+from gridwatch.reading_table import ReadingTable
+from gridwatch.records import AnomalyLevel, DeviceEvent
 from ingest.consumer import LANES, ConsumerSettings, IngestConsumer
 from ingest.disk_guard import DiskGuard
 from ingest.garbage import GarbageBudget, garbage_change
@@ -100,12 +101,12 @@ class DetectorStage:
             ticket = self.dispatcher.enqueue(self.engine.process_events(events))
         self.dispatcher.finish(ticket)
 
-    def on_readings(self, readings: Sequence[Reading]) -> None:
+    def on_readings(self, readings: ReadingTable) -> None:
         # In chunks sized to a time budget: an alarm waiting for the engine gets it at
         # the next chunk, so its wait is one chunk's evaluation (gridwatch.hold_budget).
         start = 0
         while start < len(readings):
-            chunk = readings[start:start + self._chunks.size()]
+            chunk = readings.rows(start, start + self._chunks.size())
             start += len(chunk)
             with self._lock, metrics.DETECTOR_SECONDS.labels(input="readings").time():
                 began = time.perf_counter()

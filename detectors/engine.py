@@ -60,7 +60,7 @@ class DetectorEngine(EngineRestart):
             self.lifecycles.update(self.elevator.life)
 
     def process_readings(self, readings: Sequence[Reading]) -> list[AlertChange]:
-        batch = ReadingBatch.from_readings(self.index, readings)
+        batch = ReadingBatch.of(self.index, readings)
         now = self.clock()
         changes = self.agents.filter(self.offline.observe(batch.slot, batch.ts, now), now)
         return changes + self.evaluate(batch)

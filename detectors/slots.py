@@ -18,6 +18,7 @@ import numpy.typing as npt
 from config.models import DEVICE_TYPES, RulesSpec
 from config.models_rules import ELEVATOR_METRICS, READING_RULE_LISTS
 from config.registry import Registry
+from gridwatch.reading_table import ReadingTable
 from gridwatch.records import Reading
 
 IntArray = npt.NDArray[np.intp]
@@ -108,6 +109,23 @@ class ReadingBatch:
 
     def where(self, mask: BoolArray) -> ReadingBatch:
         return ReadingBatch(self.slot[mask], self.metric[mask], self.ts[mask], self.value[mask])
+
+    @classmethod
+    def of(cls, index: DeviceIndex, readings: Sequence[Reading]) -> ReadingBatch:
+        if isinstance(readings, ReadingTable):
+            return cls.from_table(index, readings)
+        return cls.from_readings(index, readings)
+
+    @classmethod
+    def from_table(cls, index: DeviceIndex, table: ReadingTable) -> ReadingBatch:
+        # One dictionary lookup per distinct device and metric, not per reading.
+        devices, device_code = table.strings("device")
+        metrics, metric_code = table.strings("metric")
+        slot = index.slots_of(devices)[device_code]
+        metric = np.fromiter(map(index.metric_id.get, metrics, repeat(-1)), dtype=np.intp,
+                             count=len(metrics))[metric_code]
+        known = slot >= 0  # ingest dead-letters unknown devices already
+        return cls(slot[known], metric[known], table.ts[known], table.value[known])
 
     @classmethod
     def from_readings(cls, index: DeviceIndex, readings: Sequence[Reading]) -> ReadingBatch:

@@ -32,6 +32,7 @@ from gridwatch import metrics
 from gridwatch.alert_json import alert_json
 from gridwatch.clock import Clock, wall_clock
 from gridwatch.notify import LogNotifier
+from gridwatch.reading_table import ReadingTable
 from gridwatch.records import Alert, AlertChange, Reading
 from store.interfaces import AlertContext, IncidentOps, OpStore
 from store.opstate_dispatch import DispatchState
@@ -383,9 +384,8 @@ class Dispatcher:
 
     def note_readings(self, readings: Sequence[Reading]) -> None:
         """Elevator modes, for inhibition (a car in inspection reports expected faults)."""
-        for r in readings:
-            if r.metric == ELEVATOR_MODE:
-                self.inhibitor.set_mode(r.device, int(r.value))
+        for r in ReadingTable.of(readings).of_metric(ELEVATOR_MODE):
+            self.inhibitor.set_mode(r.device, int(r.value))
 
     def tick(self) -> int:
         """Fire due escalation and re-notification timers; the steps recorded."""

@@ -10,6 +10,7 @@ messages are rare and pay for two decodes; good ones pay for one cheap one.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from itertools import repeat
 
@@ -19,6 +20,7 @@ import numpy.typing as npt
 
 from config.registry import Registry
 from gridwatch.mqtt import MAX_ITEMS
+from gridwatch.reading_table import ReadingTable
 from gridwatch.records import Reading
 
 # The same rules as ingest.payloads.ReadingItem; fullmatch, since `$` in Python's re
@@ -61,6 +63,35 @@ class ReadingColumns:
             map(Reading, repeat(self.agent), self.device, self.metric,
                 self.ts.tolist(), self.value.tolist())
         )
+
+
+def gather(parts: Iterable[ReadingColumns | Sequence[Reading]]) -> ReadingTable:
+    """One batch's readings as one table, in message order (the store keeps the last of
+    a (device, metric, ts) repeated in a batch, so the order is part of the meaning).
+    A message's columns go in as they are; records (the item-by-item path's, a health
+    message's) are taken apart here."""
+    agent: list[str] = []
+    device: list[str] = []
+    metric: list[str] = []
+    ts: list[npt.NDArray[np.float64]] = []
+    value: list[npt.NDArray[np.float64]] = []
+    for part in parts:
+        if isinstance(part, ReadingColumns):
+            agent.extend(repeat(part.agent, len(part.device)))
+            device.extend(part.device)
+            metric.extend(part.metric)
+            ts.append(part.ts)
+            value.append(part.value)
+        elif part:
+            agent.extend(r.agent for r in part)
+            device.extend(r.device for r in part)
+            metric.extend(r.metric for r in part)
+            ts.append(np.array([r.ts for r in part], dtype=np.float64))
+            value.append(np.array([r.value for r in part], dtype=np.float64))
+    if not agent:
+        return ReadingTable.empty()
+    return ReadingTable.from_columns(agent, device, metric, np.concatenate(ts),
+                                     np.concatenate(value))
 
 
 def decode_columns(

@@ -19,7 +19,7 @@ from config.registry import Registry
 from gridwatch.mqtt import MAX_ITEMS, MAX_PAYLOAD_BYTES, TOPIC_ROOT
 from gridwatch.records import DeviceEvent, Reading
 from gridwatch.snapshot_ref import id_problem
-from ingest.columns import decode_columns
+from ingest.columns import ReadingColumns, decode_columns
 from ingest.payloads import (
     DeviceHealthItem,
     EventItem,
@@ -81,6 +81,16 @@ class Decoded:
     status: StatusPayload | None = None
     snapshot: tuple[str, bytes] | None = None  # (snapshot id, JPEG bytes)
     seq: int | None = None  # the message's `seq` on its topic, for receipts
+    # A wholly good readings message, as columns (ingest.columns); `readings` then
+    # stays empty, and the pipeline hands the columns to the store as they are.
+    columns: ReadingColumns | None = None
+
+    def records(self) -> list[Reading]:
+        """Every reading the message carried, as records (for tests and tools)."""
+        return self.columns.records() if self.columns is not None else list(self.readings)
+
+    def has_readings(self) -> bool:
+        return bool(self.readings) or (self.columns is not None and bool(self.columns.device))
 
 
 def _errors(exc: ValidationError) -> str:
@@ -140,7 +150,7 @@ class Decoder:
             cols = decode_columns(msg.payload, agent, self.registry, msg.received_at,
                                   MAX_AGE_S, MAX_FUTURE_S)
             if cols is not None:
-                return Decoded(agent, kind, readings=cols.records(), seq=cols.seq)
+                return Decoded(agent, kind, seq=cols.seq, columns=cols)
         try:
             body = json.loads(msg.payload)
         except (UnicodeDecodeError, json.JSONDecodeError) as exc:

@@ -22,8 +22,10 @@ from typing import Protocol
 
 from config.registry import Registry
 from gridwatch import metrics
-from gridwatch.records import DeviceEvent, Reading
+from gridwatch.reading_table import ReadingTable
+from gridwatch.records import DeviceEvent
 from gridwatch.snapshot_ref import snapshot_path
+from ingest.columns import gather
 from ingest.decode import Decoded, Decoder, RawMessage
 from ingest.disk_guard import DiskGuard
 from ingest.garbage import GarbageBudget
@@ -40,7 +42,9 @@ class RecordSink(Protocol):
 
     def on_events(self, events: Sequence[DeviceEvent]) -> None: ...
 
-    def on_readings(self, readings: Sequence[Reading]) -> None: ...
+    def on_readings(self, readings: ReadingTable) -> None:
+        """Only the readings that were new, as one table (a Sequence[Reading] too)."""
+        ...
 
     def on_agent_status(self, agent: str, state: str, ts: float) -> None: ...
 
@@ -52,7 +56,9 @@ class RecordSink(Protocol):
 class RecordWriter(Protocol):
     """The durable half of a time-series store, as one ingest lane writes it."""
 
-    def write_readings(self, readings: Sequence[Reading]) -> list[Reading]: ...
+    def write_table(self, readings: ReadingTable) -> ReadingTable:
+        """Append what is new; returns it, in input order."""
+        ...
 
     def write_events(self, events: Sequence[DeviceEvent]) -> list[DeviceEvent]: ...
 
@@ -120,10 +126,11 @@ class IngestPipeline:
         events = [e for d in decoded for e in d.events]
         if events:
             self._decide_events(events)
-        readings = [r for d in decoded for r in d.readings]
-        if self.guard is not None and any(d.kind == "readings" and d.readings for d in decoded):
+        if self.guard is not None and any(
+                d.kind == "readings" and d.has_readings() for d in decoded):
             self.guard.check_telemetry()  # after the events: a full disk refuses these first
-        if readings:
+        readings = gather(d.columns or d.readings for d in decoded)
+        if len(readings):
             self.sink.on_readings(self._write_readings(readings))
         for msg, d in zip(messages, decoded, strict=True):
             self._status(msg, d)
@@ -163,9 +170,9 @@ class IngestPipeline:
         metrics.EVENTS_WRITTEN.inc(len(new))
         return new
 
-    def _write_readings(self, readings: list[Reading]) -> list[Reading]:
+    def _write_readings(self, readings: ReadingTable) -> ReadingTable:
         with metrics.STORE_WRITE_SECONDS.time():
-            new = self.timeseries.write_readings(readings)
+            new = self.timeseries.write_table(readings)
         metrics.READINGS_WRITTEN.inc(len(new))
         return new
 

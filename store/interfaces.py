@@ -14,6 +14,7 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
+from gridwatch.reading_table import ReadingTable
 from gridwatch.records import Alert, AlertChange, DeviceEvent, Reading
 
 
@@ -37,6 +38,10 @@ class TimeSeriesStore(Protocol):
         """Durably write readings; duplicates of (device, metric, ts) are ignored.
         Returns the readings that were new (so a replay raises nothing downstream).
         Returns only after the data is committed."""
+        ...
+
+    def write_table(self, readings: ReadingTable) -> ReadingTable:
+        """write_readings for a batch already in columns (ingest's bulk path)."""
         ...
 
     def write_events(self, events: Sequence[DeviceEvent]) -> list[DeviceEvent]:

@@ -33,6 +33,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute  # Table.take needs it: loaded at start, not in the first batch
 
+from gridwatch.reading_table import ReadingTable
 from gridwatch.records import DeviceEvent, Reading
 from store.health_duckdb import LAST_SEEN, DeviceHealthStats, device_health
 from store.health_rollup import HealthRollup
@@ -137,18 +138,14 @@ _EVENTS: _Table[DeviceEvent] = _Table(
 )
 
 
-# The batch's readings that are new: the last of a (device, metric, ts) repeated in the
-# batch, and none already stored. The stored side is limited to the batch's time range,
+# The batch's readings that are not stored already (the batch repeats no key: see
+# ReadingTable.last_of_each_key). The stored side is limited to the batch's time range,
 # so DuckDB's per-row-group min/max of ts skips everything older or newer.
 _NEW_READINGS = f"""
-WITH b AS (
-    SELECT * FROM {_BATCH}
-    QUALIFY i = max(i) OVER (PARTITION BY device, metric, ts)
-), stored AS (
+SELECT i FROM {_BATCH} ANTI JOIN (
     SELECT device, metric, ts FROM readings
     WHERE ts BETWEEN ? AND ?  -- constants, so the scan can skip row groups
-)
-SELECT i FROM b ANTI JOIN stored USING (device, metric, ts) ORDER BY i"""
+) stored USING (device, metric, ts) ORDER BY i"""
 _APPEND_READINGS = (
     f"INSERT INTO readings SELECT {', '.join(_READINGS.columns)} FROM {_BATCH}"
 )
@@ -174,29 +171,30 @@ class DuckDBTimeSeries:
         self._health = HealthRollup(self._writer)
 
     def write_readings(self, readings: Sequence[Reading]) -> list[Reading]:
+        return self.write_table(ReadingTable.of(readings)).records()
+
+    def write_table(self, readings: ReadingTable) -> ReadingTable:
         """Append what is new, and return it in input order. No per-reading key: a
         replay is dropped by an anti-join against the stored rows in the batch's time
         range (see README "Replays"); only the bulk writer writes readings, under its
         lock, so nothing can slip in between the check and the append."""
-        if not readings:
-            return []
+        if not len(readings):
+            return readings
         writer = self._writers["bulk"]
-        batch = _READINGS.batch(readings)
-        batch = batch.append_column("i", pa.array(np.arange(len(readings), dtype=np.int64)))
-        ts = batch.column("ts").to_numpy()
-        span = [float(ts.min()), float(ts.max())]
+        readings = readings.last_of_each_key()
+        batch = readings.table.append_column(
+            "i", pa.array(np.arange(len(readings), dtype=np.int64)))
         # The lock is held until the health rollup has taken the change in: the next
         # batch's `add` must see this one's.
         with writer.lock, self._health.batch_visible():
             with self._transaction(writer, batch) as cur:
-                fresh = cur.execute(_NEW_READINGS, span).fetchnumpy()["i"]
-                new = [readings[i] for i in fresh.tolist()]
-                stored = batch.take(fresh)
+                fresh = cur.execute(_NEW_READINGS, list(readings.span())).fetchnumpy()["i"]
+                new = readings.take(fresh)
                 cur.unregister(_BATCH)
-                cur.register(_BATCH, stored)
+                cur.register(_BATCH, new.table)
                 cur.execute(_APPEND_READINGS)
                 cur.execute(_touch_last_seen(writer.last_seen))
-                change = self._health.add(cur, stored)
+                change = self._health.add(cur, new.table)
             self._health.applied(change)
         return new
 
@@ -408,6 +406,9 @@ class LaneWriter:
 
     def write_readings(self, readings: Sequence[Reading]) -> list[Reading]:
         return self._store.write_readings(readings)
+
+    def write_table(self, readings: ReadingTable) -> ReadingTable:
+        return self._store.write_table(readings)
 
     def write_events(self, events: Sequence[DeviceEvent]) -> list[DeviceEvent]:
         return self._store._write(self._writer, _EVENTS, events)

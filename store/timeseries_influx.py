@@ -29,6 +29,7 @@ from influxdb_client.client.write_api import SYNCHRONOUS
 from influxdb_client.domain.write_precision import WritePrecision
 from urllib3.exceptions import HTTPError
 
+from gridwatch.reading_table import ReadingTable
 from gridwatch.records import DeviceEvent, Reading
 from store import influx_flux as flux
 from store.influx_lines import InfluxTarget, event_line, reading_line, timestamp_us
@@ -97,6 +98,10 @@ class InfluxTimeSeries:
                 self.writer.write([reading_line(r) for r in new])
                 self._recent_readings.remember(new, _reading_key)
             return new
+
+    def write_table(self, readings: ReadingTable) -> ReadingTable:
+        # Line protocol is text per reading anyway: the records cost little beside it.
+        return ReadingTable.from_records(self.write_readings(readings.records()))
 
     def write_events(self, events: Sequence[DeviceEvent]) -> list[DeviceEvent]:
         with self._write_lock:

@@ -14,6 +14,7 @@ from config.models_rules import (
     RateRuleSpec,
 )
 from config.registry import Registry
+from gridwatch.reading_table import ReadingTable
 from gridwatch.records import Reading
 from store.interfaces import DeviceActivity, SeriesPoint
 from tests.support.tiny_street import street
@@ -131,6 +132,10 @@ class FakeSeries:
     def write_readings(self, readings: Sequence[Reading]) -> list[Reading]:
         self.readings += readings
         return list(readings)
+
+    def write_table(self, readings: ReadingTable) -> ReadingTable:
+        self.write_readings(readings.records())
+        return readings
 
     def write_events(self, events: Sequence[Any]) -> list[Any]:
         return list(events)

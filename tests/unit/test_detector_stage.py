@@ -8,8 +8,11 @@ import time
 from collections.abc import Sequence
 from typing import Any, cast
 
+import numpy as np
+
 from app.backend import DetectorStage
 from gridwatch.hold_budget import ChunkSizer
+from gridwatch.reading_table import ReadingTable
 
 COST_PER_READING_S = 50e-6  # an anomaly-ruled reading's evaluation, roughly, in the bench
 
@@ -47,7 +50,9 @@ class PassThroughDispatcher:
 def test_an_alarm_waits_for_one_short_chunk_not_a_fixed_5000_readings() -> None:
     engine = SlowEngine()
     stage = DetectorStage(cast(Any, engine), cast(Any, PassThroughDispatcher()))
-    readings = [object()] * 40_000  # 2 s of evaluation at this cost
+    n = 40_000  # 2 s of evaluation at this cost
+    readings = ReadingTable.from_columns(["ag"] * n, ["d"] * n, ["m"] * n, np.zeros(n),
+                                         np.zeros(n))
     lane = threading.Thread(target=stage.on_readings, args=(readings,))
     lane.start()
     assert engine.busy.wait(5)

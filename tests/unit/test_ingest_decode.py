@@ -67,7 +67,7 @@ def assert_whole_reject(d: Decoded, msg: RawMessage, reason: str) -> None:
     assert reasons(d) == [reason]
     assert d.rejects[0].payload == msg.payload
     assert d.rejects[0].detail
-    assert d.readings == [] and d.events == []
+    assert d.records() == [] and d.events == []
     assert d.status is None and d.snapshot is None
 
 
@@ -89,8 +89,8 @@ def test_a_good_readings_message_decodes(decoder: Decoder) -> None:
     d = decoder.decode(readings_msg([rd(value=21.5), rd("a1-elev-1", "floor", value=3)]))
     assert d.rejects == []
     assert d.agent == AGENT and d.kind == "readings"
-    assert d.readings == [reading("a1-smoke-1", 21.5), reading("a1-elev-1", 3.0, metric="floor")]
-    assert all(type(r.value) is float and type(r.ts) is float for r in d.readings)
+    assert d.records() == [reading("a1-smoke-1", 21.5), reading("a1-elev-1", 3.0, metric="floor")]
+    assert all(type(r.value) is float and type(r.ts) is float for r in d.records())
 
 
 def test_oversized_message_is_rejected_whole_with_its_payload(decoder: Decoder) -> None:
@@ -108,7 +108,7 @@ def test_a_message_of_exactly_one_mib_is_accepted(decoder: Decoder) -> None:
     assert len(msg.payload) == MAX_PAYLOAD_BYTES
     d = decoder.decode(msg)
     assert d.rejects == []
-    assert d.readings == [reading("a1-smoke-1", 21.5)]
+    assert d.records() == [reading("a1-smoke-1", 21.5)]
 
 
 @pytest.mark.parametrize(
@@ -196,7 +196,7 @@ def test_exactly_the_item_limit_is_accepted(decoder: Decoder) -> None:
     items = [rd(ts=NOW - 1000 + i * 0.01, value=i) for i in range(MAX_ITEMS)]
     d = decoder.decode(readings_msg(items))
     assert d.rejects == []
-    assert [r.value for r in d.readings] == [float(i) for i in range(MAX_ITEMS)]
+    assert [r.value for r in d.records()] == [float(i) for i in range(MAX_ITEMS)]
 
 
 # --- item rejects: the rest of the batch is kept, in order -------------------------------
@@ -244,7 +244,7 @@ def test_bad_item_costs_only_itself(decoder: Decoder, bad: str) -> None:
     d = decoder.decode(msg)
     assert reasons(d) == ["bad_item"]
     assert json.loads(d.rejects[0].payload) == json.loads(bad)  # the item, not the message
-    assert d.readings == [reading("a1-smoke-1", v) for v in (1.0, 2.0, 3.0)]
+    assert d.records() == [reading("a1-smoke-1", v) for v in (1.0, 2.0, 3.0)]
 
 
 def test_bad_item_detail_names_the_field(decoder: Decoder) -> None:
@@ -263,7 +263,7 @@ def test_device_not_of_this_agent(decoder: Decoder, device: str, reason: str) ->
     assert reasons(d) == [reason]
     assert json.loads(d.rejects[0].payload) == bad
     assert device in d.rejects[0].detail
-    assert d.readings == [reading("a1-smoke-1", 1.0), reading("a1-smoke-1", 2.0)]
+    assert d.records() == [reading("a1-smoke-1", 1.0), reading("a1-smoke-1", 2.0)]
 
 
 def test_foreign_device_is_refused_even_in_its_owners_envelope(decoder: Decoder) -> None:
@@ -271,7 +271,7 @@ def test_foreign_device_is_refused_even_in_its_owners_envelope(decoder: Decoder)
     body = {"agent": "ag-a2", "seq": 1, "readings": [rd("a1-smoke-1"), rd(OTHER_AGENTS_DEVICE)]}
     d = decoder.decode(raw("gw/v1/ag-a2/readings", body))
     assert reasons(d) == ["foreign_device"]
-    assert [(r.agent, r.device) for r in d.readings] == [("ag-a2", OTHER_AGENTS_DEVICE)]
+    assert [(r.agent, r.device) for r in d.records()] == [("ag-a2", OTHER_AGENTS_DEVICE)]
 
 
 @pytest.mark.parametrize(
@@ -284,7 +284,7 @@ def test_bad_timestamp(decoder: Decoder, ts: float) -> None:
     d = decoder.decode(readings_msg([rd(value=1), bad, rd(value=2)]))
     assert reasons(d) == ["bad_timestamp"]
     assert json.loads(d.rejects[0].payload) == bad
-    assert d.readings == [reading("a1-smoke-1", 1.0), reading("a1-smoke-1", 2.0)]
+    assert d.records() == [reading("a1-smoke-1", 1.0), reading("a1-smoke-1", 2.0)]
     d = decoder.decode(events_msg([ev("e1"), ev("e2", ts=ts), ev("e3")]))
     assert reasons(d) == ["bad_timestamp"]
     assert [e.id for e in d.events] == ["e1", "e3"]
@@ -294,7 +294,7 @@ def test_bad_timestamp(decoder: Decoder, ts: float) -> None:
 def test_timestamps_at_the_edges_are_accepted(decoder: Decoder, ts: float) -> None:
     d = decoder.decode(readings_msg([rd(ts=ts)]))
     assert d.rejects == []
-    assert [r.ts for r in d.readings] == [ts]
+    assert [r.ts for r in d.records()] == [ts]
 
 
 def test_a_mixed_batch_keeps_every_good_item_in_order(decoder: Decoder) -> None:
@@ -318,7 +318,7 @@ def test_a_mixed_batch_keeps_every_good_item_in_order(decoder: Decoder) -> None:
         "bad_item",
     ]
     assert [json.loads(r.payload) for r in d.rejects] == [items[i] for i in (1, 3, 4, 6, 7)]
-    assert d.readings == [
+    assert d.records() == [
         reading("a1-smoke-1", 0.0),
         reading("a1-elev-1", 7.0, metric="floor"),
         reading("a1-cam-1", 4.0, metric="people_count"),
@@ -331,7 +331,7 @@ def test_device_problems_without_a_schema_error_keep_the_rest(decoder: Decoder) 
     items = [rd(value=1), rd("ghost", value=2), rd(OTHER_AGENTS_DEVICE, value=3), rd(value=4)]
     d = decoder.decode(readings_msg(items))
     assert reasons(d) == ["unknown_device", "foreign_device"]
-    assert [r.value for r in d.readings] == [1.0, 4.0]
+    assert [r.value for r in d.records()] == [1.0, 4.0]
 
 
 # --- events ----------------------------------------------------------------------------
@@ -350,7 +350,7 @@ def test_events_parse_with_zone_score_and_attrs(decoder: Decoder) -> None:
         "future_field": "ignored",
     }
     d = decoder.decode(events_msg([e1, e2]))
-    assert d.rejects == [] and d.readings == []
+    assert d.rejects == [] and d.records() == []
     assert d.events == [
         DeviceEvent(
             AGENT,
@@ -449,7 +449,7 @@ def test_health_battery_and_rssi_become_readings(decoder: Decoder) -> None:
     }
     d = decoder.decode(raw(f"gw/v1/{AGENT}/health", body))
     assert d.rejects == [] and d.kind == "health"
-    assert d.readings == [
+    assert d.records() == [
         Reading(AGENT, "a1-smoke-1", "battery_pct", NOW - 2, 87.0),
         Reading(AGENT, "a1-smoke-1", "rssi_dbm", NOW - 2, -61.0),
         Reading(AGENT, "a1-elev-1", "rssi_dbm", NOW - 2, -70.0),
@@ -480,7 +480,7 @@ def test_a_bad_health_item_is_rejected_alone(
     d = decoder.decode(raw(f"gw/v1/{AGENT}/health", body))
     assert reasons(d) == [reason]
     assert json.loads(d.rejects[0].payload) == bad
-    assert d.readings == [
+    assert d.records() == [
         Reading(AGENT, "a1-smoke-1", "battery_pct", NOW, 80.0),
         Reading(AGENT, "a1-cam-1", "rssi_dbm", NOW, -50.0),
     ]
@@ -497,7 +497,7 @@ def test_health_figure_of_the_wrong_type_is_bad_item(decoder: Decoder, battery: 
     }
     d = decoder.decode(raw(f"gw/v1/{AGENT}/health", body))
     assert reasons(d) == ["bad_item"]
-    assert d.readings == [Reading(AGENT, "a1-cam-1", "battery_pct", NOW, 60.0)]
+    assert d.records() == [Reading(AGENT, "a1-cam-1", "battery_pct", NOW, 60.0)]
 
 
 @pytest.mark.parametrize("body", [{"devices": []}, {"ts": NOW, "devices": {"a": 1}}])
@@ -510,7 +510,7 @@ def test_bad_health_envelope(decoder: Decoder, body: dict[str, Any]) -> None:
 def test_health_with_an_impossible_ts_makes_no_readings(decoder: Decoder, ts: str) -> None:
     payload = f'{{"ts": {ts}, "devices": [{{"device": "a1-smoke-1", "battery": 80}}]}}'
     d = decoder.decode(raw(f"gw/v1/{AGENT}/health", payload.encode()))
-    assert d.readings == []
+    assert d.records() == []
     assert reasons(d) == ["bad_timestamp"]
 
 
@@ -578,7 +578,7 @@ def test_a_payload_that_breaks_the_parser_is_a_reject_not_an_exception(
     [reject] = d.rejects
     assert (d.agent, reject.reason, reject.payload) == (AGENT, "undecodable", nested)
     assert reject.detail.startswith("RecursionError while decoding")
-    assert d.readings == [] and d.events == []
+    assert d.records() == [] and d.events == []
 
 
 def test_any_exception_in_decoding_is_a_reject(
