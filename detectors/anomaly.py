@@ -32,9 +32,10 @@ How it scores, per row (all array operations over the batch):
    series never reached is news whatever its noise, and it is seen at the first row.
 5. A score of `arm_level` or more starts an episode of `suppress` rows in which scores
    are damped unless clearly above the episode's peak and no row of it has reached
-   `fire_level` yet, so one anomaly is one detection (maybe after a faint start), not
-   one per row (operators, like the NAB scorer, penalise repeats). The first `warmup`
-   rows of a slot score 0 while it learns.
+   `fire_level` (or the level the rule fires at: `fire_at_level`) yet, so one anomaly
+   is one detection (maybe after a faint start), not one per row (operators, like the
+   NAB scorer, penalise repeats). The first `warmup` rows of a slot score 0 while it
+   learns.
 """
 
 from __future__ import annotations
@@ -76,7 +77,8 @@ class AnomalyParams:
     suppress: int = 80  # rows an episode lasts
     damping: float = 0.4  # factor on damped scores
     # In an episode, a score this many times its peak still shows, until one reached
-    # fire_level: an anomaly first seen faintly can still alert, but alerts only once.
+    # the level the rule fires at (fire_level, or what AnomalyRule sets per slot): an
+    # anomaly first seen faintly can still alert, but alerts only once.
     escalate: float = 1.25
     z_half: float = 4.0  # feature z that maps to a score of 0.5
     # The long shape is compared with every this-many-th past window: a quarter of the
@@ -117,6 +119,9 @@ class AnomalyDetector:
         self.n_feat = np.zeros(n_slots, dtype=np.intp)  # rows that updated the features
         self.quiet = np.zeros(n_slots, dtype=np.intp)  # rows left in the episode
         self.peak = np.zeros(n_slots)  # highest score shown in the episode
+        # The score each slot's rule fires at (AnomalyRule sets it per row: a learnt
+        # level, or its fire_score): an episode's rises show until its peak reaches it.
+        self.fire_at = np.full(n_slots, p.fire_level)
         self.lo = np.full(n_slots, np.inf)  # smallest value learned
         self.hi = np.full(n_slots, -np.inf)  # largest value learned
 
@@ -147,6 +152,14 @@ class AnomalyDetector:
         values = np.asarray(values, dtype=np.float64)
         for pos in rounds(slots, ts):
             self.score(slots[pos], ts[pos], values[pos])
+
+    def fire_at_level(self, slots: IntArray, level: FloatArray) -> None:
+        """The score the rule fires at for these slots, before their next rows. An
+        episode stops showing its rises once one reached it: with a fixed 0.5 that is
+        once the alert is out; a budget's learnt level is often far higher, and an
+        anomaly whose first row scores between the two would otherwise be damped for
+        the whole episode, its stronger rows never alerting."""
+        self.fire_at[slots] = level
 
     def _history(self, s: IntArray) -> FloatArray:
         w = self.params.window
@@ -218,7 +231,7 @@ class AnomalyDetector:
         peak = np.where(in_episode, self.peak[s], 0.0)
         # Within an episode only clearly stronger evidence shows again: at most a few
         # rising detections per anomaly instead of one per row.
-        rises = (raw > p.escalate * peak) & (peak < p.fire_level)
+        rises = (raw > p.escalate * peak) & (peak < self.fire_at[s])
         shown = warm & (~in_episode | rises)
         starts = shown & (raw >= p.arm_level)
         self.quiet[s] = np.where(starts, p.suppress, np.maximum(self.quiet[s] - 1, 0))
