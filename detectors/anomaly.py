@@ -30,6 +30,7 @@ How it scores, per row (all array operations over the batch):
 4. A value beyond the slot's all-time [min, max] by more than `spatial_tol` of that
    range scores `spatial_score` (0.95) at least, as in HTM's NAB detector: a level the
    series never reached is news whatever its noise, and it is seen at the first row.
+   With `spatial_graded`, further beyond scores higher (see AnomalyParams).
 5. A score of `arm_level` or more starts an episode of `suppress` rows in which scores
    are damped unless clearly above the episode's peak and no row of it has reached
    `fire_level` (or the level the rule fires at: `fire_at_level`) yet, so one anomaly
@@ -88,6 +89,12 @@ class AnomalyParams:
     # ... scores at least this (0: off), as in HTM's NAB detector; not 1, so an even
     # more extreme shape still ranks above it.
     spatial_score: float = 0.95
+    # Graded: beyond the range by k x spatial_tol scores 1 - (1 - spatial_score) / k, so
+    # in the fire level's units (u = -log(1 - score)) the excess counts by its logarithm.
+    # A flat score makes every new range alike, however far: a budget's level, fitted
+    # above the scores a young device has seen, often lies between 0.95 and 0.99, and a
+    # flat 0.95 can never pass it (nor, once the device has learnt one, any later one).
+    spatial_graded: bool = False
     # Weight of each feature's z (value, short mean, step, shape, long shape); 0: off.
     # Shapes alone did best on NAB's periodic series; the step adds vibration and
     # sudden jumps (SKAB) but fires on every sharp daily edge, so it is a variant.
@@ -107,6 +114,8 @@ class AnomalyDetector:
         p = params or AnomalyParams()
         if p.min_history < 2 * max(p.embed, p.embed_long) + 1 or p.window <= p.min_history:
             raise ValueError("need window > min_history >= 2 * embed_long + 1")
+        if p.spatial_graded and p.spatial_tol <= 0:
+            raise ValueError("a graded range score needs spatial_tol > 0")
         self.params = p
         self.n_slots = n_slots
         self.buf = np.full((n_slots, p.window), np.nan)
@@ -181,8 +190,14 @@ class AnomalyDetector:
         with np.errstate(over="ignore"):
             raw = z * z / (z * z + p.z_half**2)
         raw = np.where(z > 0, np.nan_to_num(raw, nan=1.0), 0.0)
-        beyond = range_excess(x, self.lo[s], self.hi[s]) > p.spatial_tol
-        raw = np.where(beyond, np.maximum(raw, p.spatial_score), raw)
+        excess = range_excess(x, self.lo[s], self.hi[s])
+        beyond = excess > p.spatial_tol
+        spatial: FloatArray = np.full(len(x), p.spatial_score)
+        if p.spatial_graded:
+            with np.errstate(divide="ignore"):
+                ratio = np.where(beyond, p.spatial_tol / excess, 1.0)
+            spatial = 1.0 - (1.0 - p.spatial_score) * ratio
+        raw = np.where(beyond, np.maximum(raw, spatial), raw)
         return self._post(s, raw)
 
     def _features(
