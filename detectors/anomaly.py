@@ -3,16 +3,17 @@
 API (what the engine's anomaly rule wraps)::
 
     det = AnomalyDetector(n_slots)          # one slot per (device, metric) series
+    det.fire_at_level(slots, levels)        # optional: where each slot's rule fires
     scores = det.score(slots, ts, values)   # a batch: each slot at most once
     state = det.state_dict()                # numpy arrays, for a restart ...
     det.load_state(state)                   # ... or det.prime(slots, ts, values) from history
 
 `score` returns one float64 in [0, 1] per row; 0.5 is the detector's own "this is an
 anomaly" level (`AnomalyParams.fire_level`), so a rule "score above 0.5" fires once per
-anomaly. A row's score depends only on that row and earlier rows of its slot: the state
-is updated after the row is scored. NaN values and rows older than their slot's latest
-row score 0 and leave the state untouched. The detector works on samples, not seconds:
-`ts` only orders rows.
+anomaly (a rule that fires elsewhere says so with `fire_at_level`). A row's score
+depends only on that row and earlier rows of its slot: the state is updated after the
+row is scored. NaN values and rows older than their slot's latest row score 0 and leave
+the state untouched. The detector works on samples, not seconds: `ts` only orders rows.
 
 How it scores, per row (all array operations over the batch):
 1. Features against the slot's last `window` values, in units of their robust scale
