@@ -3,16 +3,17 @@
 API (what the engine's anomaly rule wraps)::
 
     det = AnomalyDetector(n_slots)          # one slot per (device, metric) series
+    det.fire_at_level(slots, levels)        # optional: where each slot's rule fires
     scores = det.score(slots, ts, values)   # a batch: each slot at most once
     state = det.state_dict()                # numpy arrays, for a restart ...
     det.load_state(state)                   # ... or det.prime(slots, ts, values) from history
 
 `score` returns one float64 in [0, 1] per row; 0.5 is the detector's own "this is an
 anomaly" level (`AnomalyParams.fire_level`), so a rule "score above 0.5" fires once per
-anomaly. A row's score depends only on that row and earlier rows of its slot: the state
-is updated after the row is scored. NaN values and rows older than their slot's latest
-row score 0 and leave the state untouched. The detector works on samples, not seconds:
-`ts` only orders rows.
+anomaly (a rule that fires elsewhere says so with `fire_at_level`). A row's score
+depends only on that row and earlier rows of its slot: the state is updated after the
+row is scored. NaN values and rows older than their slot's latest row score 0 and leave
+the state untouched. The detector works on samples, not seconds: `ts` only orders rows.
 
 How it scores, per row (all array operations over the batch):
 1. Features against the slot's last `window` values, in units of their robust scale
@@ -30,11 +31,13 @@ How it scores, per row (all array operations over the batch):
 4. A value beyond the slot's all-time [min, max] by more than `spatial_tol` of that
    range scores `spatial_score` (0.95) at least, as in HTM's NAB detector: a level the
    series never reached is news whatever its noise, and it is seen at the first row.
+   With `spatial_graded`, further beyond scores higher (see AnomalyParams).
 5. A score of `arm_level` or more starts an episode of `suppress` rows in which scores
    are damped unless clearly above the episode's peak and no row of it has reached
-   `fire_level` yet, so one anomaly is one detection (maybe after a faint start), not
-   one per row (operators, like the NAB scorer, penalise repeats). The first `warmup`
-   rows of a slot score 0 while it learns.
+   `fire_level` (or the level the rule fires at: `fire_at_level`) yet, so one anomaly
+   is one detection (maybe after a faint start), not one per row (operators, like the
+   NAB scorer, penalise repeats). The first `warmup` rows of a slot score 0 while it
+   learns.
 """
 
 from __future__ import annotations
@@ -76,7 +79,8 @@ class AnomalyParams:
     suppress: int = 80  # rows an episode lasts
     damping: float = 0.4  # factor on damped scores
     # In an episode, a score this many times its peak still shows, until one reached
-    # fire_level: an anomaly first seen faintly can still alert, but alerts only once.
+    # the level the rule fires at (fire_level, or what AnomalyRule sets per slot): an
+    # anomaly first seen faintly can still alert, but alerts only once.
     escalate: float = 1.25
     z_half: float = 4.0  # feature z that maps to a score of 0.5
     # The long shape is compared with every this-many-th past window: a quarter of the
@@ -86,6 +90,12 @@ class AnomalyParams:
     # ... scores at least this (0: off), as in HTM's NAB detector; not 1, so an even
     # more extreme shape still ranks above it.
     spatial_score: float = 0.95
+    # Graded: beyond the range by k x spatial_tol scores 1 - (1 - spatial_score) / k, so
+    # in the fire level's units (u = -log(1 - score)) the excess counts by its logarithm.
+    # A flat score makes every new range alike, however far: a budget's level, fitted
+    # above the scores a young device has seen, often lies between 0.95 and 0.99, and a
+    # flat 0.95 can never pass it (nor, once the device has learnt one, any later one).
+    spatial_graded: bool = False
     # Weight of each feature's z (value, short mean, step, shape, long shape); 0: off.
     # Shapes alone did best on NAB's periodic series; the step adds vibration and
     # sudden jumps (SKAB) but fires on every sharp daily edge, so it is a variant.
@@ -105,6 +115,8 @@ class AnomalyDetector:
         p = params or AnomalyParams()
         if p.min_history < 2 * max(p.embed, p.embed_long) + 1 or p.window <= p.min_history:
             raise ValueError("need window > min_history >= 2 * embed_long + 1")
+        if p.spatial_graded and p.spatial_tol <= 0:
+            raise ValueError("a graded range score needs spatial_tol > 0")
         self.params = p
         self.n_slots = n_slots
         self.buf = np.full((n_slots, p.window), np.nan)
@@ -117,6 +129,9 @@ class AnomalyDetector:
         self.n_feat = np.zeros(n_slots, dtype=np.intp)  # rows that updated the features
         self.quiet = np.zeros(n_slots, dtype=np.intp)  # rows left in the episode
         self.peak = np.zeros(n_slots)  # highest score shown in the episode
+        # The score each slot's rule fires at (AnomalyRule sets it per row: a learnt
+        # level, or its fire_score): an episode's rises show until its peak reaches it.
+        self.fire_at = np.full(n_slots, p.fire_level)
         self.lo = np.full(n_slots, np.inf)  # smallest value learned
         self.hi = np.full(n_slots, -np.inf)  # largest value learned
 
@@ -148,6 +163,14 @@ class AnomalyDetector:
         for pos in rounds(slots, ts):
             self.score(slots[pos], ts[pos], values[pos])
 
+    def fire_at_level(self, slots: IntArray, level: FloatArray) -> None:
+        """The score the rule fires at for these slots, before their next rows. An
+        episode stops showing its rises once one reached it: with a fixed 0.5 that is
+        once the alert is out; a budget's learnt level is often far higher, and an
+        anomaly whose first row scores between the two would otherwise be damped for
+        the whole episode, its stronger rows never alerting."""
+        self.fire_at[slots] = level
+
     def _history(self, s: IntArray) -> FloatArray:
         w = self.params.window
         cols = (self.head[s, None] + np.arange(w)) % w
@@ -168,8 +191,14 @@ class AnomalyDetector:
         with np.errstate(over="ignore"):
             raw = z * z / (z * z + p.z_half**2)
         raw = np.where(z > 0, np.nan_to_num(raw, nan=1.0), 0.0)
-        beyond = range_excess(x, self.lo[s], self.hi[s]) > p.spatial_tol
-        raw = np.where(beyond, np.maximum(raw, p.spatial_score), raw)
+        excess = range_excess(x, self.lo[s], self.hi[s])
+        beyond = excess > p.spatial_tol
+        spatial: FloatArray = np.full(len(x), p.spatial_score)
+        if p.spatial_graded:
+            with np.errstate(divide="ignore"):
+                ratio = np.where(beyond, p.spatial_tol / excess, 1.0)
+            spatial = 1.0 - (1.0 - p.spatial_score) * ratio
+        raw = np.where(beyond, np.maximum(raw, spatial), raw)
         return self._post(s, raw)
 
     def _features(
@@ -218,7 +247,7 @@ class AnomalyDetector:
         peak = np.where(in_episode, self.peak[s], 0.0)
         # Within an episode only clearly stronger evidence shows again: at most a few
         # rising detections per anomaly instead of one per row.
-        rises = (raw > p.escalate * peak) & (peak < p.fire_level)
+        rises = (raw > p.escalate * peak) & (peak < self.fire_at[s])
         shown = warm & (~in_episode | rises)
         starts = shown & (raw >= p.arm_level)
         self.quiet[s] = np.where(starts, p.suppress, np.maximum(self.quiet[s] - 1, 0))

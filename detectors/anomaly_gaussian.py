@@ -36,6 +36,9 @@ class GaussianDetector:
     def history_rows(self) -> int:
         return self.window
 
+    def fire_at_level(self, slots: IntArray, level: FloatArray) -> None:
+        """Nothing to do: every row is scored on its own, nothing is damped."""
+
     def score(self, slots: IntArray, ts: FloatArray, values: FloatArray) -> FloatArray:
         slots, ts, values = batch_arrays(slots, ts, values)
         out = np.zeros(len(slots))

@@ -80,7 +80,7 @@ class AnomalyRule(ReadingRule):
             return ok, (none, none, np.zeros(0))
         s, t, v = s[ok], t[ok], v[ok]
         self.newest[s] = t
-        score, level, learning = judge(self.detector, self.level, s, t, v)
+        score, level, learning = judge(self.detector, self.level, s, t, v, self._fixed(s))
         if self.budgeted:
             starts = (score >= level) & ~learning
             clears = score < np.minimum(self.p["clear_score"][s], level)
@@ -88,6 +88,11 @@ class AnomalyRule(ReadingRule):
             starts = score >= self.p["fire_score"][s]
             clears = score < self.p["clear_score"][s]
         return np.asarray(ok, dtype=np.bool_), (starts, clears, score)
+
+    def _fixed(self, s: IntArray) -> FloatArray | None:
+        """What a rule without a budget fires at (None: the learnt level)."""
+        fixed: FloatArray | None = None if self.budgeted else self.p["fire_score"][s]
+        return fixed
 
     def status(self) -> dict[str, AnomalyLevel]:
         """Per device id: the level it fires at now and whether it is learning."""
@@ -114,7 +119,7 @@ class AnomalyRule(ReadingRule):
         for part in rounds(s, t):
             ps, pt, pv = s[part], t[part], v[part]
             ok = self._accepts(newest, ps, pt, pv)
-            judge(detector, level, ps[ok], pt[ok], pv[ok])
+            judge(detector, level, ps[ok], pt[ok], pv[ok], self._fixed(ps[ok]))
             newest[ps[ok]] = pt[ok]
         return pack(newest, detector, level)
 
@@ -143,10 +148,18 @@ class AnomalyRule(ReadingRule):
 
 
 def judge(
-    detector: OnlineDetector, level: FireLevel, s: IntArray, t: FloatArray, v: FloatArray
+    detector: OnlineDetector,
+    level: FireLevel,
+    s: IntArray,
+    t: FloatArray,
+    v: FloatArray,
+    fixed: FloatArray | None = None,
 ) -> tuple[FloatArray, FloatArray, BoolArray]:
     """Score a round of rows, and judge each against its device's level (as it was
-    before the row, which is then learnt unless it alerts)."""
+    before the row, which is then learnt unless it alerts). The detector is told what
+    the rule fires at (`fixed`, per row, for a rule without a budget), so that its
+    episodes stop damping only once that is reached."""
+    detector.fire_at_level(s, level.level[s] if fixed is None else fixed)
     score = detector.score(s, t, v)
     fire_at, learning = level.judge(s, score)
     return score, fire_at, learning

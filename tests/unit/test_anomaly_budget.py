@@ -103,6 +103,21 @@ def test_a_fixed_level_rule_fires_at_its_score_from_the_start() -> None:
     assert status.level == 0.5 and not status.learning and status.budget is None
 
 
+@pytest.mark.parametrize("seed", range(4))
+def test_a_faint_first_sign_does_not_hide_a_stronger_one_from_a_higher_level(seed: int) -> None:
+    """The detector damps the rows of an episode once one reached the level the rule
+    fires at. It used to assume 0.5: a rule firing higher (a learnt level, here a fixed
+    0.9) saw a faint dip (about 0.6) start an episode, then the tank dropping far below
+    anything seen 20 rows later damped to 0.26, and never alerted."""
+    eng = engine(("t1",), max_false_alerts_per_device_month=None, fire_score=0.9)
+    x = daily_level(900, seed)
+    span = float(x[:600].max() - x[:600].min())
+    x[600] -= 0.5 * span  # one odd reading: scores between 0.5 and the rule's 0.9
+    x[620:] -= 2.0 * span  # then the tank empties
+    fired = [c for c in feed(eng, {"t1": x}, 0, 900) if c.kind == "fire"]
+    assert [c.ts for c in fired] == [T0 + STEP_S * 620]
+
+
 def test_a_restart_keeps_each_device_s_level(tmp_path: Path) -> None:
     tanks = ("t1", "t2")
     series = {t: daily_level(1200, i) for i, t in enumerate(tanks)}

@@ -194,6 +194,27 @@ def test_a_value_inside_the_range_does_not_fire_on_range_alone() -> None:
     assert feed(AnomalyDetector(1, RANGE_ONLY), values).max() < FIRE_LEVEL
 
 
+def test_the_step_detector_scores_further_beyond_the_range_higher() -> None:
+    """The step variant's range score is graded: a flat 0.95 for every new range could
+    never pass a budgeted level fitted above it (SKAB valve1's flow meters: the valve
+    closing takes the flow half the range below anything seen, and that level was often
+    0.96-0.98), however far the value went."""
+    from dataclasses import replace
+
+    from detectors.anomaly_registry import STEP_PARAMS
+
+    range_only = replace(STEP_PARAMS, weights=RANGE_ONLY.weights)
+    values = beyond_range(10)
+    top, bottom = float(values[:600].max()), float(values[:600].min())
+    scores = {}
+    for excess in (0.3, 0.6, 3.0):
+        values[600] = top + excess * (top - bottom)
+        scores[excess] = feed(AnomalyDetector(1, range_only), values)[600]
+    assert 0.95 < scores[0.3] < scores[0.6] < scores[3.0] < 1.0
+    assert scores[0.3] == pytest.approx(1 - 0.05 * 0.15 / 0.3)  # 0.95 at spatial_tol
+    assert feed(AnomalyDetector(1, RANGE_ONLY), values)[600] == 0.95  # the default: flat
+
+
 def test_the_range_feature_can_be_switched_off() -> None:
     off = AnomalyParams(weights=RANGE_ONLY.weights, spatial_score=0.0)
     assert feed(AnomalyDetector(1, off), beyond_range(10)).max() == 0.0
