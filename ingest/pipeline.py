@@ -62,6 +62,8 @@ class RecordWriter(Protocol):
 
     def write_events(self, events: Sequence[DeviceEvent]) -> list[DeviceEvent]: ...
 
+    def stored_events(self, events: Sequence[DeviceEvent]) -> list[DeviceEvent]: ...
+
 
 class StoreError(Exception):
     """A storage outage during a batch (disk full, store locked or failing): transient
@@ -159,10 +161,19 @@ class IngestPipeline:
         if self.ledger is None:
             self.sink.on_events(self._write_events(events))
             return
+        # Decided before the time-series write, which comes last: that write commits
+        # into the file the readings lane appends to, and under a readings load its
+        # commit waited for theirs (an alarm's one-row write: p50 22 ms, p99 370-700 ms
+        # in-process). What makes a decision happen once is the ledger, committed
+        # here first; the time-series store is only asked, by a read that waits for no
+        # commit, which events it held before the ledger existed. A failure after the
+        # decision leaves the batch unacknowledged: the retry finds the events decided
+        # and writes them.
         pending, added = self.ledger.begin(events)
-        new = {event_key(e) for e in self._write_events(events)}
-        self.sink.on_events(pending + [e for e in added if event_key(e) in new])
+        known = {event_key(e) for e in self.timeseries.stored_events(added)} if added else set()
+        self.sink.on_events(pending + [e for e in added if event_key(e) not in known])
         self.ledger.finish(pending + added, time.time())
+        self._write_events(events)
 
     def _write_events(self, events: list[DeviceEvent]) -> list[DeviceEvent]:
         with metrics.STORE_WRITE_SECONDS.time():

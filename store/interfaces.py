@@ -49,6 +49,11 @@ class TimeSeriesStore(Protocol):
         Returns the events that were new."""
         ...
 
+    def stored_events(self, events: Sequence[DeviceEvent]) -> list[DeviceEvent]:
+        """Those of `events` the store holds already: a read, which waits for no
+        commit (ingest asks it on the alarm's path, before the event is written)."""
+        ...
+
     def series(
         self, device: str, metric: str, start: float, end: float, step: float | None
     ) -> list[SeriesPoint]:

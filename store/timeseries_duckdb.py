@@ -201,6 +201,21 @@ class DuckDBTimeSeries:
     def write_events(self, events: Sequence[DeviceEvent]) -> list[DeviceEvent]:
         return self._write(self._writers["bulk"], _EVENTS, events)
 
+    def stored_events(self, events: Sequence[DeviceEvent]) -> list[DeviceEvent]:
+        if not events:
+            return []
+        keys = _EVENTS.batch(events).select(list(_EVENTS.key))
+        with self._reader() as cur:
+            cur.register(_BATCH, keys)
+            try:
+                found = set(cur.execute(
+                    f"SELECT {', '.join(_EVENTS.key)} FROM {_BATCH}"
+                    f" SEMI JOIN events USING ({', '.join(_EVENTS.key)})").fetchall())
+            finally:
+                cur.unregister(_BATCH)
+        key = attrgetter(*_EVENTS.key)
+        return [e for e in events if key(e) in found]
+
     def lane(self, name: str) -> LaneWriter:
         """The writes of one ingest lane, on that lane's own writer connection."""
         if name not in self._writers:
@@ -412,3 +427,6 @@ class LaneWriter:
 
     def write_events(self, events: Sequence[DeviceEvent]) -> list[DeviceEvent]:
         return self._store._write(self._writer, _EVENTS, events)
+
+    def stored_events(self, events: Sequence[DeviceEvent]) -> list[DeviceEvent]:
+        return self._store.stored_events(events)

@@ -111,6 +111,12 @@ class InfluxTimeSeries:
                 self._recent_events.remember(new, _event_key)
             return new
 
+    def stored_events(self, events: Sequence[DeviceEvent]) -> list[DeviceEvent]:
+        # What this process wrote lately: the same memory write_events judges by.
+        with self._write_lock:
+            new = {_event_key(e) for e in self._recent_events.new(events, _event_key)}
+        return [e for e in events if _event_key(e) not in new]
+
     def flush_spool(self) -> int:
         """Retry the spooled batches now; returns how many remain. Ingest writes go on
         meanwhile (see `store.influx_writer`); one flush at a time."""

@@ -140,6 +140,9 @@ class FakeSeries:
     def write_events(self, events: Sequence[Any]) -> list[Any]:
         return list(events)
 
+    def stored_events(self, events: Sequence[Any]) -> list[Any]:
+        return []
+
     def reading_count(self) -> int:
         return len(self.readings)
 

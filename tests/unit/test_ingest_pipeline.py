@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -348,6 +349,61 @@ def test_events_stored_before_the_ledger_are_not_decided_again(
     sink = RecordingSink()
     ledger_pipeline(timeseries, ops, sink).process([events([ev("old"), ev("new")])])
     assert [[e.id for e in v] for _, v in sink.calls] == [["new"]]
+
+
+class WatchedEvents:
+    """The real store, with its event writes noted in the sink's call list (and the
+    first one failing, when asked)."""
+
+    def __init__(self, store: DuckDBTimeSeries, sink: RecordingSink, fail_once: bool) -> None:
+        self.store, self.sink, self.fail = store, sink, fail_once
+
+    def write_table(self, readings: Any) -> Any:
+        return self.store.write_table(readings)
+
+    def write_events(self, evs: Sequence[DeviceEvent]) -> list[DeviceEvent]:
+        self.sink.calls.append(("stored", [e.id for e in evs]))
+        if self.fail:
+            self.fail = False
+            raise OSError("database or disk is full")
+        return self.store.write_events(evs)
+
+    def stored_events(self, evs: Sequence[DeviceEvent]) -> list[DeviceEvent]:
+        return self.store.stored_events(evs)
+
+
+def test_an_alarm_is_decided_before_its_time_series_write(
+    timeseries: DuckDBTimeSeries, ops: SqliteOpStore
+) -> None:
+    # That write commits into the file a readings backlog appends to; the decision
+    # (and so the guard's board) must not wait for it.
+    sink = RecordingSink()
+    pipe = IngestPipeline(lc_street(), WatchedEvents(timeseries, sink, False), ops, sink,
+                          None, ledger=EventLedger(ops))
+    pipe.process([events([ev("alarm-1")])])
+    assert [k for k, _ in sink.calls] == ["events", "stored"]
+    assert [e.id for e in timeseries.stored_events(sink.calls[0][1])] == ["alarm-1"]
+
+
+def test_a_time_series_failure_after_the_decision_is_written_on_the_retry_not_decided_again(
+    timeseries: DuckDBTimeSeries, ops: SqliteOpStore
+) -> None:
+    sink = RecordingSink()
+    pipe = IngestPipeline(lc_street(), WatchedEvents(timeseries, sink, True), ops, sink,
+                          None, ledger=EventLedger(ops))
+    # Dated now: the ledger forgets decisions older than the decoder accepts (by the
+    # wall clock), and this one must still be remembered on the retry.
+    now = time.time()
+    alarm = {**ev("alarm-1"), "ts": now - 5}
+    batch = [msg("events", {"agent": AGENT, "seq": 1, "events": [alarm]}, received_at=now)]
+    with pytest.raises(StoreError, match="disk is full"):
+        pipe.process(batch)
+    pipe.process(batch)
+    assert [(k, [getattr(e, "id", e) for e in v]) for k, v in sink.calls] == [
+        ("events", ["alarm-1"]), ("stored", ["alarm-1"]), ("events", []),
+        ("stored", ["alarm-1"])]
+    assert len(timeseries.stored_events(sink.calls[0][1])) == 1
+    assert EventLedger(ops).undecided() == 0
 
 
 def test_a_nearly_full_disk_refuses_readings_after_the_alarms_are_written(
