@@ -62,7 +62,7 @@ class RecordWriter(Protocol):
 
     def write_events(self, events: Sequence[DeviceEvent]) -> list[DeviceEvent]: ...
 
-    def stored_events(self, events: Sequence[DeviceEvent]) -> list[DeviceEvent]: ...
+    def held_at_open(self, events: Sequence[DeviceEvent]) -> list[DeviceEvent]: ...
 
 
 class StoreError(Exception):
@@ -165,12 +165,13 @@ class IngestPipeline:
         # into the file the readings lane appends to, and under a readings load its
         # commit waited for theirs (an alarm's one-row write: p50 22 ms, p99 370-700 ms
         # in-process). What makes a decision happen once is the ledger, committed
-        # here first; the time-series store is only asked, by a read that waits for no
-        # commit, which events it held before the ledger existed. A failure after the
+        # here first; the time-series store is only asked which of the events new to
+        # the ledger it held before (stored by a version without the ledger; a live
+        # alarm is newer than all of them and costs no query). A failure after the
         # decision leaves the batch unacknowledged: the retry finds the events decided
         # and writes them.
         pending, added = self.ledger.begin(events)
-        known = {event_key(e) for e in self.timeseries.stored_events(added)} if added else set()
+        known = {event_key(e) for e in self.timeseries.held_at_open(added)} if added else set()
         self.sink.on_events(pending + [e for e in added if event_key(e) not in known])
         self.ledger.finish(pending + added, time.time())
         self._write_events(events)

@@ -49,9 +49,11 @@ class TimeSeriesStore(Protocol):
         Returns the events that were new."""
         ...
 
-    def stored_events(self, events: Sequence[DeviceEvent]) -> list[DeviceEvent]:
-        """Those of `events` the store holds already: a read, which waits for no
-        commit (ingest asks it on the alarm's path, before the event is written)."""
+    def held_at_open(self, events: Sequence[DeviceEvent]) -> list[DeviceEvent]:
+        """Those of `events` the store held when it was opened, as far as it can tell:
+        a read that waits for no commit. Ingest asks it which events were stored
+        before its decision ledger existed (store.opstate_events); everything written
+        since went through that ledger."""
         ...
 
     def series(

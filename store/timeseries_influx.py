@@ -111,11 +111,10 @@ class InfluxTimeSeries:
                 self._recent_events.remember(new, _event_key)
             return new
 
-    def stored_events(self, events: Sequence[DeviceEvent]) -> list[DeviceEvent]:
-        # What this process wrote lately: the same memory write_events judges by.
-        with self._write_lock:
-            new = {_event_key(e) for e in self._recent_events.new(events, _event_key)}
-        return [e for e in events if _event_key(e) not in new]
+    def held_at_open(self, events: Sequence[DeviceEvent]) -> list[DeviceEvent]:
+        # Its duplicate check is a memory of this process's own writes (RecentKeys):
+        # what the server held before it cannot be told without a query per event.
+        return []
 
     def flush_spool(self) -> int:
         """Retry the spooled batches now; returns how many remain. Ingest writes go on

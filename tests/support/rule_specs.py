@@ -140,7 +140,7 @@ class FakeSeries:
     def write_events(self, events: Sequence[Any]) -> list[Any]:
         return list(events)
 
-    def stored_events(self, events: Sequence[Any]) -> list[Any]:
+    def held_at_open(self, events: Sequence[Any]) -> list[Any]:
         return []
 
     def reading_count(self) -> int:

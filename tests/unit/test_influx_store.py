@@ -157,14 +157,3 @@ def test_query_answers_become_points_and_activity(
         assert isinstance(store, EventHistory)
     finally:
         store.close()
-
-
-def test_the_events_it_holds_are_those_it_wrote_lately(stub: str, tmp_path: Path) -> None:
-    store = InfluxTimeSeries(InfluxTarget(stub, "o", "b"), "t", tmp_path / "spool")
-    a, b = (DeviceEvent("ag", i, "d", 5.0, "fire.alarm", "start") for i in ("a", "b"))
-    try:
-        assert store.stored_events([a, b]) == []
-        assert store.write_events([a]) == [a]
-        assert store.stored_events([a, b]) == [a]
-    finally:
-        store.close()

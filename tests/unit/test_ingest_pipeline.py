@@ -21,7 +21,9 @@ from store.opstate_sqlite import SqliteOpStore
 from store.timeseries_duckdb import DuckDBTimeSeries
 from tests.support.tiny_street import lc_street
 
-NOW = 1_764_090_000.0
+# The wall clock's second: the event ledger forgets decisions older than the decoder
+# accepts by the wall clock (store.opstate_events), and these tests replay decided events.
+NOW = float(int(time.time()))
 AGENT = "ag-a1"
 JPEG = b"\xff\xd8\xff\xe0\x00\x10JFIF\x00" + bytes(range(256)) + b"\xff\xd9"
 
@@ -343,12 +345,19 @@ def test_an_undecided_event_survives_a_restart(
 
 
 def test_events_stored_before_the_ledger_are_not_decided_again(
-    timeseries: DuckDBTimeSeries, ops: SqliteOpStore
+    ops: SqliteOpStore, tmp_path: Path
 ) -> None:
-    IngestPipeline(lc_street(), timeseries, ops, RecordingSink()).process([events([ev("old")])])
-    sink = RecordingSink()
-    ledger_pipeline(timeseries, ops, sink).process([events([ev("old"), ev("new")])])
-    assert [[e.id for e in v] for _, v in sink.calls] == [["new"]]
+    # Stored by a version without the ledger: in the store when this one opens it.
+    earlier = DuckDBTimeSeries(tmp_path / "legacy.duckdb")
+    IngestPipeline(lc_street(), earlier, ops, RecordingSink()).process([events([ev("old")])])
+    earlier.close()
+    timeseries = DuckDBTimeSeries(tmp_path / "legacy.duckdb")
+    try:
+        sink = RecordingSink()
+        ledger_pipeline(timeseries, ops, sink).process([events([ev("old"), ev("new")])])
+        assert [[e.id for e in v] for _, v in sink.calls] == [["new"]]
+    finally:
+        timeseries.close()
 
 
 class WatchedEvents:
@@ -368,8 +377,8 @@ class WatchedEvents:
             raise OSError("database or disk is full")
         return self.store.write_events(evs)
 
-    def stored_events(self, evs: Sequence[DeviceEvent]) -> list[DeviceEvent]:
-        return self.store.stored_events(evs)
+    def held_at_open(self, evs: Sequence[DeviceEvent]) -> list[DeviceEvent]:
+        return self.store.held_at_open(evs)
 
 
 def test_an_alarm_is_decided_before_its_time_series_write(
@@ -382,7 +391,7 @@ def test_an_alarm_is_decided_before_its_time_series_write(
                           None, ledger=EventLedger(ops))
     pipe.process([events([ev("alarm-1")])])
     assert [k for k, _ in sink.calls] == ["events", "stored"]
-    assert [e.id for e in timeseries.stored_events(sink.calls[0][1])] == ["alarm-1"]
+    assert timeseries.write_events(sink.calls[0][1]) == []  # stored: not new any more
 
 
 def test_a_time_series_failure_after_the_decision_is_written_on_the_retry_not_decided_again(
@@ -391,18 +400,14 @@ def test_a_time_series_failure_after_the_decision_is_written_on_the_retry_not_de
     sink = RecordingSink()
     pipe = IngestPipeline(lc_street(), WatchedEvents(timeseries, sink, True), ops, sink,
                           None, ledger=EventLedger(ops))
-    # Dated now: the ledger forgets decisions older than the decoder accepts (by the
-    # wall clock), and this one must still be remembered on the retry.
-    now = time.time()
-    alarm = {**ev("alarm-1"), "ts": now - 5}
-    batch = [msg("events", {"agent": AGENT, "seq": 1, "events": [alarm]}, received_at=now)]
+    batch = [events([ev("alarm-1")])]
     with pytest.raises(StoreError, match="disk is full"):
         pipe.process(batch)
     pipe.process(batch)
     assert [(k, [getattr(e, "id", e) for e in v]) for k, v in sink.calls] == [
         ("events", ["alarm-1"]), ("stored", ["alarm-1"]), ("events", []),
         ("stored", ["alarm-1"])]
-    assert len(timeseries.stored_events(sink.calls[0][1])) == 1
+    assert timeseries.write_events(sink.calls[0][1]) == []  # stored: not new any more
     assert EventLedger(ops).undecided() == 0
 
 
@@ -427,3 +432,19 @@ def test_a_nearly_full_disk_refuses_readings_after_the_alarms_are_written(
     assert timeseries.reading_count() == 1 and health.problem() is None
     assert [k for k, _ in sink.calls] == ["events", "events", "readings"]  # decided once
     assert sink.calls[1][1] == []
+
+
+def test_only_events_as_old_as_those_stored_before_opening_are_looked_up(
+    tmp_path: Path,
+) -> None:
+    first = DuckDBTimeSeries(tmp_path / "held.duckdb")
+    old = DeviceEvent(AGENT, "old", "a1-smoke-1", NOW, "fire.alarm", "start")
+    first.write_events([old])
+    first.close()
+    store = DuckDBTimeSeries(tmp_path / "held.duckdb")
+    try:
+        late = DeviceEvent(AGENT, "late", "a1-smoke-1", NOW - 1, "fire.alarm", "start")
+        live = DeviceEvent(AGENT, "live", "a1-smoke-1", NOW + 1, "fire.alarm", "start")
+        assert store.held_at_open([old, late, live]) == [old]
+    finally:
+        store.close()
