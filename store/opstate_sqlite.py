@@ -1,9 +1,13 @@
 """The embedded operational store: one SQLite file, for one machine and the demo.
 
-One connection, guarded by a lock, serves every thread: operational writes are few
-and short, and one connection keeps each read-modify-write (an alert change and its
+One connection, guarded by a lock, serves every writing thread: operational writes are
+few and short, and one connection keeps each read-modify-write (an alert change and its
 log entry) trivially atomic. Each write runs as `BEGIN IMMEDIATE ... COMMIT` in WAL
 mode with `synchronous=FULL`, so when a method returns its change is on disk.
+Reads (`read()`: the alert streams, the API) have a connection of their own, each
+block one read transaction on WAL's last committed snapshot: they never wait for a
+write's fsync, which under a readings load's disk traffic took 100 ms and more and
+held a fire alarm back from the guard's stream.
 Inside `batch()` every call of the batching thread joins the batch's one transaction,
 committed (one fsync) when the batch ends (issue 16).
 """
@@ -41,6 +45,10 @@ class SqliteOpStore(SqlOpStore):
         self._con.execute("PRAGMA busy_timeout=5000")
         with self._tx() as cur:
             create_schema(cur)
+        self._read_lock = threading.Lock()
+        self._reader = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
+        self._reader.execute("PRAGMA query_only=ON")
+        self._reader.execute("PRAGMA busy_timeout=5000")
 
     def tx(self) -> AbstractContextManager[Cursor]:
         return self._tx()
@@ -70,6 +78,8 @@ class SqliteOpStore(SqlOpStore):
         """Only this process writes an embedded store: its own dispatcher notifies."""
 
     def close(self) -> None:
+        with self._read_lock:
+            self._reader.close()
         with self._lock:
             self._con.close()
 
@@ -96,5 +106,10 @@ class SqliteOpStore(SqlOpStore):
         if self._batch_cur is not None and self._batch_owner == threading.get_ident():
             yield self._batch_cur
             return
-        with self._lock:
-            yield self._con.cursor()
+        with self._read_lock:
+            cur = self._reader.cursor()
+            cur.execute("BEGIN")  # one snapshot for the whole block
+            try:
+                yield cur
+            finally:
+                cur.execute("COMMIT")

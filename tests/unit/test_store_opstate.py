@@ -290,3 +290,29 @@ def test_two_threads_firing_the_same_fingerprints(store: SqlOpStore) -> None:
     assert sorted(a.fingerprint for a in firing) == sorted(set(a.fingerprint for a in firing))
     assert sorted(seqs) == [s for s, _ in store.alert_log_after(0, None, limit=1000)]
     assert len(set(seqs)) == len(seqs)
+
+
+def test_a_read_does_not_wait_for_a_write_in_progress(store: SqlOpStore) -> None:
+    # The alert streams read while ingest and dispatch write: a write's fsync under a
+    # readings load's disk traffic held a fire alarm back from the guard's stream.
+    store.apply_change(change("fire", 1.0), ctx(), now=1.0)
+    writing, release = threading.Event(), threading.Event()
+
+    def slow_write() -> None:
+        with store.tx() as cur:
+            cur.execute("DELETE FROM dead_letters")
+            writing.set()
+            release.wait(10)
+
+    writer = threading.Thread(target=slow_write)
+    writer.start()
+    try:
+        assert writing.wait(5)
+        seen: list[int] = []
+        reader = threading.Thread(target=lambda: seen.append(store.last_log_seq()))
+        reader.start()
+        reader.join(5)
+        assert seen and seen[0] >= 1, "the read waited for the write transaction"
+    finally:
+        release.set()
+        writer.join(10)
