@@ -97,10 +97,13 @@ async def alert_events(
     Entries go in log order, but before each lesser one the stream asks the notifier
     for critical entries logged since it last asked: one that is not next in order (a
     storm's entries are still to send before it) is sent at once, and skipped when the
-    order reaches it. Each event's id names the in-order point and the entries sent
-    ahead of it (`api.resume_point`), so a reconnect from any id gets every entry once."""
+    order reaches it, and so is an older entry of its alert (a repeat may raise an
+    alert to critical): each entry is a whole alert, and the newer one is out already.
+    Each event's id names the in-order point and the entries sent ahead of it
+    (`api.resume_point`), so a reconnect from any id gets every entry once."""
     cursor = resume.after
-    ahead = {a for a in resume.ahead if a > cursor}  # sent beyond the cursor
+    # Entries sent beyond the cursor -> their alert's id (on a resume, read back).
+    ahead = await _read_ahead(ops, scopes, cursor, resume.ahead)
     checked = max(ahead, default=cursor)  # urgent entries up to here are dealt with
     yield ServerSentEvent(id=str(ResumePoint(cursor, frozenset(ahead))), retry=RECONNECT_MS)
     while True:
@@ -118,17 +121,19 @@ async def alert_events(
                 checked = notifier.last_urgent
                 for early_seq, early in await _urgent(ops, notifier, scopes, entries, seq, ahead):
                     if devices is None or early.device in devices:
-                        ahead.add(early_seq)
-                        yield _event(early_seq, early, ResumePoint(cursor, frozenset(ahead)))
+                        ahead[early_seq] = early.id
+                        yield _event(early, ResumePoint(cursor, frozenset(ahead)))
             cursor = seq
             if seq in ahead:  # sent already
-                ahead.discard(seq)
+                del ahead[seq]
+            elif ahead and alert.id in ahead.values():  # a newer entry of it is out
+                continue
             elif devices is None or alert.device in devices:
-                yield _event(seq, alert, ResumePoint(cursor, frozenset(ahead)))
+                yield _event(alert, ResumePoint(cursor, frozenset(ahead)))
         if len(entries) >= READ_LIMIT:
             continue
         cursor = max(cursor, head)
-        ahead = {a for a in ahead if a > cursor}
+        ahead = {a: alert_id for a, alert_id in ahead.items() if a > cursor}
         # Waits in slices no longer than the token check, re-reading after WAIT_S anyway.
         waited = 0.0
         while waited < WAIT_S and not await notifier.wait(cursor, check.every):
@@ -137,14 +142,26 @@ async def alert_events(
                 break
 
 
-def _event(seq: int, alert: Alert, at: ResumePoint) -> ServerSentEvent:
+def _event(alert: Alert, at: ResumePoint) -> ServerSentEvent:
     data = json.dumps(alert_json(alert), ensure_ascii=False)
     return ServerSentEvent(data=data, event="alert", id=str(at))
 
 
+async def _read_ahead(
+    ops: OpStore, scopes: Sequence[str] | None, cursor: int, seqs: frozenset[int]
+) -> dict[int, int]:
+    """The entries a resumed client got ahead of its cursor -> their alerts' ids (-1
+    when no longer in scope: skipped by sequence all the same)."""
+    out = {}
+    for seq in sorted(s for s in seqs if s > cursor):
+        found = await run_in_threadpool(ops.alert_log_after, seq - 1, scopes, 1)
+        out[seq] = found[0][1].id if found and found[0][0] == seq else -1
+    return out
+
+
 async def _urgent(
     ops: OpStore, notifier: LogNotifier, scopes: Sequence[str] | None,
-    page: Sequence[tuple[int, Alert]], next_seq: int, ahead: set[int],
+    page: Sequence[tuple[int, Alert]], next_seq: int, ahead: dict[int, int],
 ) -> list[tuple[int, Alert]]:
     """The urgent entries in scope beyond `next_seq` (the next to go in order) and not
     sent yet: from the page read, or from the store for those beyond it. At most

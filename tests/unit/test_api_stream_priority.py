@@ -128,3 +128,32 @@ def test_a_bad_resume_point_is_422(h: ApiHarness, base: str, value: str) -> None
     with httpx.Client(base_url=base, timeout=DEADLINE_S) as client:
         headers = {**auth(h.token("ops")), "Last-Event-ID": value}
         assert client.get("/api/v1/alerts/stream", headers=headers).status_code == 422
+
+
+@pytest.mark.parametrize("cut", [0, 1])  # one connection; a reconnect after the critical
+def test_an_alert_raised_to_critical_is_never_followed_by_its_older_state(
+    h: ApiHarness, base: str, cut: int
+) -> None:
+    """A repeat may raise an alert to critical: sent ahead in its new state, its older
+    lesser entry still waiting in log order must not follow (the board would show the
+    alert as it was); the entry counts as sent, also for a resumed stream."""
+    before = h.ops.last_log_seq()
+    raised, _ = h.fire("a1-smoke-1", rule="smoke.level")
+    lesser = [h.fire("a1-cam-1", rule=f"storm.r{n}")[1] for n in range(50)]
+    _, critical = h.fire("a1-smoke-1", rule="smoke.level", severity="critical")
+    token = h.token("ops")
+    got: list[tuple[str, dict[str, Any]]] = []
+    last = str(before)
+    for take in ((cut, 51 - cut) if cut else (51,)):
+        with stream(base, token, last) as events:
+            got += [events.next() for _ in range(take)]
+            if take == 51 - cut or not cut:
+                _, marker = h.fire("a1-elev-1", rule="marker")
+                got.append(events.next())
+        last = got[-1][0]
+    alerts = [a for _, a in got]
+    assert alerts[0]["id"] == raised.id and alerts[0]["severity"] == "critical"
+    assert [a["id"] for a in alerts].count(raised.id) == 1
+    assert [parse_resume_point(i).after for i, _ in got[1:51]] == lesser
+    assert parse_resume_point(got[-1][0]) == ResumePoint(marker)
+    assert critical > lesser[-1]
