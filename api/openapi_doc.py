@@ -29,7 +29,9 @@ SSE_EVENT_SCHEMA = {
     "type": "object",
     "properties": {
         "event": {"type": "string", "description": "alert"},
-        "id": {"type": "string", "description": "Log sequence; send as Last-Event-ID."},
+        "id": {"type": "string", "description": (
+            "Where to resume; send as Last-Event-ID. The log sequence N, or `N:A,B` when "
+            "critical entries A and B were sent ahead of the log order.")},
         "data": {"type": "string", "description": "The alert, as JSON."},
     },
 }

@@ -20,6 +20,7 @@ from api.auth import (
     principal_of,
 )
 from api.params import Since
+from api.resume_point import MAX_ID, ResumePoint, parse_resume_point
 from api.schemas import AckIn, AlertOut
 from api.sse import SlotResponse, TokenCheck, alert_events
 from api.stream_quota import RETRY_AFTER_S, StreamQuota
@@ -29,7 +30,6 @@ router = APIRouter(prefix="/api/v1/alerts", tags=["alerts"])
 
 LOG_SEQ_HEADER = "X-Log-Seq"
 # SQLite integers are 64-bit: a larger id must be a 422, not an overflow deep in the store.
-MAX_ID = 2**63 - 1
 AlertId = Annotated[int, Path(ge=1, le=MAX_ID)]
 GridQuery = Annotated[
     str | None, Query(description="Grid path; only alerts at or below it (must be in scope).")
@@ -62,21 +62,20 @@ def list_alerts(
     return [AlertOut.of(a) for a in alerts]
 
 
-def _resume_point(header: str | None, query: int | None) -> int | None:
+def _resume_point(header: str | None, query: str | None) -> ResumePoint | None:
     # The header wins: a browser's EventSource sends it on every reconnect, while the
     # query parameter stays what the page first asked for.
-    if header is None or not header.strip():
-        return query
+    text = header if header is not None and header.strip() else query
+    if text is None:
+        return None
     try:
-        value = int(header)
+        return parse_resume_point(text)
     except ValueError:
         raise HTTPException(
             status.HTTP_422_UNPROCESSABLE_CONTENT,
-            detail=f"Last-Event-ID must be an integer log sequence, not {header!r}",
+            detail=f"Last-Event-ID must be an event id of this stream (a log sequence, "
+                   f"or one followed by ':' and the sequences sent ahead), not {text!r}",
         ) from None
-    if not 0 <= value <= MAX_ID:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "Last-Event-ID is out of range")
-    return value
 
 
 @router.get(
@@ -94,18 +93,24 @@ async def stream_alerts(
     grid: GridQuery = None,
     last_event_id_header: Annotated[str | None, Header(alias="Last-Event-ID")] = None,
     last_event_id: Annotated[
-        int | None, Query(ge=0, le=MAX_ID, description="Resume after this log sequence.")
+        str | None, Query(max_length=700, description=(
+            "Resume after this event id: a log sequence, or one followed by ':' and the "
+            "sequences the stream sent ahead of it (critical alerts go first)."))
     ] = None,
 ) -> Response:
     """Server-Sent Events: `event: alert`, `id:` the log sequence, `data:` the alert.
-    Without a resume point it starts at the current end of the log. The token is checked
-    again every few seconds: once revoked or expired, a last `event: closed` ends the
-    stream (and a reconnect gets 401)."""
+    Entries come in log order, except that a critical alert logged behind entries not
+    yet sent goes first; its `id` is then the in-order point and the entries sent ahead
+    (`N:A,B`), so resuming from any event's id gives every entry once. Without a resume
+    point it starts at the current end of the log. The token is checked again every few
+    seconds: once revoked or expired, a last `event: closed` ends the stream (and a
+    reconnect gets 401)."""
     scopes = grid_scopes(ctx, principal, grid)
     resume = _resume_point(last_event_id_header, last_event_id)
     head = await run_in_threadpool(ctx.ops.last_log_seq)
     # A resume point past the head means the log was reset; start from its end.
-    after = head if resume is None else min(resume, head)
+    if resume is None or resume.after > head:
+        resume = ResumePoint(head)
     quota: StreamQuota = request.app.state.streams
     if (refused := quota.acquire(principal)) is not None:
         return JSONResponse(
@@ -114,7 +119,7 @@ async def stream_alerts(
             headers={"Retry-After": str(RETRY_AFTER_S)},
         )
     check = TokenCheck(lambda: token is not None and principal_of(ctx, token) == principal)
-    events = alert_events(ctx.ops, ctx.notifier, after, scopes, principal.devices, check)
+    events = alert_events(ctx.ops, ctx.notifier, resume, scopes, principal.devices, check)
     return SlotResponse(events, lambda: quota.release(principal))
 
 

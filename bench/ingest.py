@@ -169,6 +169,8 @@ class AlertStream:
 
     def __init__(self, base: str) -> None:
         self.first_seen: dict[str, float] = {}
+        # Every alert event as it came: (arrival, device, status), for a storm's count.
+        self.events: list[tuple[float, str, str]] = []
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, args=(base,), daemon=True)
         self._thread.start()
@@ -184,8 +186,10 @@ class AlertStream:
                         return
                     if line.startswith("data:"):
                         alert = json.loads(line[5:])
+                        now = time.time()
+                        self.events.append((now, alert["device"], alert["status"]))
                         if alert["status"] == "firing":
-                            self.first_seen.setdefault(alert["device"], time.time())
+                            self.first_seen.setdefault(alert["device"], now)
         except httpx.HTTPError:
             return  # serve stopped under the stream: the figures are taken by then
 
@@ -225,11 +229,13 @@ def _p(values: list[float], q: float) -> float:
 
 
 @contextmanager
-def serve_behind_mosquitto(tmp: Path) -> Iterator[tuple[Broker, BackendProcess]]:
+def serve_behind_mosquitto(tmp: Path, config: Path | None = None
+                           ) -> Iterator[tuple[Broker, BackendProcess]]:
     broker = Broker(tmp / "broker", "max_inflight_messages 1000\n")
     broker.start()
     try:
-        with running_backend(tmp / "data", broker.url) as serve:
+        with running_backend(tmp / "data", broker.url,
+                             None if config is None else str(config)) as serve:
             yield broker, serve
     finally:
         broker.stop()

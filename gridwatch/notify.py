@@ -3,12 +3,21 @@
 The alert log in the OpStore is the stream itself (so resuming after Last-Event-ID
 is a query, and a slow client holds no queue); this only tells waiting streams that
 the log has grown. Each waiter is an asyncio.Event on its own loop, set thread-safely.
+
+It also remembers which recent entries are urgent (a critical alert's), so that a
+stream busy sending a storm's entries can send those first (`api.sse`). Only this
+process's dispatch says so; an entry another replica logged (PostgreSQL's LISTEN) is
+not known as urgent and is streamed in log order.
 """
 
 from __future__ import annotations
 
 import asyncio
 import threading
+from collections import deque
+from collections.abc import Sequence
+
+URGENT_KEPT = 256  # recent urgent entries remembered; critical alerts are rare
 
 
 class LogNotifier:
@@ -16,11 +25,18 @@ class LogNotifier:
         self._lock = threading.Lock()
         self._waiters: set[tuple[asyncio.AbstractEventLoop, asyncio.Event]] = set()
         self.last_seq = 0
+        self._urgent: deque[int] = deque(maxlen=URGENT_KEPT)
+        self.last_urgent = 0  # read without the lock: a stale value only delays a check
 
-    def notify(self, seq: int) -> None:
-        """Called from any thread after a log entry with sequence `seq` is committed."""
+    def notify(self, seq: int, urgent: Sequence[int] = ()) -> None:
+        """Called from any thread after log entries up to sequence `seq` are committed;
+        `urgent`: those of them a stream should send before lesser ones."""
         with self._lock:
             self.last_seq = max(self.last_seq, seq)
+            for u in sorted(urgent):
+                if u > self.last_urgent:
+                    self._urgent.append(u)
+                    self.last_urgent = u
             waiters = list(self._waiters)
         for loop, event in waiters:
             # The loop may be closing while a late alert arrives; nothing waits then.
@@ -49,3 +65,10 @@ class LogNotifier:
         finally:
             with self._lock:
                 self._waiters.discard(key)
+
+    def urgent_after(self, seq: int) -> list[int]:
+        """The remembered urgent entries after `seq`, in log order."""
+        if self.last_urgent <= seq:  # the common case, without the lock
+            return []
+        with self._lock:
+            return [u for u in self._urgent if u > seq]

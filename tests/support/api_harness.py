@@ -84,7 +84,7 @@ class ApiHarness:
         )
         applied = self.ops.apply_change(change, context, self.clock())
         assert applied is not None, f"{kind} {rule}:{device} changed nothing"
-        self.notifier.notify(applied[1])
+        self.notifier.notify(applied[1], [applied[1]] if severity == "critical" else [])
         return applied
 
     def close(self) -> None:

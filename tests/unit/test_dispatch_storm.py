@@ -6,7 +6,8 @@ critical ones first and one notification per group; all in one transaction."""
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterator
+import threading
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +17,7 @@ from config.loader import DEFAULT_CONFIG_DIR, load_registry
 from config.models import DeviceSpec
 from config.registry import Registry
 from dispatch.batch import severity_first
-from dispatch.dispatcher import Dispatcher, labels_of
+from dispatch.dispatcher import CHUNK, Dispatcher, labels_of
 from dispatch.selection import on_duty
 from gridwatch.clock import ManualClock
 from gridwatch.notify import LogNotifier
@@ -223,3 +224,52 @@ def test_a_store_batch_rolls_back_whole_and_nested_calls_join_it(op_kind: OpStor
         assert ops.dead_letter_count() == 2
     finally:
         ops.close()
+
+
+class GatedNotifier(LogNotifier):
+    """Holds the first wake-up (dispatch's, after its first commit) until released, so
+    a test can submit while that batch is still in progress."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.first = threading.Event()
+        self.release = threading.Event()
+
+    def notify(self, seq: int, urgent: Sequence[int] = ()) -> None:
+        if not self.first.is_set():
+            self.first.set()
+            assert self.release.wait(10), "the test never released the first batch"
+        super().notify(seq, urgent)
+
+
+def test_a_fire_alarm_decided_during_a_storm_batch_goes_after_one_chunk_of_it(
+    ops: SqliteOpStore,
+) -> None:
+    """The readings lane hands a storm chunk's changes over as one batch; a fire alarm
+    decided while dispatch works on it is stored after one `CHUNK` of the storm, not
+    after the whole batch (it was after all 800 here)."""
+    registry = load_registry(DEFAULT_CONFIG_DIR)
+    detectors = [d.id for d in registry.config.devices
+                 if d.type in ("smoke_detector", "heat_detector")]
+    warnings = [AlertChange("fire", f"battery-low:{d}", "battery-low", "device.battery_low",
+                            "warning", d, T0, 8.0, f"{d} battery") for d in detectors[1:801]]
+    assert len(warnings) == 800
+    alarm = AlertChange("fire", f"fire.alarm:{detectors[0]}", "fire.alarm", "fire.alarm",
+                        "critical", detectors[0], T0, 1.0, "fire alarm")
+    notifier = GatedNotifier()
+    dispatcher = Dispatcher(registry, ops, notifier, [], ManualClock(T0))
+    storm_ticket = dispatcher.enqueue(warnings)
+    lane = threading.Thread(target=dispatcher.finish, args=(storm_ticket,))
+    lane.start()
+    assert notifier.first.wait(10)  # the storm's first batch is committed, not yet done
+    alarm_ticket = dispatcher.enqueue([alarm])
+    alarm_lane = threading.Thread(target=dispatcher.finish, args=(alarm_ticket,))
+    alarm_lane.start()
+    notifier.release.set()
+    lane.join(30)
+    alarm_lane.join(30)
+    assert not lane.is_alive() and not alarm_lane.is_alive()
+    logged = [a.fingerprint for _, a in ops.alert_log_after(0, None, 2000)]
+    # nothing lost (the alarm is logged again when its incident opens)
+    assert set(logged) == {c.fingerprint for c in [*warnings, alarm]}
+    assert logged.index(alarm.fingerprint) == CHUNK
