@@ -10,6 +10,7 @@ normally and the caller's `finally` does its work.
 
 from __future__ import annotations
 
+import gc
 import signal
 import socket
 import sys
@@ -57,6 +58,11 @@ def run_server(server: uvicorn.Server, sock: socket.socket) -> None:
     shutdown."""
     previous = {sig: signal.signal(sig, _raise_stopped) for sig in STOP_SIGNALS}
     sys.setswitchinterval(GIL_SWITCH_INTERVAL_S)
+    # Everything built at start (the registry, the stores, the app) lives as long as
+    # the process: frozen, a full collection no longer walks it. A full collection
+    # stops every thread, the alarm lane's too; during the 6,000-warning storm bench
+    # they took 120-170 ms each, and 50-75 ms with this.
+    gc.freeze()
     try:
         server.run(sockets=[sock])
     except _Stopped:
