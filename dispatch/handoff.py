@@ -92,8 +92,13 @@ class PriorityHandoff(Generic[T, U]):
                     self._cond.notify_all()
         for job in ticket.jobs:
             if job.error is not None:
-                raise job.error
-        return [job.result for job in ticket.jobs]
+                raise job.error  # the ticket keeps its jobs: its owner may look at them
+        # A ticket and its jobs point at each other: left so, every change and alert of
+        # a batch waited for a full garbage collection, which stops every thread (a
+        # storm left ~25,000 such objects, and collections of 120-170 ms). Let go here,
+        # they are freed at once.
+        jobs, ticket.jobs = ticket.jobs, []
+        return [job.result for job in jobs]
 
     def _next(self) -> _Job[T, U]:
         if self._urgent:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import threading
 import time
 
@@ -81,3 +82,18 @@ def test_an_error_goes_to_the_submitter_and_the_rest_still_run() -> None:
         h.finish(ticket)
     assert [j.result for j in ticket.jobs] == ["ok", None, "after"]
     assert h.finish(h.submit([])) == []
+
+
+def test_a_finished_ticket_leaves_nothing_for_the_garbage_collector() -> None:
+    # A full collection stops every thread, the alarm lane's too: a storm's changes
+    # must be freed as soon as they are dispatched, not wait for one.
+    h = handoff(SlowApply())
+    gc.collect()
+    gc.disable()
+    try:
+        ticket = h.submit([(f"k{i}", "minor") for i in range(50)])
+        assert len(h.finish(ticket)) == 50
+        del ticket
+        assert gc.collect() == 0
+    finally:
+        gc.enable()
