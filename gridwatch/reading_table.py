@@ -172,14 +172,6 @@ class ReadingTable(Sequence[Reading]):
         return f"ReadingTable({len(self)} readings)"
 
 
-def concat(tables: Sequence[ReadingTable]) -> ReadingTable:
-    if not tables:
-        return ReadingTable.empty()
-    if len(tables) == 1:
-        return tables[0]
-    return ReadingTable(pa.concat_tables([t.table for t in tables]))
-
-
 def _floats(column: pa.ChunkedArray) -> FloatArray:
     # One chunk (the usual case) converts without a copy; the columns have no nulls.
     if column.num_chunks == 1:

@@ -3,12 +3,9 @@ live delivery, scope, the stream cap. Every read has a deadline, so nothing can 
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
@@ -18,9 +15,8 @@ from api.auth import SESSION_COOKIE
 from api.sse import RECONNECT_MS, TOKEN_CHECK_S
 from api.stream_quota import StreamLimits
 from tests.support.api_harness import ApiHarness, api_harness, auth, served
+from tests.support.sse_client import DEADLINE_S, Events, stream
 from tests.support.tiny_street import AREA_A1, AREA_WY1
-
-DEADLINE_S = 10.0
 
 
 @pytest.fixture
@@ -33,44 +29,6 @@ def h(tmp_path: Path) -> Iterator[ApiHarness]:
 def base(h: ApiHarness) -> Iterator[str]:
     with served(h.app) as url:
         yield url
-
-
-class Events:
-    """Reads `event: alert` messages off an open stream, each within the deadline."""
-
-    def __init__(self, response: httpx.Response) -> None:
-        self.response = response
-        self.lines = response.iter_lines()
-
-    def next(self) -> tuple[int, dict[str, Any]]:
-        fields: dict[str, str] = {}
-        start = time.monotonic()
-        for line in self.lines:
-            if time.monotonic() - start > DEADLINE_S:
-                break
-            if line == "":
-                if fields.get("event") == "alert":
-                    return int(fields["id"]), json.loads(fields["data"])
-                fields = {}
-            elif not line.startswith(":"):
-                key, _, value = line.partition(":")
-                fields[key] = value.removeprefix(" ")
-        raise AssertionError("no alert event within the deadline")
-
-
-@contextmanager
-def stream(base: str, token: str, query: str = "", **headers: str) -> Iterator[Events]:
-    # The read timeout bounds each wait for bytes: a silent stream fails, never hangs.
-    timeout = httpx.Timeout(DEADLINE_S, read=DEADLINE_S)
-    with (
-        httpx.Client(base_url=base, timeout=timeout) as client,
-        client.stream(
-            "GET", f"/api/v1/alerts/stream{query}", headers={**auth(token), **headers}
-        ) as resp,
-    ):
-        assert resp.status_code == 200, resp.read()
-        assert resp.headers["content-type"].startswith("text/event-stream")
-        yield Events(resp)
 
 
 def test_resumes_after_last_event_id(h: ApiHarness, base: str) -> None:

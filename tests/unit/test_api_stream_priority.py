@@ -3,10 +3,7 @@ from any event's id still gives every log entry exactly once."""
 
 from __future__ import annotations
 
-import json
-import time
 from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -15,8 +12,7 @@ import pytest
 
 from api.resume_point import ResumePoint, parse_resume_point
 from tests.support.api_harness import ApiHarness, api_harness, auth, served
-
-DEADLINE_S = 10.0
+from tests.support.sse_client import DEADLINE_S, stream
 
 
 @pytest.fixture
@@ -29,40 +25,6 @@ def h(tmp_path: Path) -> Iterator[ApiHarness]:
 def base(h: ApiHarness) -> Iterator[str]:
     with served(h.app) as url:
         yield url
-
-
-class Events:
-    """`event: alert` messages off an open stream as (id, alert), each within the deadline."""
-
-    def __init__(self, response: httpx.Response) -> None:
-        self.lines = response.iter_lines()
-
-    def next(self) -> tuple[str, dict[str, Any]]:
-        fields: dict[str, str] = {}
-        start = time.monotonic()
-        for line in self.lines:
-            if time.monotonic() - start > DEADLINE_S:
-                break
-            if line == "":
-                if fields.get("event") == "alert":
-                    return fields["id"], json.loads(fields["data"])
-                fields = {}
-            elif not line.startswith(":"):
-                key, _, value = line.partition(":")
-                fields[key] = value.removeprefix(" ")
-        raise AssertionError("no alert event within the deadline")
-
-
-@contextmanager
-def stream(base: str, token: str, last_event_id: str) -> Iterator[Events]:
-    timeout = httpx.Timeout(DEADLINE_S, read=DEADLINE_S)
-    headers = {**auth(token), "Last-Event-ID": last_event_id}
-    with (
-        httpx.Client(base_url=base, timeout=timeout) as client,
-        client.stream("GET", "/api/v1/alerts/stream", headers=headers) as resp,
-    ):
-        assert resp.status_code == 200, resp.read()
-        yield Events(resp)
 
 
 def backlog(h: ApiHarness, lesser: int) -> tuple[int, list[int], int]:
@@ -80,8 +42,8 @@ def test_a_critical_alert_overtakes_the_lesser_ones_a_stream_has_still_to_send(
     h: ApiHarness, base: str, lesser: int
 ) -> None:
     before, seqs, critical = backlog(h, lesser)
-    with stream(base, h.token("ops"), str(before)) as events:
-        got = [events.next() for _ in range(lesser + 1)]
+    with stream(base, h.token("ops"), **{"Last-Event-ID": str(before)}) as events:
+        got = [events.next_with_id() for _ in range(lesser + 1)]
     # First, though logged last (in log order it came after all the lesser ones).
     assert got[0][1]["severity"] == "critical"
     assert parse_resume_point(got[0][0]) == ResumePoint(before, frozenset({critical}))
@@ -99,13 +61,13 @@ def test_resuming_from_any_id_gives_every_entry_exactly_once(
     id it got (as EventSource does): it gets each entry once, the critical too."""
     before, seqs, critical = backlog(h, 400)
     token = h.token("ops")
-    with stream(base, token, str(before)) as events:
-        first = [events.next() for _ in range(cut)]
-    with stream(base, token, first[-1][0]) as events:
-        rest = [events.next() for _ in range(401 - cut)]
+    with stream(base, token, **{"Last-Event-ID": str(before)}) as events:
+        first = [events.next_with_id() for _ in range(cut)]
+    with stream(base, token, **{"Last-Event-ID": first[-1][0]}) as events:
+        rest = [events.next_with_id() for _ in range(401 - cut)]
         # Nothing more of the backlog: the next event is a new alert.
         _, new_seq = h.fire("a1-elev-1", rule="after.reconnect")
-        after_id, after = events.next()
+        after_id, after = events.next_with_id()
     got = [a["summary"] for _, a in first + rest]
     assert len(got) == len(set(got)) == 401
     assert got[0] == "fire.alarm on a2-smoke-1"
@@ -117,8 +79,8 @@ def test_resuming_from_any_id_gives_every_entry_exactly_once(
 def test_critical_alerts_keep_their_order_among_themselves(h: ApiHarness, base: str) -> None:
     before = h.ops.last_log_seq()
     seqs = [h.fire("a1-smoke-1", rule=f"fire.r{n}", severity="critical")[1] for n in range(5)]
-    with stream(base, h.token("ops"), str(before)) as events:
-        got = [parse_resume_point(events.next()[0]) for _ in seqs]
+    with stream(base, h.token("ops"), **{"Last-Event-ID": str(before)}) as events:
+        got = [parse_resume_point(events.next_with_id()[0]) for _ in seqs]
     assert got == [ResumePoint(s) for s in seqs]  # in order: no id names any ahead
 
 
@@ -145,11 +107,11 @@ def test_an_alert_raised_to_critical_is_never_followed_by_its_older_state(
     got: list[tuple[str, dict[str, Any]]] = []
     last = str(before)
     for take in ((cut, 51 - cut) if cut else (51,)):
-        with stream(base, token, last) as events:
-            got += [events.next() for _ in range(take)]
+        with stream(base, token, **{"Last-Event-ID": last}) as events:
+            got += [events.next_with_id() for _ in range(take)]
             if take == 51 - cut or not cut:
                 _, marker = h.fire("a1-elev-1", rule="marker")
-                got.append(events.next())
+                got.append(events.next_with_id())
         last = got[-1][0]
     alerts = [a for _, a in got]
     assert alerts[0]["id"] == raised.id and alerts[0]["severity"] == "critical"

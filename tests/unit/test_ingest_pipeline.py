@@ -13,7 +13,7 @@ import pytest
 from gridwatch.records import DeviceEvent, Reading
 from ingest.decode import RawMessage
 from ingest.disk_guard import DiskGuard
-from ingest.pipeline import IngestPipeline, StoreError
+from ingest.pipeline import IngestPipeline, RecordWriter, StoreError
 from ingest.storage_errors import TelemetryRefused
 from ingest.storage_health import StorageHealth
 from store.opstate_events import EventLedger
@@ -309,7 +309,7 @@ class FailingOnceSink(RecordingSink):
 
 
 def ledger_pipeline(
-    timeseries: DuckDBTimeSeries, ops: SqliteOpStore, sink: RecordingSink
+    timeseries: RecordWriter, ops: SqliteOpStore, sink: RecordingSink
 ) -> IngestPipeline:
     return IngestPipeline(lc_street(), timeseries, ops, sink, None, ledger=EventLedger(ops))
 
@@ -387,8 +387,7 @@ def test_an_alarm_is_decided_before_its_time_series_write(
     # That write commits into the file a readings backlog appends to; the decision
     # (and so the guard's board) must not wait for it.
     sink = RecordingSink()
-    pipe = IngestPipeline(lc_street(), WatchedEvents(timeseries, sink, False), ops, sink,
-                          None, ledger=EventLedger(ops))
+    pipe = ledger_pipeline(WatchedEvents(timeseries, sink, False), ops, sink)
     pipe.process([events([ev("alarm-1")])])
     assert [k for k, _ in sink.calls] == ["events", "stored"]
     assert timeseries.write_events(sink.calls[0][1]) == []  # stored: not new any more
@@ -398,8 +397,7 @@ def test_a_time_series_failure_after_the_decision_is_written_on_the_retry_not_de
     timeseries: DuckDBTimeSeries, ops: SqliteOpStore
 ) -> None:
     sink = RecordingSink()
-    pipe = IngestPipeline(lc_street(), WatchedEvents(timeseries, sink, True), ops, sink,
-                          None, ledger=EventLedger(ops))
+    pipe = ledger_pipeline(WatchedEvents(timeseries, sink, True), ops, sink)
     batch = [events([ev("alarm-1")])]
     with pytest.raises(StoreError, match="disk is full"):
         pipe.process(batch)
