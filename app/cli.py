@@ -111,6 +111,9 @@ def build_parser() -> argparse.ArgumentParser:
     skab.add_argument("out_dir", help="where the NAB-layout series and windows.json go")
     skab.add_argument("--experiments", default=None,
                       help="comma-separated experiment folders (default: every labelled one)")
+    skab.add_argument("--join-runs", action="store_true",
+                      help="one series per sensor per experiment, its run files joined in "
+                           "natural order (they must follow each other in time)")
     masks = sub.add_parser("motion-masks", help="motion masks for frames or a video")
     masks.add_argument("in_dir", help="a folder of frames (e.g. CDnet's input/) or a video file")
     masks.add_argument("out_dir", help="where one PNG mask per frame goes")

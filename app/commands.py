@@ -157,7 +157,9 @@ def cmd_skab_to_nab(args: argparse.Namespace) -> int:
     wanted = None if args.experiments is None else [
         e.strip() for e in args.experiments.split(",") if e.strip()
     ]
-    return 2 if run is None else run(Path(args.skab_dir), Path(args.out_dir), wanted)
+    return 2 if run is None else run(
+        Path(args.skab_dir), Path(args.out_dir), wanted, args.join_runs
+    )
 
 
 def cmd_motion_masks(args: argparse.Namespace) -> int:

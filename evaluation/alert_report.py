@@ -12,7 +12,10 @@ windows (WINDOWS.json: {"<relative path>": [[start, end], ...]}, as NAB's and
 
 The same window of several series in one folder (every sensor of one SKAB run shares
 its run's windows) is also counted once as an *event*, alerted when any of the
-folder's series alerted inside it: one rig, one anomaly, seen by some sensor.
+folder's series alerted inside it: one rig, one anomaly, seen by some sensor. With
+`skab-to-nab --join-runs` a folder is a whole experiment: its sensors share every run's
+windows, and each window is still one event; the device-days are the same as for the
+runs apart, but for the seconds between one run's last row and the next one's first.
 
 DATA is the replay's IN_DIR (for the time spans); every series named in WINDOWS.json
 must have its episodes file. Times are parsed as ISO 8601 (naive: UTC) or Unix seconds.

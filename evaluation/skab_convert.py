@@ -1,4 +1,4 @@
-"""`gridwatch skab-to-nab SKAB_DIR OUT_DIR [--experiments valve1,...]`.
+"""`gridwatch skab-to-nab SKAB_DIR OUT_DIR [--experiments valve1,...] [--join-runs]`.
 
 Converts the Skoltech Anomaly Benchmark (SKAB, waico/SKAB, GPL-3.0) into the layout of
 the Numenta Anomaly Benchmark, so `gridwatch anomaly-scores` and the shared NAB scorer
@@ -14,6 +14,19 @@ can score it:
   window per maximal run of consecutive anomaly==1 rows, from the run's first written
   timestamp to its last (inclusive, as NAB windows are); every sensor of a file gets
   that file's windows, and a file without anomaly rows gets [] for each sensor.
+
+`--join-runs` writes one series per sensor per *experiment* instead:
+OUT_DIR/data/<experiment>/<sensor>.csv holds the experiment's files one after another in
+natural order (0, 1, 2, ..., 10, not 0, 1, 10), and windows.json gives it every file's
+windows, each file's computed on its own (a window ending on a file's last row and one
+starting on the next file's first row stay two). SKAB's runs of one experiment are
+consecutive recordings of one rig (valve1: 16 files of about 20 minutes, 10:14:33 to
+15:34:41 on one day, each starting a second or two after the one before ends), so the
+joined series is the sensor as it ran, as a deployed device runs: never reset. Every file
+of the experiment must have the same sensor columns (in any order), and each file's first
+timestamp must be after the previous file's last one (after the timestamp rule below):
+otherwise it is an input error, as time going backwards inside a file is. The gap
+between two files is kept as it is, like any gap.
 
 Timestamp rule. NAB needs unique, increasing timestamps and the scorer matches rows by
 their first 19 characters, so each `datetime` cell is parsed as ISO 8601 (an offset, if
@@ -73,6 +86,7 @@ class SkabFile:
     values: list[list[str]]  # per sensor, one cell per written row
     anomaly: list[bool]
     merged: int  # rows folded into the row before them (same second)
+    first_line: int  # the line of the first data row, for errors that name it
 
 
 def natural_key(name: str) -> tuple[tuple[int, str], ...]:
@@ -152,10 +166,12 @@ def read_skab_file(path: Path) -> SkabFile:
         values: list[list[str]] = [[] for _ in sensors]
         anomaly: list[bool] = []
         merged = 0
+        first_line = 0
         last: datetime | None = None
         for row in reader:
             if not any(cell.strip() for cell in row):
                 continue
+            first_line = first_line or reader.line_num
             where = f"{path}:{reader.line_num}"
             if len(row) != len(header):
                 raise InputError(f"{where}: {len(row)} cells for {len(header)} columns")
@@ -178,7 +194,7 @@ def read_skab_file(path: Path) -> SkabFile:
             anomaly.append(label)
     if not timestamps:
         raise InputError(f"{path}:2: no data rows")
-    return SkabFile(sensors, timestamps, values, anomaly, merged)
+    return SkabFile(sensors, timestamps, values, anomaly, merged, first_line)
 
 
 def label_windows(timestamps: list[str], anomaly: list[bool]) -> list[list[str]]:
@@ -241,31 +257,95 @@ def write_series(path: Path, timestamps: list[str], values: list[str]) -> None:
         out.writerows(zip(timestamps, values, strict=True))
 
 
-def convert(experiments: list[tuple[str, list[Path]]], build: Path) -> tuple[int, int, int]:
-    """Writes data/ and windows.json under `build`; (files, series, windows)."""
+def join_runs(files: list[tuple[Path, SkabFile]]) -> SkabFile:
+    """One experiment's files as one series per sensor, after checking that they fit:
+    the same sensors, and each file starting after the one before it ended."""
+    (first_path, first), *rest = files
+    sensors = first.sensors
+    timestamps = list(first.timestamps)
+    values = [list(column) for column in first.values]
+    anomaly = list(first.anomaly)
+    merged = first.merged
+    prev_path = first_path
+    for path, skab in rest:
+        if sorted(skab.sensors) != sorted(sensors):
+            raise InputError(
+                f"{path}:1: sensor columns {skab.sensors} differ from {first_path.name}'s "
+                f"{sensors}; --join-runs needs the same sensors in every file"
+            )
+        if skab.timestamps[0] <= timestamps[-1]:  # same fixed format: text order is time
+            raise InputError(
+                f"{path}:{skab.first_line}: first timestamp {skab.timestamps[0]} is not "
+                f"after the last one of {prev_path.name} ({timestamps[-1]}); --join-runs "
+                "needs the files to follow each other in time in natural order"
+            )
+        timestamps += skab.timestamps
+        by_name = dict(zip(skab.sensors, skab.values, strict=True))
+        for sensor, column in zip(sensors, values, strict=True):
+            column += by_name[sensor]
+        anomaly += skab.anomaly
+        merged += skab.merged
+        prev_path = path
+    return SkabFile(sensors, timestamps, values, anomaly, merged, first.first_line)
+
+
+def write_group(
+    build: Path,
+    group: str,
+    skab: SkabFile,
+    group_windows: list[list[str]],
+    windows: dict[str, list[list[str]]],
+    where: Path,
+) -> None:
+    folder = build / "data" / group
+    if folder.exists():
+        raise InputError(f"{where}: output folder {group}/ is already taken")
+    folder.mkdir(parents=True)
+    for sensor, column in zip(skab.sensors, skab.values, strict=True):
+        write_series(folder / f"{sensor}.csv", skab.timestamps, column)
+        windows[f"{group}/{sensor}.csv"] = [list(w) for w in group_windows]
+
+
+def convert(
+    experiments: list[tuple[str, list[Path]]], build: Path, joined: bool = False
+) -> tuple[int, int, int]:
+    """Writes data/ and windows.json under `build`; (files, series, windows).
+    `joined`: one series per sensor per experiment, its files one after another."""
     windows: dict[str, list[list[str]]] = {}
     total = sum(len(files) for _, files in experiments)
     done = series = n_windows = 0
     for experiment, files in experiments:
+        read: list[tuple[Path, SkabFile]] = []
+        run_windows: list[list[str]] = []
         for path in files:
             skab = read_skab_file(path)
-            group = f"{experiment}_{path.stem}"
-            folder = build / "data" / group
-            if folder.exists():
-                raise InputError(f"{path}: output folder {group}/ is already taken")
-            folder.mkdir(parents=True)
             file_windows = label_windows(skab.timestamps, skab.anomaly)
-            for sensor, column in zip(skab.sensors, skab.values, strict=True):
-                write_series(folder / f"{sensor}.csv", skab.timestamps, column)
-                windows[f"{group}/{sensor}.csv"] = [list(w) for w in file_windows]
             done += 1
-            series += len(skab.sensors)
-            n_windows += len(file_windows) * len(skab.sensors)
             note = f", {skab.merged} rows merged into the second before" if skab.merged else ""
+            counts = f"{len(skab.timestamps)} rows, {len(file_windows)} windows{note}"
+            if joined:
+                read.append((path, skab))
+                run_windows += file_windows
+                target = f"joining into {experiment}/ ({counts})"
+            else:
+                group = f"{experiment}_{path.stem}"
+                write_group(build, group, skab, file_windows, windows, path)
+                series += len(skab.sensors)
+                n_windows += len(file_windows) * len(skab.sensors)
+                target = f"{group}/ ({len(skab.sensors)} series, {counts})"
             print(
-                f"skab-to-nab: {done}/{total} files: {experiment}/{path.name} -> {group}/ "
+                f"skab-to-nab: {done}/{total} files: {experiment}/{path.name} -> {target}",
+                file=sys.stderr,
+            )
+        if joined:
+            skab = join_runs(read)
+            write_group(build, experiment, skab, run_windows, windows, files[0].parent)
+            series += len(skab.sensors)
+            n_windows += len(run_windows) * len(skab.sensors)
+            print(
+                f"skab-to-nab: {experiment}/ joined: {len(files)} files -> {experiment}/ "
                 f"({len(skab.sensors)} series, {len(skab.timestamps)} rows, "
-                f"{len(file_windows)} windows{note})",
+                f"{len(run_windows)} windows, {skab.timestamps[0]} to {skab.timestamps[-1]})",
                 file=sys.stderr,
             )
     with (build / "windows.json").open("w") as f:
@@ -287,7 +367,9 @@ def check_out_dir(out_dir: Path) -> None:
         )
 
 
-def run_skab_to_nab(skab_dir: Path, out_dir: Path, experiments: list[str] | None) -> int:
+def run_skab_to_nab(
+    skab_dir: Path, out_dir: Path, experiments: list[str] | None, join: bool = False
+) -> int:
     try:
         chosen = find_experiments(skab_dir, experiments)
         check_out_dir(out_dir)
@@ -298,7 +380,7 @@ def run_skab_to_nab(skab_dir: Path, out_dir: Path, experiments: list[str] | None
     build = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", suffix=".tmp", dir=out_dir.parent))
     try:
         try:
-            files, series, n_windows = convert(chosen, build)
+            files, series, n_windows = convert(chosen, build, join)
         except InputError as exc:
             print(f"skab-to-nab: {exc} (nothing written to {out_dir})", file=sys.stderr)
             return 2

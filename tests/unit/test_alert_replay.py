@@ -11,6 +11,7 @@ import pytest
 from app.cli import main
 from detectors.anomaly_features import FloatArray
 from evaluation.alert_report import score
+from evaluation.skab_convert import run_skab_to_nab
 from tests.support.tank_series import daily_tank_level
 
 STEP_S = 300.0
@@ -163,3 +164,53 @@ def test_report_refuses_a_windows_file_of_another_shape(
     args = ["alert-report", "--data", str(data), "--windows", str(windows), "--episodes", str(eps)]
     assert main(args) == 2
     assert "not a windows file of {path: [[start, end], ...]}" in capsys.readouterr().err
+
+
+def test_report_on_joined_runs_counts_each_run_s_window_once_and_the_same_time(
+    tmp_path: Path,
+) -> None:
+    """The same two SKAB runs, converted one series per run and joined (skab-to-nab
+    --join-runs), with the same alerts: the same windows, events and false alerts, and
+    the same device time but for the second between the runs, per sensor."""
+    skab = tmp_path / "skab" / "valve1"
+    skab.mkdir(parents=True)
+    for run, first in ((0, 0), (1, 11)):  # 10:00:00-10:00:09, then 10:00:11-10:00:20
+        labels = [0, 0, 0, 0, 1, 1, 1, 0, 0, 0]
+        (skab / f"{run}.csv").write_text("datetime;Pressure;Temperature;anomaly\n" + "".join(
+            f"2020-03-09 10:00:{first + i:02d};{i};{20 + i};{label}\n"
+            for i, label in enumerate(labels)
+        ))
+    alerts = {  # sensor -> alert starts: run 0's window by Pressure (and Temperature
+        # later in it), run 1's by Temperature only; Pressure's 10:00:20 is outside
+        "Pressure": ["10:00:04", "10:00:20"],
+        "Temperature": ["10:00:06", "10:00:16"],
+    }
+    figures = []
+    for joined in (False, True):
+        out, eps = tmp_path / f"nab-{joined}", tmp_path / f"eps-{joined}"
+        assert run_skab_to_nab(tmp_path / "skab", out, None, join=joined) == 0
+        for sensor, starts in alerts.items():
+            for t in starts:
+                part = "" if joined else f"_{0 if t < '10:00:11' else 1}"
+                path = eps / f"valve1{part}" / f"{sensor}.csv"
+                path.parent.mkdir(parents=True, exist_ok=True)
+                if not path.exists():
+                    path.write_text("started_at,resolved_at\n")
+                with path.open("a") as f:
+                    f.write(f"2020-03-09 {t},\n")
+        for path in (out / "data").rglob("*.csv"):  # every series needs its file
+            ep = eps / path.relative_to(out / "data")
+            if not ep.exists():
+                ep.parent.mkdir(parents=True, exist_ok=True)
+                ep.write_text("started_at,resolved_at\n")
+        figures.append(score(out / "data", out / "windows.json", eps))
+    runs, whole = figures
+    assert (runs.series, whole.series) == (4, 2)
+    for r in (runs, whole):
+        assert (r.windows, r.windows_alerted, r.events, r.events_alerted) == (4, 3, 2, 2)
+        assert r.false_alerts == 1
+        assert r.median_event_delay_s == 0.5  # run 0: Pressure at once, run 1: 1 s in
+    # device time (device_days is rounded; the rate is 1 false alert over it): 4 x 9 s
+    # apart; joined, also the 2 s from one run's last row to the next's first, per sensor
+    assert runs.false_alerts_per_device_day == pytest.approx(86_400 / (4 * 9), abs=0.01)
+    assert whole.false_alerts_per_device_day == pytest.approx(86_400 / (36 + 2 * 2), abs=0.01)

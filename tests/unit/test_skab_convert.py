@@ -18,10 +18,10 @@ def stamp(i: int) -> str:
     return f"2020-03-09 10:{i // 60:02d}:{i % 60:02d}"
 
 
-def write_skab(path: Path, labels: list[int], header: str = HEADER) -> list[str]:
-    """A SKAB-style file: row i at second i, Pressure = i, Temperature = 100 + i."""
+def write_skab(path: Path, labels: list[int], header: str = HEADER, start: int = 0) -> list[str]:
+    """A SKAB-style file: row i at second start + i, Pressure = i, Temperature = 100 + i."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    stamps = [stamp(i) for i in range(len(labels))]
+    stamps = [stamp(start + i) for i in range(len(labels))]
     cols = header.split(";")
     lines = [header]
     for i, label in enumerate(labels):
@@ -329,3 +329,136 @@ def test_refuses_to_replace_a_folder_it_did_not_write(
     assert run_skab_to_nab(skab, out, None) == 2
     assert "refusing to replace it" in capsys.readouterr().err
     assert sorted(p.name for p in out.iterdir()) == ["notes.txt"]
+
+
+def test_join_runs_one_series_per_sensor_per_experiment(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    skab, out = tmp_path / "skab", tmp_path / "out"
+    # natural order 0, 2, 10 (not 0, 10, 2), each run a second or two after the last;
+    # run 2 has its columns in another order, run 10 a window on its first row
+    r0 = write_skab(skab / "valve1" / "0.csv", [0, 1, 1, 0])
+    r2 = write_skab(
+        skab / "valve1" / "2.csv",
+        [0, 0, 1],
+        start=5,
+        header="anomaly;Temperature;datetime;Pressure",
+    )
+    r10 = write_skab(skab / "valve1" / "10.csv", [1, 0, 0, 1, 1], start=9)
+    r_other = write_skab(skab / "other" / "0.csv", [0, 1], start=100)
+
+    assert run_skab_to_nab(skab, out, None, join=True) == 0
+
+    files = sorted(str(p.relative_to(out)) for p in out.rglob("*") if p.is_file())
+    assert files == [
+        "data/other/Pressure.csv",
+        "data/other/Temperature.csv",
+        "data/valve1/Pressure.csv",
+        "data/valve1/Temperature.csv",
+        "windows.json",
+    ]
+    stamps = r0 + r2 + r10
+    assert read_rows(out / "data/valve1/Pressure.csv") == [["timestamp", "value"]] + [
+        [s, f"{i}.5"] for run in (r0, r2, r10) for i, s in enumerate(run)
+    ]
+    assert [r[0] for r in read_rows(out / "data/valve1/Temperature.csv")[1:]] == stamps
+    assert [r[1] for r in read_rows(out / "data/valve1/Temperature.csv")[1:]] == [
+        str(100 + i) for run in (r0, r2, r10) for i in range(len(run))
+    ]
+    expected = [  # every run's windows, in time order; run 2's and 10's not merged
+        [r0[1], r0[2]],
+        [r2[2], r2[2]],
+        [r10[0], r10[0]],
+        [r10[3], r10[4]],
+    ]
+    windows = windows_of(out)
+    assert windows["valve1/Pressure.csv"] == expected
+    assert windows["valve1/Temperature.csv"] == expected
+    assert windows["other/Pressure.csv"] == [[r_other[1], r_other[1]]]
+
+    captured = capsys.readouterr()
+    assert captured.out.strip() == f"skab-to-nab: 4 files, 4 series, 10 windows -> {out}"
+    err = captured.err
+    assert err.index("valve1/0.csv") < err.index("valve1/2.csv") < err.index("valve1/10.csv")
+    assert (
+        f"valve1/ joined: 3 files -> valve1/ (2 series, 12 rows, 4 windows, {r0[0]} to {r10[-1]})"
+    ) in err
+
+
+def test_join_runs_is_an_option_default_is_one_series_per_file(tmp_path: Path) -> None:
+    skab = tmp_path / "skab"
+    write_skab(skab / "valve1" / "0.csv", [0, 1])
+    write_skab(skab / "valve1" / "1.csv", [1, 0], start=2)
+    assert main(["skab-to-nab", str(skab), str(tmp_path / "runs")]) == 0
+    assert sorted(windows_of(tmp_path / "runs")) == [
+        "valve1_0/Pressure.csv",
+        "valve1_0/Temperature.csv",
+        "valve1_1/Pressure.csv",
+        "valve1_1/Temperature.csv",
+    ]
+    joined = tmp_path / "joined"
+    assert main(["skab-to-nab", str(skab), str(joined), "--join-runs"]) == 0
+    assert windows_of(joined)["valve1/Pressure.csv"] == [[stamp(1), stamp(1)], [stamp(2), stamp(2)]]
+    assert len(read_rows(joined / "data/valve1/Pressure.csv")) == 1 + 4
+
+
+JOIN_ERRORS = {
+    # the second file (natural order) starts on the first one's last second
+    "same_second": (
+        "datetime;Pressure;Temperature;anomaly\n2020-03-09 10:00:04;1;2;0\n",
+        ":2: first timestamp 2020-03-09 10:00:04 is not after the last one of 0.csv "
+        "(2020-03-09 10:00:04)",
+    ),
+    # it starts before the first one ended (a blank line first: the line is the row's)
+    "earlier": (
+        "datetime;Pressure;Temperature;anomaly\n\n2020-03-09 10:00:02;1;2;0\n"
+        "2020-03-09 10:00:09;1;2;0\n",
+        ":3: first timestamp 2020-03-09 10:00:02 is not after the last one of 0.csv "
+        "(2020-03-09 10:00:04)",
+    ),
+    # sub-second: 10:00:04.5 is written as 10:00:04, the first file's last second
+    "same_second_after_truncation": (
+        "datetime;Pressure;Temperature;anomaly\n2020-03-09 10:00:04.500;1;2;0\n",
+        ":2: first timestamp 2020-03-09 10:00:04 is not after the last one of 0.csv",
+    ),
+    "other_sensors": (
+        "datetime;Pressure;Current;anomaly\n2020-03-09 10:00:09;1;2;0\n",
+        ":1: sensor columns ['Pressure', 'Current'] differ from 0.csv's "
+        "['Pressure', 'Temperature']; --join-runs needs the same sensors in every file",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", sorted(JOIN_ERRORS))
+def test_join_runs_refuses_files_that_do_not_follow_each_other(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], case: str
+) -> None:
+    body, message = JOIN_ERRORS[case]
+    skab, out = tmp_path / "skab", tmp_path / "out"
+    write_skab(skab / "a" / "0.csv", [0, 1, 1, 0, 0])  # 10:00:00 to 10:00:04
+    bad = skab / "a" / "1.csv"
+    bad.write_text(body)
+
+    assert main(["skab-to-nab", str(skab), str(out), "--join-runs"]) == 2
+
+    err = capsys.readouterr().err
+    assert f"{bad}{message}" in err
+    assert not out.exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["skab"]  # no temp folder left
+    # the same files, one series per file, convert: the check is --join-runs' own
+    assert run_skab_to_nab(skab, out, None) == 0
+
+
+def test_join_runs_natural_order_decides_what_must_follow(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """10.csv comes after 2.csv, so it must start after 2.csv ends (in name order, 10
+    before 2, these files would follow each other)."""
+    skab, out = tmp_path / "skab", tmp_path / "out"
+    write_skab(skab / "v" / "2.csv", [0, 1], start=10)
+    write_skab(skab / "v" / "10.csv", [0, 1], start=0)
+    assert run_skab_to_nab(skab, out, None, join=True) == 2
+    assert (
+        f"{skab / 'v' / '10.csv'}:2: first timestamp {stamp(0)} is not after the last one "
+        f"of 2.csv ({stamp(11)})"
+    ) in capsys.readouterr().err
