@@ -31,7 +31,7 @@ from detectors.reading_rule import ReadingRule
 from detectors.slots import DeviceIndex, ReadingBatch, Subset
 from detectors.threshold import ThresholdRule
 from gridwatch.records import AlertChange, AnomalyLevel, DeviceEvent, Reading
-from store.interfaces import EventHistory, TimeSeriesStore
+from store.interfaces import EventHistory, SpanHistory, TimeSeriesStore
 
 log = logging.getLogger(__name__)
 FiringAlert = tuple[str, str, float | None]  # fingerprint, device, value
@@ -121,11 +121,16 @@ class EngineRestart:
         """The stored readings a replay needs; touches no detector state, so a caller may
         read it without holding up live traffic, then `warm` under its lock."""
         devices = self.registry.devices
-        return [
-            Reading(devices[device].agent, device, metric, p.ts, p.value)
-            for (device, metric), span in self.replay_spans().items()
-            for p in timeseries.series(device, metric, now - span, now, None)
-        ]
+        spans = self.replay_spans()
+        if isinstance(timeseries, SpanHistory):
+            rows = timeseries.recent_series(spans, now)
+        else:
+            rows = [
+                (device, metric, p.ts, p.value)
+                for (device, metric), span in spans.items()
+                for p in timeseries.series(device, metric, now - span, now, None)
+            ]
+        return [Reading(devices[d].agent, d, m, ts, value) for d, m, ts, value in rows]
 
     def replay_spans(self) -> dict[tuple[str, str], float]:
         """Seconds of history per (device, metric): each rule's signal window before its

@@ -9,7 +9,7 @@ fakes; integration tests use the real ones.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
@@ -78,6 +78,19 @@ class EventHistory(Protocol):
     def events_of_types(
         self, types: Sequence[str], start: float, end: float
     ) -> list[DeviceEvent]: ...
+
+
+@runtime_checkable
+class SpanHistory(Protocol):
+    """The recent readings of many series in one read, for a restart's replay. The
+    embedded store has it; a store without it is read one `series` at a time."""
+
+    def recent_series(
+        self, spans: Mapping[tuple[str, str], float], now: float
+    ) -> list[tuple[str, str, float, float]]:
+        """(device, metric, ts, value) of each (device, metric) in `spans` with ts in
+        [now - its span, now): the keys in `spans`' order, each oldest first."""
+        ...
 
 
 @dataclass(frozen=True, slots=True)

@@ -60,6 +60,7 @@ LANES = ("bulk", "alarms")
 log = logging.getLogger(__name__)
 
 _BATCH = "_gw_batch"
+_SPANS = "_gw_spans"  # a restart's (device, metric, since) keys, registered on a reader
 
 
 
@@ -246,6 +247,31 @@ class DuckDBTimeSeries:
         with self._reader() as cur:
             rows = cur.execute(sql, params).fetchall()
         return [SeriesPoint(float(ts), float(value)) for ts, value in rows]
+
+    def recent_series(
+        self, spans: Mapping[tuple[str, str], float], now: float
+    ) -> list[tuple[str, str, float, float]]:
+        """Every key's recent readings in one scan (see SpanHistory). A restart asked
+        for about 3,000 series one `series` query at a time: with no key on the table
+        each was a scan of the last hour, 9.5 s for a street at one reading a minute
+        (measured), during which the windowed rules were blind."""
+        if not spans:
+            return []
+        keys = pa.table({
+            "device": [d for d, _ in spans], "metric": [m for _, m in spans],
+            "since": [now - span for span in spans.values()],
+            "pos": np.arange(len(spans), dtype=np.int64),
+        })
+        sql = f"""SELECT r.device, r.metric, r.ts, r.value FROM readings r
+            JOIN {_SPANS} k ON r.device = k.device AND r.metric = k.metric
+            WHERE r.ts >= ? AND r.ts < ? AND r.ts >= k.since ORDER BY k.pos, r.ts"""
+        with self._reader() as cur:
+            cur.register(_SPANS, keys)
+            try:
+                rows = cur.execute(sql, [float(min(keys.column("since").to_numpy())), now])
+                return [(str(d), str(m), float(t), float(v)) for d, m, t, v in rows.fetchall()]
+            finally:
+                cur.unregister(_SPANS)
 
     def reading_count(self) -> int:
         with self._reader() as cur:

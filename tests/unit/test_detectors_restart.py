@@ -12,7 +12,7 @@ times: nothing lost (a pending condition keeps its start), nothing doubled.
 from __future__ import annotations
 
 import threading
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -205,6 +205,30 @@ def test_the_replay_reads_back_what_each_rule_needs_and_no_more() -> None:
     store = FakeSeries([reading("d1", T0 + i * STEP_S, 0.0) for i in range(100)])
     now = T0 + 100 * STEP_S
     assert len(engine.history(store, now)) == 5  # 950 .. 990 s: [now - 50, now)
+
+
+def test_a_store_that_reads_many_series_at_once_is_asked_once() -> None:
+    # A restart needs thousands of series: the embedded store answers them in one scan
+    # (store.interfaces.SpanHistory) instead of one query each, with the same history.
+    sc = SCENARIOS["elevator-trapped"]()
+    stored = [r for step in sc.steps[:8] for r in step]
+    now = sc.at(7) + 1.0
+    calls: list[dict[tuple[str, str], float]] = []
+
+    class OneRead(FakeSeries):
+        def recent_series(
+            self, spans: Mapping[tuple[str, str], float], now: float
+        ) -> list[tuple[str, str, float, float]]:
+            calls.append(dict(spans))
+            source = FakeSeries(self.readings)
+            return [(d, m, p.ts, p.value) for (d, m), span in spans.items()
+                    for p in source.series(d, m, now - span, now, None)]
+
+    engine = DetectorEngine(sc.registry, clock=ManualClock(T0))
+    one, per_series = OneRead(stored), FakeSeries(stored)
+    history = engine.history(one, now)
+    assert history == engine.history(per_series, now) and len(history) > 8
+    assert calls == [engine.replay_spans()] and one.asked == []  # no per-series query
 
 
 def test_the_caller_lock_is_held_for_the_replay_but_not_the_store_reads_or_dispatch() -> None:

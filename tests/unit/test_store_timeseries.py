@@ -16,7 +16,7 @@ import duckdb
 import pytest
 
 from gridwatch.records import DeviceEvent, Reading
-from store.interfaces import EventHistory
+from store.interfaces import EventHistory, SpanHistory
 from store.timeseries_duckdb import DuckDBTimeSeries
 
 T0 = 1_764_090_000.0
@@ -306,3 +306,24 @@ def test_the_alarm_lane_writes_while_a_bulk_readings_batch_is_open(
 def test_an_unknown_lane_is_refused(store: DuckDBTimeSeries) -> None:
     with pytest.raises(ValueError, match="unknown ingest lane 'fast'"):
         store.lane("fast")
+
+
+def test_recent_series_reads_each_key_s_own_span_in_one_query(store: DuckDBTimeSeries) -> None:
+    # What a restart's replay reads: the same rows `series` gives key by key, in the
+    # keys' order, with a span of its own per key; keys not asked for stay out.
+    for name in ("smoke-1", "smoke-2", "smoke-3"):
+        batch = readings(name, 100)
+        store.write_readings(batch + [Reading("agent1", name, "co_ppm", r.ts, 1.0) for r in batch])
+    now = T0 + 60.0
+    spans = {("smoke-3", "co_ppm"): 10.0, ("smoke-1", "temperature_c"): 30.0,
+             ("smoke-2", "temperature_c"): 60.5, ("smoke-9", "temperature_c"): 30.0}
+    expected = [
+        (device, metric, p.ts, p.value)
+        for (device, metric), span in spans.items()
+        for p in store.series(device, metric, now - span, now, None)
+    ]
+    got = store.recent_series(spans, now)
+    assert got == expected
+    # [now - span, now): 10 + 30 + 60 rows (smoke-2's span reaches before its first row)
+    assert [sum(1 for d, m, _, _ in got if (d, m) == k) for k in spans] == [10, 30, 60, 0]
+    assert isinstance(store, SpanHistory) and store.recent_series({}, now) == []
