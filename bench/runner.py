@@ -24,6 +24,7 @@ BENCHMARKS: dict[str, str] = {
     "failover": "bench.failover",
     "influx": "bench.influx",
     "health": "bench.health",
+    "restart": "bench.restart",
 }
 
 
