@@ -184,7 +184,9 @@ class Backend:
         self.notifier.notify(ops.last_log_seq())
 
         engine = DetectorEngine(self.registry, clock=self.clock)
-        engine.restore((a.fingerprint, a.device, a.value) for a in ops.firing_alerts())
+        firing = ops.firing_alerts()
+        engine.restore([(a.fingerprint, a.device, a.value) for a in firing],
+                       {a.fingerprint: a.updated_at for a in firing})
         # Before the replay, so it adds only the rows the saved state has not seen.
         loaded = load_anomaly_state(engine.anomaly_rules, data_dir / STATE_FILE)
         if loaded:

@@ -52,6 +52,9 @@ class DetectorEngine(EngineRestart):
         self.fire = FireCorrelator(correlation, registry.devices)
         self.agents = AgentOffline(correlation, registry, self.index, self.offline)
         self.rule_metrics = [r.metric_id for r in self.thresholds.values()]
+        # The store's firing alerts as `restore` adopted them: fingerprint -> (device,
+        # value, the condition's latest time in the store), for `warm` (engine_restart).
+        self.restored: dict[str, tuple[str, float | None, float]] = {}
         self.rule_metrics += [r.metric_id for r in self.library]
         # Rule id -> the lifecycle holding its alerts, for restore.
         self.lifecycles: dict[str, ThresholdRule | Lifecycle] = dict(self.thresholds)

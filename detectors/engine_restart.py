@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import itertools
 import logging
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from contextlib import AbstractContextManager, nullcontext
 
 from config.models_rules import ELEVATOR_METRICS
@@ -52,6 +52,7 @@ class EngineRestart:
     fire: FireCorrelator
     agents: AgentOffline
     lifecycles: dict[str, ThresholdRule | Lifecycle]
+    restored: dict[str, tuple[str, float | None, float]]
 
     def rebuild(
         self,
@@ -188,6 +189,17 @@ class EngineRestart:
             replayed += self.elevator.process(batch)
         differ = before ^ self._firing_fingerprints()
         latest = {c.fingerprint: c for c in replayed if c.kind != "update"}
+        for fp, change in list(latest.items()):
+            device, value, stored_at = self.restored.get(fp, ("", None, float("-inf")))
+            if change.kind == "resolve" and change.ts <= stored_at:
+                # Cleared only on readings older than the store's latest word on the
+                # alert: this store missed what came after (a replica that was down
+                # while another raised or updated it; readings still queued at the
+                # broker). Keep it firing; live readings resolve it, or the restarted
+                # replica resolved it and, on catching up, raised it again: a double.
+                del latest[fp]
+                differ.discard(fp)
+                self._restore_one(fp, device, value)
         changes = sorted((latest[fp] for fp in differ if fp in latest), key=lambda c: c.ts)
         return changes + self.fire.observe(changes)
 
@@ -214,13 +226,21 @@ class EngineRestart:
     def _firing_fingerprints(self) -> set[str]:
         return set().union(*(life.firing_fingerprints() for life in self._lifecycles()))
 
-    def restore(self, firing: Iterable[FiringAlert]) -> list[str]:
+    def restore(
+        self, firing: Iterable[FiringAlert], stored_at: Mapping[str, float] | None = None
+    ) -> list[str]:
         """Adopt the alerts firing in the store after a restart, so a condition that still
-        holds updates its alert and a clearing reading resolves it. Returns the
+        holds updates its alert and a clearing reading resolves it. `stored_at`: each
+        alert's latest condition time in the store (its `updated_at`); a replay does not
+        resolve an alert on readings no newer than that (see `warm`). Returns the
         fingerprints no current rule or device claims (for the caller to resolve)."""
         unclaimed: list[str] = []
+        times = stored_at or {}
         for fingerprint, device, value in firing:
-            if not self._restore_one(fingerprint, device, value):
+            if self._restore_one(fingerprint, device, value):
+                self.restored[fingerprint] = (
+                    device, value, times.get(fingerprint, float("-inf")))
+            else:
                 unclaimed.append(fingerprint)
         return unclaimed
 

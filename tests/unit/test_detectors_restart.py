@@ -190,10 +190,28 @@ def test_an_alert_the_readings_cleared_before_the_crash_is_resolved_by_the_rebui
     [resolved] = [c for c in before if c.kind == "resolve"]
     # The store still says firing: the resolve was lost with the crash.
     after = DetectorEngine(sc.registry, clock=clock)
-    after.restore([(fired.fingerprint, fired.device, fired.value)])
+    after.restore([(fired.fingerprint, fired.device, fired.value)],
+                  {fired.fingerprint: max(c.ts for c in before if c.kind != "resolve")})
     stored = [r for step in sc.steps[:11] for r in step]
     [change] = after.rebuild(FakeSeries(stored), now=sc.at(10) + 1.0)
     assert (change.kind, change.ts) == ("resolve", resolved.ts)
+
+
+def test_a_rebuild_does_not_resolve_an_alert_on_readings_older_than_the_store_s() -> None:
+    # Replicas: A went down while the smoke built, B raised the alarm from a reading A's
+    # own store never got (it waits in A's session at the broker). A's history ends
+    # clear, but before the alert's time in the shared store: no resolve from the
+    # rebuild (the old rebuild resolved it, and A's catch-up then raised it again).
+    sc = SCENARIOS["threshold"]()
+    clock = ManualClock(T0)
+    on_b = run(DetectorEngine(sc.registry, clock=clock), clock, sc, range(7))
+    [fired] = [c for c in on_b if c.kind == "fire"]
+    a = DetectorEngine(sc.registry, clock=clock)
+    a.restore([(fired.fingerprint, fired.device, fired.value)], {fired.fingerprint: fired.ts})
+    a_store = [reading("d1", fired.ts - 30.0 + i, 0.0, sc.steps[0][0].metric) for i in range(5)]
+    assert a.rebuild(FakeSeries(a_store), now=fired.ts + 5.0) == []
+    # The reading A catches up on is in condition: it updates the alert, no second fire.
+    assert transitions(run(a, clock, sc, range(7, 8))) == []
 
 
 def test_the_replay_reads_back_what_each_rule_needs_and_no_more() -> None:
