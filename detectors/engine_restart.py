@@ -195,8 +195,8 @@ class EngineRestart:
                 # Cleared only on readings older than the store's latest word on the
                 # alert: this store missed what came after (a replica that was down
                 # while another raised or updated it; readings still queued at the
-                # broker). Keep it firing; live readings resolve it, or the restarted
-                # replica resolved it and, on catching up, raised it again: a double.
+                # broker). It stays firing and live readings decide: resolved here, it
+                # came back as a second alert when the replica caught up.
                 del latest[fp]
                 differ.discard(fp)
                 self._restore_one(fp, device, value)
