@@ -266,6 +266,13 @@ class OpStore(Protocol):
         """A write transaction, committed when the block ends without an exception."""
         ...
 
+    def redoable_tx(self) -> AbstractContextManager[Cursor]:
+        """A write transaction whose commit does not wait for the disk: the next durable
+        commit carries it (both stores write their log in order), and only a power cut
+        or an OS crash before that loses it, never a crash of this process. For writes
+        that are safe to make again and that a durable commit always follows."""
+        ...
+
     def alert_tx(self) -> AbstractContextManager[Cursor]:
         """A write transaction that may change alerts: serialized against every other
         one, across replicas too, so that two replicas deciding the same change agree

@@ -90,6 +90,9 @@ class PostgresOpStore(SqlOpStore):
     def tx(self) -> AbstractContextManager[Cursor]:
         return self._tx(lock=False)
 
+    def redoable_tx(self) -> AbstractContextManager[Cursor]:
+        return self._tx(lock=False, durable=False)
+
     def alert_tx(self) -> AbstractContextManager[Cursor]:
         return self._tx(lock=True)
 
@@ -113,13 +116,17 @@ class PostgresOpStore(SqlOpStore):
                 self._batch.cur = None
 
     @contextmanager
-    def _tx(self, lock: bool) -> Iterator[PgCursor]:
+    def _tx(self, lock: bool, durable: bool = True) -> Iterator[PgCursor]:
         joined: PgCursor | None = getattr(self._batch, "cur", None)
         if joined is not None:
             yield joined
             return
         # The pool's context commits when the block ends cleanly, rolls back otherwise.
         with self._pool.connection() as conn, conn.cursor() as raw:
+            if not durable:
+                # This transaction's commit does not wait for its WAL flush; a later
+                # synchronous commit flushes the WAL up to itself, this one included.
+                raw.execute("SET LOCAL synchronous_commit TO OFF")
             if lock:
                 raw.execute("SELECT pg_advisory_xact_lock(%s)", (ALERT_LOCK,))
             cur = PgCursor(raw)

@@ -59,6 +59,9 @@ class SqlOpStore(ABC):
     def tx(self) -> AbstractContextManager[Cursor]: ...
 
     @abstractmethod
+    def redoable_tx(self) -> AbstractContextManager[Cursor]: ...
+
+    @abstractmethod
     def alert_tx(self) -> AbstractContextManager[Cursor]: ...
 
     @abstractmethod

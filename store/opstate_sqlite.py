@@ -53,6 +53,9 @@ class SqliteOpStore(SqlOpStore):
     def tx(self) -> AbstractContextManager[Cursor]:
         return self._tx()
 
+    def redoable_tx(self) -> AbstractContextManager[Cursor]:
+        return self._tx(durable=False)
+
     def alert_tx(self) -> AbstractContextManager[Cursor]:
         # BEGIN IMMEDIATE already serializes every writer of the file.
         return self._tx()
@@ -84,7 +87,7 @@ class SqliteOpStore(SqlOpStore):
             self._con.close()
 
     @contextmanager
-    def _tx(self) -> Iterator[sqlite3.Cursor]:
+    def _tx(self, durable: bool = True) -> Iterator[sqlite3.Cursor]:
         if self._batch_cur is not None and self._batch_owner == threading.get_ident():
             yield self._batch_cur
             return
@@ -92,14 +95,23 @@ class SqliteOpStore(SqlOpStore):
         # overtaken by another process holding the same file.
         with self._lock:
             cur = self._con.cursor()
-            cur.execute("BEGIN IMMEDIATE")
+            if not durable:
+                # NORMAL in WAL mode: the commit is in the WAL (safe from a crash of
+                # this process) but not synced; the next FULL commit syncs it too.
+                cur.execute("PRAGMA synchronous=NORMAL")
             try:
-                yield cur
-                cur.execute("COMMIT")
-            except BaseException:
-                # A failed COMMIT leaves the transaction open; end it so the next can begin.
-                cur.execute("ROLLBACK")
-                raise
+                cur.execute("BEGIN IMMEDIATE")
+                try:
+                    yield cur
+                    cur.execute("COMMIT")
+                except BaseException:
+                    # A failed COMMIT leaves the transaction open; end it so the next can
+                    # begin.
+                    cur.execute("ROLLBACK")
+                    raise
+            finally:
+                if not durable:
+                    cur.execute("PRAGMA synchronous=FULL")
 
     @contextmanager
     def _read(self) -> Iterator[sqlite3.Cursor]:

@@ -314,6 +314,32 @@ def ledger_pipeline(
     return IngestPipeline(lc_street(), timeseries, ops, sink, None, ledger=EventLedger(ops))
 
 
+def test_an_alarm_s_ledger_row_does_not_wait_for_the_disk_but_is_synced_before_its_write(
+    timeseries: DuckDBTimeSeries, ops: SqliteOpStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The ledger's first step is redoable (store.opstate_events): its own sync held a
+    # fire alarm back from the guard's screen. A durable commit (the alert's, or the
+    # ledger's `finish`) must still come before the time-series write of the event.
+    order: list[str] = []
+
+    def spy(target: object, name: str, label: str) -> None:
+        real = getattr(target, name)
+
+        def called(*args: Any) -> Any:
+            order.append(label)
+            return real(*args)
+
+        monkeypatch.setattr(target, name, called)
+
+    for name in ("redoable_tx", "tx", "alert_tx"):
+        spy(ops, name, name)
+    spy(timeseries, "write_events", "time-series")
+    ledger_pipeline(timeseries, ops, RecordingSink()).process([events([ev("alarm-1")])])
+    assert order[0] == "redoable_tx"  # the ledger's row
+    assert "tx" in order[1:order.index("time-series")]  # its `finish`, synced, before
+    assert "redoable_tx" not in order[1:]
+
+
 def test_an_event_whose_decision_failed_is_decided_on_the_retry(
     timeseries: DuckDBTimeSeries, ops: SqliteOpStore
 ) -> None:
