@@ -52,15 +52,15 @@ class DetectorEngine(EngineRestart):
         self.fire = FireCorrelator(correlation, registry.devices)
         self.agents = AgentOffline(correlation, registry, self.index, self.offline)
         self.rule_metrics = [r.metric_id for r in self.thresholds.values()]
-        # The store's firing alerts as `restore` adopted them: fingerprint -> (device,
-        # value, the condition's latest time in the store), for `warm` (engine_restart).
-        self.restored: dict[str, tuple[str, float | None, float]] = {}
         self.rule_metrics += [r.metric_id for r in self.library]
         # Rule id -> the lifecycle holding its alerts, for restore.
         self.lifecycles: dict[str, ThresholdRule | Lifecycle] = dict(self.thresholds)
         self.lifecycles.update({r.spec.id: r.life for r in self.library})
         if self.elevator is not None:
             self.lifecycles.update(self.elevator.life)
+        # The store's firing alerts as `restore` adopted them: fingerprint -> (device,
+        # value, the condition's latest time in the store), for `warm` (engine_restart).
+        self.restored: dict[str, tuple[str, float | None, float]] = {}
 
     def process_readings(self, readings: Sequence[Reading]) -> list[AlertChange]:
         batch = ReadingBatch.of(self.index, readings)

@@ -268,7 +268,7 @@ class DuckDBTimeSeries:
         with self._reader() as cur:
             cur.register(_SPANS, keys)
             try:
-                rows = cur.execute(sql, [float(min(keys.column("since").to_numpy())), now])
+                rows = cur.execute(sql, [now - max(spans.values()), now])
                 return [(str(d), str(m), float(t), float(v)) for d, m, t, v in rows.fetchall()]
             finally:
                 cur.unregister(_SPANS)
