@@ -9,7 +9,8 @@ block one read transaction on WAL's last committed snapshot: they never wait for
 write's fsync, which under a readings load's disk traffic took 100 ms and more and
 held a fire alarm back from the guard's stream.
 Inside `batch()` every call of the batching thread joins the batch's one transaction,
-committed (one fsync) when the batch ends (issue 16).
+committed (one fsync) when the batch ends (issue 16). The WAL is checkpointed by a
+thread of its own (`store.sqlite_checkpointer`), never inside a writer's commit.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from pathlib import Path
 from store.interfaces import Cursor
 from store.opstate_schema import create_schema
 from store.opstate_sql import SqlOpStore
+from store.sqlite_checkpointer import EVERY_S, WalCheckpointer
 
 
 class SqliteOpStore(SqlOpStore):
@@ -30,7 +32,9 @@ class SqliteOpStore(SqlOpStore):
 
     integrity_errors = (sqlite3.IntegrityError,)
 
-    def __init__(self, path: Path, max_dead_letters: int = 10_000) -> None:
+    def __init__(
+        self, path: Path, max_dead_letters: int = 10_000, checkpoint_every_s: float = EVERY_S
+    ) -> None:
         super().__init__(max_dead_letters)
         path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
@@ -43,8 +47,10 @@ class SqliteOpStore(SqlOpStore):
         self._con.execute("PRAGMA synchronous=FULL")
         self._con.execute("PRAGMA foreign_keys=ON")
         self._con.execute("PRAGMA busy_timeout=5000")
+        self._con.execute("PRAGMA wal_autocheckpoint=0")  # the checkpointer's job
         with self._tx() as cur:
             create_schema(cur)
+        self.checkpointer = WalCheckpointer(path, checkpoint_every_s)
         self._read_lock = threading.Lock()
         self._reader = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
         self._reader.execute("PRAGMA query_only=ON")
@@ -64,13 +70,13 @@ class SqliteOpStore(SqlOpStore):
         return self._read()
 
     @contextmanager
-    def batch(self) -> Iterator[None]:
+    def batch(self, durable: bool = True) -> Iterator[None]:
         """One transaction for every call this thread makes in the block; nested
         batches join the outer one. An exception rolls the whole batch back."""
         if self._batch_owner == threading.get_ident():
             yield
             return
-        with self._tx() as cur:
+        with self._tx(durable) as cur:
             self._batch_owner, self._batch_cur = threading.get_ident(), cur
             try:
                 yield
@@ -81,6 +87,7 @@ class SqliteOpStore(SqlOpStore):
         """Only this process writes an embedded store: its own dispatcher notifies."""
 
     def close(self) -> None:
+        self.checkpointer.close()
         with self._read_lock:
             self._reader.close()
         with self._lock:
