@@ -15,7 +15,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 
 from config.models import DeviceSpec
 from config.registry import Registry
@@ -48,24 +48,6 @@ URGENT = "critical"  # the severity whose batches overtake queued ones
 # and receivers not yet cached): chunks of 100 still held the alarm 110 ms; chunks of
 # 20 hold it a few ms, and the storm bench's 6,000 warnings were no slower to stream.
 CHUNK = 20
-
-
-@dataclass(frozen=True, slots=True)
-class Chunk:
-    """One dispatch transaction's changes. Only a chunk with a critical change, and the
-    last chunk of an `enqueue`, wait for the disk at their commit. The storm bench's
-    6,000 warnings were 300 synced commits a round, and a fire alarm's own commits
-    queued behind that disk traffic (its worst rounds 240-440 ms late). A lesser chunk
-    is still in the store's log at once (a crash of the process keeps it); the batch's
-    last chunk syncs it with itself before `finish` returns, so before the lane that
-    decided it acknowledges its readings."""
-
-    changes: tuple[AlertChange, ...]
-    durable: bool
-
-    @property
-    def urgent(self) -> bool:
-        return any(c.severity == URGENT for c in self.changes)
 
 
 def labels_of(
@@ -121,10 +103,9 @@ class Dispatcher:
         # Ingest and the tickers all dispatch; one at a time keeps the log order equal
         # to the order changes were decided in.
         self._lock = threading.Lock()
-        self._handoff: PriorityHandoff[Chunk, list[Alert]] = PriorityHandoff(
-            lambda chunk: self.apply(chunk.changes, durable=chunk.durable),
-            lambda chunk: chunk.urgent,
-            lambda chunk: {c.fingerprint for c in chunk.changes},
+        self._handoff: PriorityHandoff[tuple[AlertChange, ...], list[Alert]] = PriorityHandoff(
+            self.apply, lambda batch: any(c.severity == URGENT for c in batch),
+            lambda batch: {c.fingerprint for c in batch},
         )
         # Firing alerts whose timer row exists; after _recover, every firing alert.
         self._armed: set[int] = set()
@@ -164,31 +145,27 @@ class Dispatcher:
             self._place(alert, notify, batch.now)
             log.warning("alert %s armed after a restart", alert_id)
 
-    def enqueue(self, changes: Sequence[AlertChange]) -> Ticket[Chunk, list[Alert]]:
+    def enqueue(
+        self, changes: Sequence[AlertChange]
+    ) -> Ticket[tuple[AlertChange, ...], list[Alert]]:
         """Queue one batch of changes in the order batches were decided (call it under
         the lock that decided them, so two threads' changes to one alert cannot swap);
         `finish` it outside that lock. The batch is applied in transactions of `CHUNK`
         changes, most severe first: a chunk with a critical change overtakes queued
         chunks without one (not one sharing an alert with it), so a fire alarm decided
-        during a storm waits for the one chunk in progress, not for the storm. Lesser
-        chunks commit without waiting for the disk, up to the last (`Chunk`)."""
+        during a storm waits for the one chunk in progress, not for the storm."""
         ordered = severity_first(changes)
-        chunks = [Chunk(tuple(ordered[i:i + CHUNK]), durable=i + CHUNK >= len(ordered))
-                  for i in range(0, len(ordered), CHUNK)]
-        return self._handoff.submit([replace(c, durable=True) if c.urgent else c
-                                     for c in chunks])
+        return self._handoff.submit(
+            [tuple(ordered[i:i + CHUNK]) for i in range(0, len(ordered), CHUNK)]
+        )
 
-    def finish(self, ticket: Ticket[Chunk, list[Alert]]) -> list[Alert]:
-        """Apply queued chunks until `ticket`'s are done; once it returns, all of them
-        are on disk (its last chunk's commit synced the ones before)."""
+    def finish(self, ticket: Ticket[tuple[AlertChange, ...], list[Alert]]) -> list[Alert]:
         return [a for alerts in self._handoff.finish(ticket) if alerts for a in alerts]
 
-    def apply(self, changes: Sequence[AlertChange], durable: bool = True) -> list[Alert]:
+    def apply(self, changes: Sequence[AlertChange]) -> list[Alert]:
         """Store and fan out `changes` as one batch, most severe first; the alerts in
         the order applied. When the store fails, nothing of the batch is kept (and the
-        error is raised, for the caller to retry the batch). Not `durable`: the commit
-        does not wait for the disk (`OpStore.batch`); the caller makes a durable one
-        follow."""
+        error is raised, for the caller to retry the batch)."""
         out: list[Alert] = []
 
         def run(batch: DispatchBatch) -> None:
@@ -198,17 +175,17 @@ class Dispatcher:
                     out.append(alert)
 
         with self._lock:
-            self._run_batch(run, durable)
+            self._run_batch(run)
         return out
 
-    def _run_batch(self, body: Callable[[DispatchBatch], None], durable: bool = True) -> None:
+    def _run_batch(self, body: Callable[[DispatchBatch], None]) -> None:
         """`body` in one store transaction; what it fans out is delivered after the
         commit. A failed batch is rolled back whole, and the in-memory view reloaded
         from the store, which no longer has any of it."""
         batch = DispatchBatch(self.clock())
         self._batch = batch
         try:
-            with self.ops.batch(durable):
+            with self.ops.batch():
                 body(batch)
                 batch.write_timers(self.state)
         except BaseException:

@@ -281,12 +281,10 @@ class OpStore(Protocol):
 
     def read(self) -> AbstractContextManager[Cursor]: ...
 
-    def batch(self, durable: bool = True) -> AbstractContextManager[None]:
+    def batch(self) -> AbstractContextManager[None]:
         """One alert transaction for every store call this thread makes inside the block
         (each `tx`, `alert_tx` and `read` joins it), committed once at its end, or rolled
-        back whole when the block raises. Nested batches join the outer one. Not
-        `durable`: committed as `redoable_tx` is, for a caller that makes a durable commit
-        follow before anything depends on it being on disk."""
+        back whole when the block raises. Nested batches join the outer one."""
         ...
 
     @property

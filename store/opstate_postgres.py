@@ -104,11 +104,11 @@ class PostgresOpStore(SqlOpStore):
         return " FOR UPDATE SKIP LOCKED"
 
     @contextmanager
-    def batch(self, durable: bool = True) -> Iterator[None]:
+    def batch(self) -> Iterator[None]:
         if getattr(self._batch, "cur", None) is not None:
             yield
             return
-        with self._tx(lock=True, durable=durable) as cur:
+        with self._tx(lock=True) as cur:
             self._batch.cur = cur
             try:
                 yield

@@ -68,7 +68,7 @@ class SqlOpStore(ABC):
     def read(self) -> AbstractContextManager[Cursor]: ...
 
     @abstractmethod
-    def batch(self, durable: bool = True) -> AbstractContextManager[None]:
+    def batch(self) -> AbstractContextManager[None]:
         """One alert transaction for this thread's calls in the block (OpStore.batch)."""
 
     @property

@@ -70,13 +70,13 @@ class SqliteOpStore(SqlOpStore):
         return self._read()
 
     @contextmanager
-    def batch(self, durable: bool = True) -> Iterator[None]:
+    def batch(self) -> Iterator[None]:
         """One transaction for every call this thread makes in the block; nested
         batches join the outer one. An exception rolls the whole batch back."""
         if self._batch_owner == threading.get_ident():
             yield
             return
-        with self._tx(durable) as cur:
+        with self._tx() as cur:
             self._batch_owner, self._batch_cur = threading.get_ident(), cur
             try:
                 yield

@@ -344,18 +344,3 @@ def test_a_redoable_commit_does_not_wait_for_the_disk_and_the_next_durable_one_d
     with store.tx() as cur:  # a failed redoable transaction leaves no setting behind
         assert _sync_setting(cur, store) == durable
 
-
-def test_a_batch_that_is_not_durable_commits_as_a_redoable_transaction(
-    store: SqlOpStore,
-) -> None:
-    # Dispatch's lesser chunks (dispatch.dispatcher.Chunk): the batch's calls all join
-    # one transaction, committed without waiting for the disk; the default still syncs.
-    durable = "full" if isinstance(store, SqliteOpStore) else "on"
-    relaxed = "normal" if isinstance(store, SqliteOpStore) else "off"
-    with store.batch(durable=False), store.tx() as cur:
-        assert _sync_setting(cur, store) == relaxed
-        cur.execute("DELETE FROM dead_letters")
-    with store.batch(), store.tx() as cur:
-        assert _sync_setting(cur, store) == durable
-    with store.tx() as cur:
-        assert _sync_setting(cur, store) == durable
