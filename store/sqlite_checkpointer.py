@@ -2,11 +2,13 @@
 
 SQLite checkpoints a WAL file itself, inside the commit that grows it past
 `wal_autocheckpoint` pages, and that checkpoint syncs the database file whatever the
-commit's own `synchronous` setting. Under the 6,000-warning storm bench that commit was
-now and then a fire alarm's (its one-row ledger commit held the store's write lock for
-about 100 ms). The writer connection therefore never checkpoints; this thread does, on a
-connection of its own, in PASSIVE mode: it copies what no reader still needs and never
-waits for a writer or a reader, so the writers go on appending meanwhile.
+commit's own `synchronous` setting. Under the 6,000-warning storm bench (300 commits a
+round) such a commit can be a fire alarm's: a traced round had the alarm's one-row,
+unsynced ledger commit hold the store's write lock about 100 ms, which a checkpoint
+would explain (not proven: later rounds, with this thread, still had such holds). The
+writer connection therefore never checkpoints; this thread does, on a connection of its
+own, in PASSIVE mode: it copies what no reader still needs and never waits for a writer
+or a reader, so the writers go on appending meanwhile.
 """
 
 from __future__ import annotations
