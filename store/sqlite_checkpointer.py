@@ -30,6 +30,7 @@ class WalCheckpointer:
         self._con = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
         self._con.execute("PRAGMA busy_timeout=5000")
         self.last: tuple[int, int] | None = None  # the latest round's (frames, copied)
+        self.failing = False  # said once when rounds start failing, once when they recover
         self._thread = threading.Thread(target=self._run, name="ops-checkpoint", daemon=True)
         self._thread.start()
 
@@ -47,7 +48,19 @@ class WalCheckpointer:
 
     def _run(self) -> None:
         while not self._stop.wait(self._every_s):
-            try:
-                self.checkpoint()
-            except sqlite3.Error as exc:  # a full disk, say: the next round tries again
-                log.warning("op store checkpoint failed: %s", exc)
+            self.round()
+
+    def round(self) -> None:
+        """One checkpoint; a failure (a full disk, say) is logged once, not every round,
+        and the next round tries again."""
+        try:
+            self.checkpoint()
+        except sqlite3.Error as exc:
+            if not self.failing:
+                log.warning("op store WAL checkpoint failing (the WAL grows meanwhile; "
+                            "retried every %.1f s): %s", self._every_s, exc)
+            self.failing = True
+            return
+        if self.failing:
+            log.warning("op store WAL checkpoint works again")
+        self.failing = False

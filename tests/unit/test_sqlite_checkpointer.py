@@ -3,9 +3,12 @@ writer's commit (store.sqlite_checkpointer)."""
 
 from __future__ import annotations
 
+import logging
 import sqlite3
 from contextlib import closing
 from pathlib import Path
+
+import pytest
 
 from store.opstate_sqlite import SqliteOpStore
 from tests.support.waiting import wait_for
@@ -49,5 +52,33 @@ def test_the_checkpointer_copies_the_wal_back_on_its_own(tmp_path: Path) -> None
 
         assert wait_for(copied_all, 10, every=0.01), store.checkpointer.last
         write_pages(store, 10)  # the writers go on after it
+    finally:
+        store.close()
+
+
+def test_a_failing_checkpoint_is_said_once_and_its_recovery_once(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    path = tmp_path / "ops.sqlite3"
+    store = SqliteOpStore(path, checkpoint_every_s=3600.0)
+    checkpointer = store.checkpointer
+    try:
+        write_pages(store, 5)
+        # A PASSIVE checkpoint fails on little but a broken connection (a full disk
+        # cannot be made here without root): its own connection is swapped for a closed one.
+        real = checkpointer._con
+        checkpointer._con = sqlite3.connect(":memory:")
+        checkpointer._con.close()
+        with caplog.at_level(logging.WARNING, logger="store.sqlite_checkpointer"):
+            for _ in range(3):
+                checkpointer.round()
+            assert checkpointer.failing
+            checkpointer._con = real
+            checkpointer.round()
+            checkpointer.round()
+        said = [r.getMessage() for r in caplog.records]
+        assert len(said) == 2, said
+        assert "failing" in said[0] and "works again" in said[1]
+        assert not checkpointer.failing and checkpointer.last is not None
     finally:
         store.close()
