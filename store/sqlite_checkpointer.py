@@ -41,7 +41,8 @@ class WalCheckpointer:
         return self.last
 
     def close(self) -> None:
-        """Stop, with a last checkpoint (the writer's own close checkpoints too)."""
+        """Stop the thread; what is left in the WAL is checkpointed by the writer
+        connection's close (SQLite does that when the last connection closes)."""
         self._stop.set()
         self._thread.join()
         self._con.close()
