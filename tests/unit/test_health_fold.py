@@ -108,3 +108,11 @@ def test_a_storm_of_many_devices_each_a_step_up() -> None:
     assert len(silences) == 2 * n and not late
     assert sum(counts.values()) == 2 * n
     assert set(spans.values()) == {(0.0, 2_601.0)}
+
+
+def test_a_batch_of_known_times_only_changes_nothing() -> None:
+    times = {"a": [10.0, 500.0], "b": [7.0]}
+    known = {"a": (10.0, 500.0), "b": (7.0, 7.0)}
+    silences, counts, late, spans = folded(times, known)
+    assert (silences, counts, late) == ([], {}, [])
+    assert spans == known
