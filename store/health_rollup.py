@@ -42,11 +42,9 @@ import logging
 import math
 import threading
 import time
-from bisect import bisect_left, bisect_right
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from itertools import pairwise
 from typing import Any
 
 import numpy as np
@@ -55,6 +53,7 @@ import pyarrow as pa
 from store.health_batch import FloatArray, batch_times
 from store.health_duckdb import DeviceHealthStats, allowance_table, observed_from, to_stats
 from store.health_fold import fold
+from store.health_late import LateTimes
 
 log = logging.getLogger(__name__)
 
@@ -195,13 +194,6 @@ def _arrow(columns: Mapping[str, tuple[list[Any], pa.DataType]]) -> pa.Table:
     return pa.table({name: pa.array(values, type=t) for name, (values, t) in columns.items()})
 
 
-def _times_table(late: Sequence[tuple[str, float]]) -> pa.Table:
-    return pa.table({
-        "device": pa.array([d for d, _ in late], type=pa.string()),
-        "ts": pa.array([t for _, t in late], type=pa.float64()),
-    })
-
-
 class HealthRollup:
     """The kept health state of one DuckDB database. `add` runs inside the writer's
     transaction (under the store's write lock) and `applied` after its commit; `report`
@@ -309,11 +301,6 @@ class HealthRollup:
         for c, bucket, n in zip(got.count_code.tolist(), got.count_bucket.tolist(),
                                 got.count_n.tolist(), strict=True):
             counts[(names[c], bucket)] += n
-        # inside the known span: a replay after an outage, or another metric of a known
-        # message (`_new_late` tells them apart)
-        late = [(names[c], at) for c, at in zip(times.code[got.late].tolist(),
-                                                 times.ts[got.late].tolist(), strict=True)]
-        rows_at = dict(zip(late, times.rows[got.late].tolist(), strict=True))
         behind: dict[str, _Device] = {}
         for k, (name, dev, first, last, earliest) in enumerate(zip(
                 names, was, got.first.tolist(), got.last.tolist(),
@@ -329,13 +316,17 @@ class HealthRollup:
                 behind[name] = dev
         if behind:
             self._put_devices(cur, behind, replace_all=False)
+        device = pa.array(names, pa.string())
         if len(got.silence_code):
-            self._insert_silences(cur, pa.array(names, pa.string()).take(got.silence_code),
+            self._insert_silences(cur, device.take(got.silence_code),
                                   got.silence_a, got.silence_b)
-        new_late = self._new_late(cur, late, rows_at)
-        for device, ts in new_late:
-            counts[(device, bucket_of(ts))] += 1
-        self._split(cur, new_late)
+        # inside the known span: a replay after an outage, or another metric of a known
+        # message (`_new_late` tells them apart)
+        late = self._new_late(cur, LateTimes(
+            device, times.code[got.late], times.ts[got.late], times.rows[got.late]))
+        for c, bucket, n in late.counts(BUCKET_S):
+            counts[(names[c], bucket)] += n
+        self._split(cur, late)
         # Below the checkpoint: to the table now, in one insert (rows are summed), not
         # one per device and bucket: a storm of late readings from 6,000 devices spent
         # most of 20 s in 12,000 single-row inserts.
@@ -490,34 +481,34 @@ class HealthRollup:
             cur.unregister(_NEW)
         return {d: None if v is None else float(v) for d, v in rows}
 
-    def _new_late(
-        self, cur: Any, late: list[tuple[str, float]], batch_rows: Mapping[tuple[str, float], int]
-    ) -> list[tuple[str, float]]:
-        """Late times not seen before. The batch's rows are already inserted, so a time is
-        new when all the rows stored at it are this batch's (no earlier metric had it)."""
-        if not late:
-            return []
-        cur.register(_NEW, _times_table(late))
+    @staticmethod
+    def _new_late(cur: Any, late: LateTimes) -> LateTimes:
+        """The late times not seen before. The batch's rows are already inserted, so a
+        time is new when all the rows stored at it are this batch's (no earlier metric
+        had it)."""
+        if not len(late.ts):
+            return late
+        cur.register(_NEW, late.table())
         try:
             # the explicit time range lets DuckDB skip the row groups outside it
-            rows = cur.execute(
-                f"SELECT n.device, n.ts, count(*) FROM {_NEW} n JOIN readings r"
-                " ON r.device = n.device AND r.ts = n.ts"
-                " WHERE r.ts >= $lo AND r.ts <= $hi GROUP BY n.device, n.ts",
-                {"lo": min(t for _, t in late), "hi": max(t for _, t in late)},
-            ).fetchall()
+            new = cur.execute(
+                f"SELECT n.i FROM {_NEW} n JOIN readings r ON r.device = n.device"
+                " AND r.ts = n.ts WHERE r.ts >= $lo AND r.ts <= $hi"
+                " GROUP BY n.i, n.rows HAVING count(*) = n.rows ORDER BY n.i",
+                {"lo": float(late.ts.min()), "hi": float(late.ts.max())},
+            ).fetchnumpy()["i"]
         finally:
             cur.unregister(_NEW)
-        return sorted((d, float(t)) for d, t, n in rows if n == batch_rows[(d, float(t))])
+        return late.take(np.asarray(new, dtype=np.int64))
 
-    def _split(self, cur: Any, late: Sequence[tuple[str, float]]) -> None:
+    def _split(self, cur: Any, late: LateTimes) -> None:
         """Cut the kept silences the batch's late messages fall into, in one statement
         for the whole batch (a replay after an outage brings thousands): a silence is cut
         at every late time inside it and a piece no longer than the floor goes. The same
         as cutting one time after another, since a piece of a dropped piece is shorter."""
-        if not late:
+        if not len(late.ts):
             return
-        cur.register(_NEW, _times_table(late))
+        cur.register(_NEW, late.table())
         try:
             rows = cur.execute(
                 f"DELETE FROM health_silences s USING (SELECT DISTINCT s2.device, s2.a, s2.b"
@@ -528,18 +519,13 @@ class HealthRollup:
             ).fetchall()
         finally:
             cur.unregister(_NEW)
-        times: dict[str, list[float]] = defaultdict(list)
-        for device, ts in late:
-            times[device].append(ts)
-        for stamps in times.values():
-            stamps.sort()
+        code_of = {name: k for k, name in enumerate(late.names.to_pylist())} if rows else {}
         pieces = []
-        for device, a0, b0 in rows:
-            a, b = float(a0), float(b0)
-            stamps = times[device]
-            inside = stamps[bisect_right(stamps, a):bisect_left(stamps, b)]
-            edges = [a, *inside, b]
-            pieces += [(device, lo, hi) for lo, hi in pairwise(edges) if hi - lo > self.floor_s]
+        for device, a, b in rows:
+            edges = np.r_[float(a), late.inside(code_of[device], float(a), float(b)), float(b)]
+            keep = np.diff(edges) > self.floor_s
+            pieces += [(device, lo, hi) for lo, hi in zip(
+                edges[:-1][keep].tolist(), edges[1:][keep].tolist(), strict=True)]
         if pieces:
             cut = pa.table({"device": [p[0] for p in pieces], "a": [p[1] for p in pieces],
                             "b": [p[2] for p in pieces]})
