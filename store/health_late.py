@@ -1,10 +1,10 @@
 """A batch's late reading times (inside a device's known span), kept as arrays.
 
 A replay after an outage brings tens of thousands of them in one batch. As a list of
-(device, time) tuples, with a dict of their row counts beside it, they were a tenth of
-the readings lane's time in the ingest bench's 500-reading rounds (which land inside
-the spans the earlier rounds made); as columns they go to DuckDB, and come back as
-positions, without a Python object per time.
+(device, time) tuples, with a dict of their row counts beside it, they took about a
+sixth of the readings lane's samples in a profile of the ingest bench (whose
+500-reading rounds land inside the spans the earlier rounds made); as columns they go
+to DuckDB, and come back as positions, without a Python object per time.
 """
 
 from __future__ import annotations
