@@ -56,6 +56,21 @@ class BatchTimes:
         return same
 
 
+def bucket_runs(
+    code: IntArray, ts: FloatArray, bucket_s: float
+) -> tuple[IntArray, IntArray, IntArray]:
+    """(device code, bucket, how many times) per bucket the times fall in, for times in
+    (device, time) order: each (device, bucket) is then one run, so no sort is needed
+    (np.unique over the two columns sorted 100k pairs again, slower than the old
+    device-by-device loop for a batch of few busy devices)."""
+    buckets = np.floor(ts / bucket_s).astype(np.int64)
+    starts = np.ones(len(buckets), dtype=bool)
+    starts[1:] = (code[1:] != code[:-1]) | (buckets[1:] != buckets[:-1])
+    run = np.flatnonzero(starts)
+    n: IntArray = np.diff(np.r_[run, len(buckets)]).astype(np.int64)
+    return code[run], buckets[run], n
+
+
 def batch_times(batch: pa.Table) -> BatchTimes:
     """The pairs of `batch` (columns device, metric, ts, value; may be empty)."""
     if batch.num_rows == 0:

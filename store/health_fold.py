@@ -18,12 +18,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from store.health_batch import BatchTimes, BoolArray, FloatArray, IntArray
+from store.health_batch import BatchTimes, BoolArray, FloatArray, IntArray, bucket_runs
 
 
 @dataclass(frozen=True, slots=True)
 class Fold:
-    silence_code: IntArray  # per new silence (a, b), a < b: its device's code
+    silence_code: IntArray  # per new silence (a, b), a < b, in no set order: its device
     silence_a: FloatArray
     silence_b: FloatArray
     count_code: IntArray  # per (device, bucket) with new messages: the device's code
@@ -52,24 +52,13 @@ def fold(times: BatchTimes, known_first: FloatArray, known_last: FloatArray,
     after = np.r_[ts[1:], np.nan]
     from_down = np.where(times.same_device_after() & np.r_[down[1:], False], after, lo)
     up_cut = np.flatnonzero(up & (ts - from_up > floor_s))
-    down_cut = np.flatnonzero(down & (from_down - ts > floor_s))[::-1]
-    order = np.lexsort((np.arange(len(up_cut) + len(down_cut)),
-                        np.r_[code[up_cut], code[down_cut]]))
-    silence_code = np.r_[code[up_cut], code[down_cut]][order]
-    silence_a = np.r_[from_up[up_cut], ts[down_cut]][order]
-    silence_b = np.r_[ts[up_cut], from_down[down_cut]][order]
+    down_cut = np.flatnonzero(down & (from_down - ts > floor_s))
     new_message = up | down | (first_pair & ~known[code])
     counted = np.flatnonzero(new_message)
-    # The pairs are in (device, time) order, so their buckets are too: each (device,
-    # bucket) is one run (np.unique over the two columns sorted 100k pairs again, and
-    # was slower than the device-by-device loop for a batch of few busy devices).
-    codes, buckets = code[counted], np.floor(ts[counted] / bucket_s).astype(np.int64)
-    starts_run = np.ones(len(counted), dtype=bool)
-    starts_run[1:] = (codes[1:] != codes[:-1]) | (buckets[1:] != buckets[:-1])
-    run = np.flatnonzero(starts_run)
-    n = np.diff(np.r_[run, len(counted)])
+    count_code, count_bucket, count_n = bucket_runs(code[counted], ts[counted], bucket_s)
     return Fold(
-        silence_code, silence_a, silence_b, codes[run], buckets[run], n.astype(np.int64),
+        np.r_[code[up_cut], code[down_cut]], np.r_[from_up[up_cut], ts[down_cut]],
+        np.r_[ts[up_cut], from_down[down_cut]], count_code, count_bucket, count_n,
         np.flatnonzero(inside),
         np.where(known, np.minimum(known_first, group_min), group_min),
         np.where(known, np.maximum(known_last, group_max), group_max),

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 import pyarrow as pa
 
-from store.health_batch import FloatArray, IntArray
+from store.health_batch import FloatArray, IntArray, bucket_runs
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,14 +42,9 @@ class LateTimes:
                          self.rows[positions])
 
     def counts(self, bucket_s: float) -> Iterator[tuple[int, int, int]]:
-        """(device code, bucket, how many times) per bucket a time falls in: each is a
-        run, since the times are in (device, time) order."""
-        buckets = np.floor(self.ts / bucket_s).astype(np.int64)
-        starts = np.ones(len(buckets), dtype=bool)
-        starts[1:] = (self.code[1:] != self.code[:-1]) | (buckets[1:] != buckets[:-1])
-        run = np.flatnonzero(starts)
-        n = np.diff(np.r_[run, len(buckets)])
-        return zip(self.code[run].tolist(), buckets[run].tolist(), n.tolist(), strict=True)
+        """(device code, bucket, how many times) per bucket the times fall in."""
+        runs = bucket_runs(self.code, self.ts, bucket_s)
+        return zip(*(column.tolist() for column in runs), strict=True)
 
     def inside(self, k: int, a: float, b: float) -> FloatArray:
         """Device k's times strictly between a and b, ascending."""
