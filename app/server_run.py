@@ -44,7 +44,13 @@ def listen_socket(command: str, host: str, port: int) -> socket.socket | str:
     try:
         family = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM,
                                     flags=socket.AI_PASSIVE)[0][0]
-        return socket.create_server((host, port), family=family, backlog=2048)
+        sock = socket.create_server((host, port), family=family, backlog=2048)
+        # asyncio turns Nagle off only on sockets whose proto is IPPROTO_TCP, and
+        # create_server leaves proto 0: each keep-alive answer (headers, then body) then
+        # waited for the client's delayed ACK, 44 ms a request. Accepted sockets inherit
+        # this option.
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        return sock
     except OSError as exc:
         return (
             f"gridwatch {command}: cannot listen on {host} port {port} "
