@@ -520,14 +520,15 @@ class HealthRollup:
         finally:
             cur.unregister(_NEW)
         code_of = {name: k for k, name in enumerate(late.names.to_pylist())} if rows else {}
-        pieces = []
+        devices: list[str] = []
+        starts: list[FloatArray] = []
+        ends: list[FloatArray] = []
         for device, a, b in rows:
             edges = np.r_[float(a), late.inside(code_of[device], float(a), float(b)), float(b)]
             keep = np.diff(edges) > self.floor_s
-            pieces += [(device, lo, hi) for lo, hi in zip(
-                edges[:-1][keep].tolist(), edges[1:][keep].tolist(), strict=True)]
-        if pieces:
-            cut = pa.table({"device": [p[0] for p in pieces], "a": [p[1] for p in pieces],
-                            "b": [p[2] for p in pieces]})
-            self._insert_silences(cur, cut.column("device"), cut.column("a").to_numpy(),
-                                  cut.column("b").to_numpy())
+            devices += [device] * int(keep.sum())
+            starts.append(edges[:-1][keep])
+            ends.append(edges[1:][keep])
+        if devices:
+            self._insert_silences(cur, pa.array(devices, pa.string()), np.concatenate(starts),
+                                  np.concatenate(ends))
