@@ -54,6 +54,9 @@ _SCHEMA = (
         device VARCHAR PRIMARY KEY, ts DOUBLE NOT NULL)""",
     """CREATE TABLE IF NOT EXISTS last_seen_alarms (
         device VARCHAR PRIMARY KEY, ts DOUBLE NOT NULL)""",
+    # One row once `last_seen` is known to cover every stored reading (see
+    # _LAST_SEEN_BACKFILL): only then may a write skip its replay check.
+    "CREATE TABLE IF NOT EXISTS last_seen_covers_readings (since DOUBLE NOT NULL)",
 )
 LANES = ("bulk", "alarms")
 
@@ -147,6 +150,22 @@ SELECT i FROM {_BATCH} ANTI JOIN (
     SELECT device, metric, ts FROM readings
     WHERE ts BETWEEN ? AND ?  -- constants, so the scan can skip row groups
 ) stored USING (device, metric, ts) ORDER BY i"""
+# The replay check costs about a fifth of a readings write, and a live agent's batch
+# is nearly always newer than everything stored for its devices. Such a batch cannot
+# repeat a stored reading, so the check is skipped when every device of the batch has a
+# `last_seen` and its oldest reading in the batch is after it. `last_seen` never
+# under-states what is stored: it is raised in the same transaction as every append
+# (events only raise it further), and a file written before it was kept (or by a tool
+# that appends readings directly) is backfilled once at open. A device without a
+# `last_seen` takes the check.
+_MAY_REPEAT_STORED = f"""
+SELECT count(*) FROM (SELECT device, min(ts) AS oldest FROM {_BATCH} GROUP BY device) b
+LEFT JOIN last_seen s USING (device) WHERE s.ts IS NULL OR b.oldest <= s.ts"""
+_LAST_SEEN_BACKFILL = (
+    "INSERT INTO last_seen AS t SELECT device, max(ts) FROM readings GROUP BY device "
+    "ON CONFLICT (device) DO UPDATE SET ts = greatest(t.ts, excluded.ts)",
+    "INSERT INTO last_seen_covers_readings VALUES (epoch(now()))",
+)
 _APPEND_READINGS = (
     f"INSERT INTO readings SELECT {', '.join(_READINGS.columns)} FROM {_BATCH}"
 )
@@ -160,6 +179,7 @@ class DuckDBTimeSeries:
         self._con = duckdb.connect(str(path))
         for ddl in _SCHEMA:
             self._con.execute(ddl)
+        self._backfill_last_seen()
         self._cursor_lock = threading.Lock()
         self._cursors: list[Any] = []
         self._idle: queue.SimpleQueue[Any] = queue.SimpleQueue()
@@ -191,8 +211,10 @@ class DuckDBTimeSeries:
         # batch's `add` must see this one's.
         with writer.lock, self._health.batch_visible():
             with self._transaction(writer, batch) as cur:
-                fresh = cur.execute(_NEW_READINGS, list(readings.span())).fetchnumpy()["i"]
-                new = readings.take(fresh)
+                new = readings
+                if cur.execute(_MAY_REPEAT_STORED).fetchall()[0][0]:
+                    fresh = cur.execute(_NEW_READINGS, list(readings.span())).fetchnumpy()["i"]
+                    new = readings.take(fresh)
                 cur.unregister(_BATCH)
                 cur.register(_BATCH, new.table)
                 cur.execute(_APPEND_READINGS)
@@ -203,6 +225,22 @@ class DuckDBTimeSeries:
 
     def write_events(self, events: Sequence[DeviceEvent]) -> list[DeviceEvent]:
         return self._write(self._writers["bulk"], _EVENTS, events)
+
+    def _backfill_last_seen(self) -> None:
+        """Once per file: raise `last_seen` to every device's newest stored reading, so
+        that a write may trust it (see _MAY_REPEAT_STORED). A new file has no readings
+        and is done at once; an old one pays one scan, the first time it is opened."""
+        if self._con.execute("SELECT count(*) FROM last_seen_covers_readings").fetchall()[0][0]:
+            return
+        self._con.execute("BEGIN TRANSACTION")
+        try:
+            for sql in _LAST_SEEN_BACKFILL:
+                self._con.execute(sql)
+            self._con.execute("COMMIT")
+        except BaseException:
+            with suppress(duckdb.Error):
+                self._con.execute("ROLLBACK")
+            raise
 
     def held_at_open(self, events: Sequence[DeviceEvent]) -> list[DeviceEvent]:
         # Only an event no later than the newest one stored at opening can be among

@@ -50,6 +50,51 @@ def test_rewriting_a_batch_adds_nothing(store: DuckDBTimeSeries) -> None:
     assert store.reading_count() == len(batch)
 
 
+def test_a_file_whose_readings_last_seen_does_not_cover_is_backfilled_at_open(
+    tmp_path: Path,
+) -> None:
+    """A file from before `last_seen` was kept: its readings are not in it. A write may
+    skip the replay check only for a batch newer than the device's `last_seen`, so an
+    older replay written first (which sets `last_seen` low) must not let a later replay
+    of the stored rows through: the backfill at open raises `last_seen` to them."""
+    path = tmp_path / "old.duckdb"
+    stored = readings("smoke-1", 20, start=T0 + 100)
+    with duckdb.connect(str(path)) as con:
+        con.execute("""CREATE TABLE readings (device VARCHAR NOT NULL, metric VARCHAR
+            NOT NULL, ts DOUBLE NOT NULL, value DOUBLE NOT NULL, agent VARCHAR NOT NULL)""")
+        con.executemany("INSERT INTO readings VALUES (?, ?, ?, ?, ?)",
+                        [(r.device, r.metric, r.ts, r.value, r.agent) for r in stored])
+    store = DuckDBTimeSeries(path)
+    try:
+        older = readings("smoke-1", 5, start=T0)
+        assert store.write_readings(older) == older
+        assert store.write_readings(stored[10:]) == []
+        assert store.reading_count() == len(stored) + len(older)
+    finally:
+        store.close()
+    reopened = DuckDBTimeSeries(path)  # backfilled once: the marker is kept
+    try:
+        with reopened._reader() as cur:
+            assert cur.execute(
+                "SELECT count(*) FROM last_seen_covers_readings").fetchall() == [(1,)]
+    finally:
+        reopened.close()
+
+
+def test_readings_appended_behind_last_seen_s_back_still_take_the_replay_check(
+    store: DuckDBTimeSeries,
+) -> None:
+    """Rows put into `readings` directly (a bulk-load tool) leave their device without a
+    `last_seen`; such a device always takes the replay check."""
+    batch = readings("smoke-1", 10)
+    with store._writers["bulk"].lock:
+        store._writers["bulk"].cursor.executemany(
+            "INSERT INTO readings VALUES (?, ?, ?, ?, ?)",
+            [(r.device, r.metric, r.ts, r.value, r.agent) for r in batch])
+    assert store.write_readings(batch) == []
+    assert store.reading_count() == len(batch)
+
+
 def test_only_new_readings_are_returned_in_input_order(store: DuckDBTimeSeries) -> None:
     old = readings("smoke-1", 10)
     store.write_readings(old[::2])
