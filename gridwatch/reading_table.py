@@ -49,7 +49,7 @@ class ReadingTable(Sequence[Reading]):
     @classmethod
     def from_columns(
         cls,
-        agent: Sequence[str],
+        agent: Sequence[str] | pa.Array,
         device: Sequence[str],
         metric: Sequence[str],
         ts: FloatArray | Sequence[float],
@@ -58,7 +58,7 @@ class ReadingTable(Sequence[Reading]):
         return cls(pa.table(
             [pa.array(device, pa.string()), pa.array(metric, pa.string()),
              pa.array(ts, pa.float64()), pa.array(value, pa.float64()),
-             pa.array(agent, pa.string())],
+             agent if isinstance(agent, pa.Array) else pa.array(agent, pa.string())],
             schema=SCHEMA,
         ))
 
