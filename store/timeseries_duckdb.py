@@ -189,7 +189,9 @@ class DuckDBTimeSeries:
             "alarms": _Writer(self._new_cursor(), "last_seen_alarms"),
         }
         self._writer = self._writers["bulk"].cursor  # the health rollup's (bulk only)
-        (newest,) = self._con.execute("SELECT max(ts) FROM events").fetchone() or (None,)
+        # fetchall, not fetchone: a result not read to its end keeps the connection's
+        # transaction open, and DuckDB then never checkpoints the WAL into the file.
+        [(newest,)] = self._con.execute("SELECT max(ts) FROM events").fetchall()
         self._events_newest_at_open = float("-inf") if newest is None else float(newest)
         self._health = HealthRollup(self._writer)
 
