@@ -200,7 +200,9 @@ class OpStore(Protocol):
         self, change: AlertChange, ctx: AlertContext, now: float
     ) -> tuple[Alert, int] | None:
         """Apply a detector's change in one transaction and append it to the alert log.
-        fire: opens a firing alert, or updates the firing one of that fingerprint;
+        fire: opens a firing alert, or updates the firing one of that fingerprint (None
+        if an alert of that fingerprint started at the same time and was resolved
+        later: that episode was alerted already);
         update: updates value/summary/updated_at of the firing one (None if none);
         resolve: resolves the firing one (None if none).
         Returns the alert as it now is and the log sequence number of this change."""

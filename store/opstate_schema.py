@@ -14,7 +14,7 @@ from typing import Any
 from gridwatch.records import Alert
 from store.interfaces import Cursor
 
-SCHEMA_VERSION = 6
+SCHEMA_VERSION = 7
 
 _DDL = """
 CREATE TABLE IF NOT EXISTS dead_letters (
@@ -197,8 +197,13 @@ CREATE TABLE IF NOT EXISTS receipt_replicas (
     beat REAL NOT NULL
 )
 """
+# Version 7: alerts by (fingerprint, started_at), so that a fire is looked up against the
+# episodes already alerted (store.opstate_sql.SqlOpStore.apply_change).
+_DDL_V7 = """
+CREATE INDEX IF NOT EXISTS alerts_episode ON alerts (fingerprint, started_at)
+"""
 MIGRATIONS: dict[int, str] = {
-    1: _DDL, 2: _DDL_V2, 3: _DDL_V3, 4: _DDL_V4, 5: _DDL_V5, 6: _DDL_V6,
+    1: _DDL, 2: _DDL_V2, 3: _DDL_V3, 4: _DDL_V4, 5: _DDL_V5, 6: _DDL_V6, 7: _DDL_V7,
 }
 
 ALERT_COLUMNS: tuple[str, ...] = tuple(f.name for f in fields(Alert))

@@ -39,6 +39,17 @@ def _clamp(limit: int) -> int:
     return max(1, min(MAX_LIST, limit))
 
 
+# A fire of an episode already alerted and resolved. A replica that drains its queued
+# session after the other one alerted a fire and resolved it decides the same fire again,
+# from the same event or reading, at the same device time: that is adopted, as a fire
+# both decide at once is. Only the same start of an episode that ended after it matches,
+# so a new condition of the same fingerprint is never dropped: it starts later, or (on a
+# clock of whole seconds) in the very second an episode of no length ended.
+_EPISODE_ALERTED = (
+    "SELECT 1 FROM alerts WHERE fingerprint = ? AND started_at = ? AND resolved_at > ?"
+)
+
+
 class SqlOpStore(ABC):
     """The queries of every OpStore method; subclasses own the connection.
 
@@ -161,7 +172,9 @@ class SqlOpStore(ABC):
                 (change.fingerprint,),
             ).fetchone()
             if row is None:
-                if change.kind != "fire":
+                if change.kind != "fire" or cur.execute(
+                    _EPISODE_ALERTED, (change.fingerprint, change.ts, change.ts)
+                ).fetchone() is not None:
                     return None
                 alert = Alert(
                     id=0, fingerprint=change.fingerprint, rule=change.rule, type=change.type,

@@ -45,7 +45,7 @@ def test_a_version_1_file_is_migrated_keeping_its_data(tmp_path: Path) -> None:
         store.close()
     assert tables(path) >= DISPATCH_TABLES
     with closing(sqlite3.connect(path)) as con:
-        assert con.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 6
+        assert con.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 7
 
 
 def test_a_version_2_file_with_the_old_event_ledger_gets_the_per_replica_one(

@@ -7,6 +7,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from functools import partial
 from typing import cast
 
@@ -74,6 +75,26 @@ def test_the_same_change_from_a_second_replica_is_not_logged_again(
     later = b.apply_change(fire(1, T0 + 5), CTX, T0 + 5)  # a real repeat still updates
     assert later is not None and later[0].id == first[0].id
     assert column(a, "SELECT kind FROM alert_log ORDER BY seq") == ["fire", "update"]
+
+
+def test_a_late_replica_s_fire_of_an_episode_already_resolved_adds_nothing(
+    pair: tuple[SqlOpStore, SqlOpStore],
+) -> None:
+    """Replica B, back from a crash, drains its queued session after A alerted a fire
+    and resolved it: B's detectors decide the same fire again, from the same event at
+    the same device time. That is the episode A already alerted (one fire, one alert);
+    a new fire of the same fingerprint afterwards is a new alert."""
+    a, b = pair
+    first = a.apply_change(fire(1), CTX, T0)
+    assert first is not None
+    end = replace(fire(1, T0 + 30), kind="resolve")
+    assert a.apply_change(end, CTX, T0 + 30) is not None
+    assert b.apply_change(fire(1), CTX, T0 + 60) is None
+    assert b.apply_change(end, CTX, T0 + 60) is None
+    again = b.apply_change(fire(1, T0 + 90), CTX, T0 + 90)
+    assert again is not None and again[0].id != first[0].id
+    assert column(a, "SELECT kind FROM alert_log ORDER BY seq") == ["fire", "resolve", "fire"]
+    assert column(a, "SELECT count(*) FROM alerts") == [2]
 
 
 def test_race_both_replicas_decide_the_same_fire_100_times(
