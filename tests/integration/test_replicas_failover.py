@@ -203,6 +203,52 @@ def test_kill_9_one_replica_while_a_fire_builds_the_other_raises_it_once(
         b.stop()
 
 
+def test_a_replica_back_from_kill_9_drains_a_resolved_fire_without_a_second_alert(
+    tmp_path: Path, broker: Broker, postgres_cluster: PostgresCluster, registry: Registry,
+) -> None:
+    """B is killed; a fire panel's alarm starts and ends while it is down, and A alerts
+    and resolves it. B comes back and drains its queued session: its detectors decide
+    that fire again, and the shared store must adopt it (one alert, one 'fire' entry),
+    not open a second alert for an alarm that is over."""
+    postgres_cluster.reset()
+    url = postgres_cluster.url
+    a = BackendProcess(tmp_path / "a", broker.url, None, ops_url=url, client_id="gw-a")
+    b = BackendProcess(tmp_path / "b", broker.url, None, ops_url=url, client_id="gw-b")
+    a.start()
+    b.start()
+    panel = next(d for d in registry.config.devices if d.type == "fire_panel")
+    pub = TestPublisher(broker.url)
+    try:
+        b.kill()
+        started = time.time()
+        for seq, (state, ts) in enumerate((("start", started), ("end", started + 5)), 1):
+            event = {"id": "late-replica-1", "device": panel.id, "ts": ts,
+                     "type": "fire.alarm", "state": state, "zone": None, "score": None,
+                     "attrs": {}, "snapshot": None}
+            pub.publish(f"gw/v1/{panel.agent}/events",
+                        {"agent": panel.agent, "seq": seq, "events": [event]})
+
+        def resolved() -> list[Any]:
+            found = [x for x in api(a, "/api/v1/alerts?status=all") if x["device"] == panel.id]
+            return found if found and found[0]["status"] == "resolved" else []
+
+        [alert] = wait_for(resolved, 10) or [None]
+        assert alert is not None, a.log()
+        b.start()  # drains what its session queued while it was down
+        assert wait_for(lambda: api(b, "/api/v1/alerts?status=all") is not None, 5)
+        time.sleep(3)  # B has decided the queued fire by now
+        alerts = [x for x in api(b, "/api/v1/alerts?status=all") if x["device"] == panel.id]
+        assert [(x["id"], x["status"]) for x in alerts] == [(alert["id"], "resolved")], b.log()
+        with psycopg.connect(url) as con:
+            kinds = [k for (k,) in con.execute(
+                "SELECT kind FROM alert_log ORDER BY seq").fetchall()]
+        assert kinds.count("fire") == 1 and kinds.count("resolve") == 1, kinds
+    finally:
+        pub.close()
+        a.stop()
+        b.stop()
+
+
 class AlertSubscriber:
     """Every alert publication on gw/v1/alerts/#, as a console would receive it."""
 
