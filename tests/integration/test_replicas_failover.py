@@ -95,6 +95,19 @@ def fire_config(root: Path, webhook_url: str) -> Path:
     return root
 
 
+def replica_pair(
+    tmp_path: Path, broker: Broker, cluster: PostgresCluster, config: str | None = None
+) -> tuple[str, tuple[BackendProcess, BackendProcess]]:
+    """Replicas gw-a and gw-b started on an emptied shared op store; its URL with them."""
+    cluster.reset()
+    url = cluster.url
+    a = BackendProcess(tmp_path / "a", broker.url, config, ops_url=url, client_id="gw-a")
+    b = BackendProcess(tmp_path / "b", broker.url, config, ops_url=url, client_id="gw-b")
+    a.start()
+    b.start()
+    return url, (a, b)
+
+
 def smoke_detector(registry: Registry) -> tuple[str, str, str]:
     """(device, agent, area) of a smoke detector."""
     d = next(d for d in registry.config.devices if d.type == "smoke_detector")
@@ -123,13 +136,8 @@ def test_kill_9_one_replica_while_a_fire_builds_the_other_raises_it_once(
     registry: Registry,
     webhook: WebhookReceiver,
 ) -> None:
-    postgres_cluster.reset()
     config = str(fire_config(tmp_path / "config", webhook.url))
-    url = postgres_cluster.url
-    a = BackendProcess(tmp_path / "a", broker.url, config, ops_url=url, client_id="gw-a")
-    b = BackendProcess(tmp_path / "b", broker.url, config, ops_url=url, client_id="gw-b")
-    a.start()
-    b.start()
+    url, (a, b) = replica_pair(tmp_path, broker, postgres_cluster, config)
     device, agent, area = smoke_detector(registry)
     guard = make_token(tmp_path / "tokens", "--ops", url, "--role", "guard", "--grid", area)
     board_a = SseCollector(a.base, guard)
@@ -210,12 +218,7 @@ def test_a_replica_back_from_kill_9_drains_a_resolved_fire_without_a_second_aler
     and resolves it. B comes back and drains its queued session: its detectors decide
     that fire again, and the shared store must adopt it (one alert, one 'fire' entry),
     not open a second alert for an alarm that is over."""
-    postgres_cluster.reset()
-    url = postgres_cluster.url
-    a = BackendProcess(tmp_path / "a", broker.url, None, ops_url=url, client_id="gw-a")
-    b = BackendProcess(tmp_path / "b", broker.url, None, ops_url=url, client_id="gw-b")
-    a.start()
-    b.start()
+    url, (a, b) = replica_pair(tmp_path, broker, postgres_cluster)
     panel = next(d for d in registry.config.devices if d.type == "fire_panel")
     pub = TestPublisher(broker.url)
     try:
@@ -275,12 +278,7 @@ def test_race_both_replicas_decide_100_fires_in_the_same_second(
     """Each replica ingests every message, so each of 100 fire alarms, published at
     once, is decided by both within the same second: one alert, one 'fire' entry, one
     first MQTT publication each, and one incident per building."""
-    postgres_cluster.reset()
-    url = postgres_cluster.url
-    a = BackendProcess(tmp_path / "a", broker.url, None, ops_url=url, client_id="gw-a")
-    b = BackendProcess(tmp_path / "b", broker.url, None, ops_url=url, client_id="gw-b")
-    a.start()
-    b.start()
+    url, (a, b) = replica_pair(tmp_path, broker, postgres_cluster)
     console = AlertSubscriber(broker.url)
     pub = TestPublisher(broker.url)
     detectors = [d for d in registry.config.devices if d.type == "smoke_detector"][:100]
