@@ -67,10 +67,12 @@ _SPANS = "_gw_spans"  # a restart's (device, metric, since) keys, registered on 
 
 
 
-def _touch_last_seen(table: str) -> str:
+def _touch_last_seen(table: str, source: str = _BATCH) -> str:
+    """Raise `table`'s last-seen times to the newest of `source` (the batch, or all the
+    stored readings when a file is backfilled)."""
     # Grouped first: DuckDB refuses to update the same row twice in one statement.
     return f"""INSERT INTO {table} AS t
-    SELECT device, max(ts) FROM {_BATCH} GROUP BY device
+    SELECT device, max(ts) FROM {source} GROUP BY device
     ON CONFLICT (device) DO UPDATE SET ts = greatest(t.ts, excluded.ts)"""
 
 
@@ -162,8 +164,7 @@ _MAY_REPEAT_STORED = f"""
 SELECT count(*) FROM (SELECT device, min(ts) AS oldest FROM {_BATCH} GROUP BY device) b
 LEFT JOIN last_seen s USING (device) WHERE s.ts IS NULL OR b.oldest <= s.ts"""
 _LAST_SEEN_BACKFILL = (
-    "INSERT INTO last_seen AS t SELECT device, max(ts) FROM readings GROUP BY device "
-    "ON CONFLICT (device) DO UPDATE SET ts = greatest(t.ts, excluded.ts)",
+    _touch_last_seen("last_seen", "readings"),
     "INSERT INTO last_seen_covers_readings VALUES (epoch(now()))",
 )
 _APPEND_READINGS = (
