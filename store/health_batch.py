@@ -39,6 +39,11 @@ class BatchTimes:
     ends: IntArray  # per device: one past its last pair
     battery: dict[int, tuple[float, float]]  # per device code: (ts, value) of its newest
 
+    def spans(self) -> pa.Table:
+        """Per device: its name, oldest and newest time in the batch."""
+        return pa.table({"device": pa.array(self.names, pa.string()),
+                         "oldest": self.ts[self.starts], "newest": self.ts[self.ends - 1]})
+
     def first_of_device(self) -> BoolArray:
         """Per pair: whether it is its device's first (earliest) one."""
         first = np.zeros(len(self.code), dtype=bool)

@@ -50,7 +50,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from store.health_batch import FloatArray, batch_times
+from store.health_batch import BatchTimes, FloatArray, batch_times
 from store.health_duckdb import DeviceHealthStats, allowance_table, observed_from, to_stats
 from store.health_fold import fold
 from store.health_late import LateTimes
@@ -284,12 +284,13 @@ class HealthRollup:
             raise
         self._open.clear()
 
-    def add(self, cur: Any, new: pa.Table) -> Change:
+    def add(self, cur: Any, new: pa.Table, times: BatchTimes | None = None) -> Change:
         """Fold newly stored readings (columns device, metric, ts, value) in; call it in
-        the transaction that stored them, after the insert, and `applied` after COMMIT."""
+        the transaction that stored them, after the insert, and `applied` after COMMIT.
+        `times` is `batch_times(new)`, when the caller has it already."""
         change = Change()
         before = self._newest * BUCKET_S  # a message before it goes to the tables now
-        times = batch_times(new)
+        times = batch_times(new) if times is None else times
         names = times.names
         was = [self._devices.get(name) for name in names]
         known = np.array([d is not None for d in was], dtype=bool)
