@@ -1,6 +1,9 @@
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
+import numpy.typing as npt
 
 from config.models_rules import AnomalyRuleSpec
 from detectors.anomaly import AnomalyDetector
@@ -146,7 +149,7 @@ def test_a_flood_dropped_before_the_rounds_changes_no_decision_and_no_state() ->
         ts += 60.0
         batches.append(rows)
 
-    def replay(drop_early: bool) -> tuple[dict[str, list[str]], dict[str, np.ndarray]]:
+    def replay(drop_early: bool) -> tuple[dict[str, list[str]], dict[str, npt.NDArray[Any]]]:
         eng = DetectorEngine(registry, clock=ManualClock(T0))
         rule = eng.anomaly_rules[0]
         if not drop_early:
