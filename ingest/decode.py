@@ -19,7 +19,7 @@ from config.registry import Registry
 from gridwatch.mqtt import MAX_ITEMS, MAX_PAYLOAD_BYTES, TOPIC_ROOT
 from gridwatch.records import DeviceEvent, Reading
 from gridwatch.snapshot_ref import id_problem
-from ingest.columns import ReadingColumns, decode_columns
+from ingest.columns import ReadingColumns, Vocabulary, decode_columns
 from ingest.payloads import (
     DeviceHealthItem,
     EventItem,
@@ -90,7 +90,7 @@ class Decoded:
         return self.columns.records() if self.columns is not None else list(self.readings)
 
     def has_readings(self) -> bool:
-        return bool(self.readings) or (self.columns is not None and bool(self.columns.device))
+        return bool(self.readings) or (self.columns is not None and len(self.columns.ts) > 0)
 
 
 def _errors(exc: ValidationError) -> str:
@@ -119,6 +119,7 @@ def _agent_of(topic: str, registry: Registry) -> str | None:
 class Decoder:
     def __init__(self, registry: Registry) -> None:
         self.registry = registry
+        self.vocabulary = Vocabulary.of(registry)  # the readings column path's codes
 
     def decode(self, msg: RawMessage) -> Decoded:
         """Never raises: whatever a payload makes the parsers do (a RecursionError on
@@ -147,7 +148,7 @@ class Decoder:
             detail = f"{len(msg.payload)} bytes is over the {MAX_PAYLOAD_BYTES}-byte limit"
             return self._whole(agent, kind, "oversized", detail, msg)
         if kind == "readings":
-            cols = decode_columns(msg.payload, agent, self.registry, msg.received_at,
+            cols = decode_columns(msg.payload, agent, self.vocabulary, msg.received_at,
                                   MAX_AGE_S, MAX_FUTURE_S)
             if cols is not None:
                 return Decoded(agent, kind, seq=cols.seq, columns=cols)

@@ -33,7 +33,8 @@ def rd(device: str = "a1-smoke-1", metric: str = "temperature_c", ts: Any = NOW 
 
 
 def cols(registry: Registry, payload: bytes) -> columns.ReadingColumns | None:
-    return columns.decode_columns(payload, AGENT, registry, NOW, MAX_AGE_S, MAX_FUTURE_S)
+    return columns.decode_columns(payload, AGENT, columns.Vocabulary.of(registry), NOW,
+                                  MAX_AGE_S, MAX_FUTURE_S)
 
 
 def test_a_good_message_is_decoded_to_columns_as_the_item_path_would(
@@ -87,3 +88,25 @@ def test_anything_short_of_a_wholly_good_message_goes_to_the_item_path(
     registry: Registry, payload: bytes
 ) -> None:
     assert cols(registry, payload) is None
+
+
+def test_metric_names_past_the_vocabulary_s_room_are_stored_by_the_item_path(
+    registry: Registry, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Metric names are free text, so the codes' vocabulary is capped; a message with a
+    new name past the cap is not refused, only decoded the slow way."""
+    monkeypatch.setattr(columns, "MAX_METRICS", 2)
+    decoder = Decoder(registry)
+    first = body([rd(metric="m_a"), rd(metric="m_b", ts=NOW - 9)])
+    crowded = body([rd(metric="m_a"), rd(metric="m_c", ts=NOW - 9)], seq=8)
+    assert columns.decode_columns(first, AGENT, decoder.vocabulary, NOW, MAX_AGE_S,
+                                  MAX_FUTURE_S) is not None
+    assert columns.decode_columns(crowded, AGENT, decoder.vocabulary, NOW, MAX_AGE_S,
+                                  MAX_FUTURE_S) is None
+    got = decoder.decode(RawMessage(f"gw/v1/{AGENT}/readings", crowded, NOW))
+    assert not got.rejects and got.columns is None
+    assert [(r.metric, r.ts) for r in got.records()] == [("m_a", NOW - 10), ("m_c", NOW - 9)]
+    # A batch that mixes both paths keeps every reading, in message order.
+    again = decoder.decode(RawMessage(f"gw/v1/{AGENT}/readings", first, NOW))
+    table = columns.gather([again.columns or again.readings, got.readings])
+    assert [r.metric for r in table.records()] == ["m_a", "m_b", "m_a", "m_c"]

@@ -60,12 +60,22 @@ def test_a_table_needs_the_store_s_columns() -> None:
 def test_gather_keeps_message_order_across_columns_and_records() -> None:
     # A batch mixes messages decoded to columns and records from the item-by-item path;
     # the store keeps the last of a repeated key, so the order is part of the meaning.
-    first = columns.ReadingColumns("ag-a1", 1, ["d0", "d1"], ["m", "m"],
-                                   np.array([NOW, NOW + 1]), np.array([1.0, 2.0]))
+    words = columns.Vocabulary({"d0": "ag-a1", "d1": "ag-a1", "d9": "ag-a2"})
+    assert words.learn_metrics(["m", "n"])
+
+    def coded(seq: int, device: list[int], metric: list[int], ts: list[float],
+              value: list[float]) -> columns.ReadingColumns:
+        return columns.ReadingColumns("ag-a1", seq, np.array(device), np.array(metric),
+                                      np.array(ts), np.array(value), words)
+
+    first = coded(1, [0, 1], [0, 1], [NOW, NOW + 1], [1.0, 2.0])
     middle = [Reading("ag-a2", "d9", "m", NOW, 3.0)]
-    last = columns.ReadingColumns("ag-a1", 2, ["d0"], ["m"], np.array([NOW]), np.array([4.0]))
+    last = coded(2, [0], [0], [NOW], [4.0])
+    assert [(r.device, r.metric) for r in first.records()] == [("d0", "m"), ("d1", "n")]
     got = columns.gather([first, [], middle, last])
     assert got.records() == [*first.records(), *middle, *last.records()]
+    # Columns alone take the codes' path; the same rows, the same table.
+    assert columns.gather([first, last]).records() == [*first.records(), *last.records()]
     assert len(columns.gather([[], []])) == 0
 
 
