@@ -58,9 +58,6 @@ class Registry:
     receivers: dict[str, ReceiverSpec] = field(default_factory=dict)
     tokens: dict[str, TokenSpec] = field(default_factory=dict)
     locator: Locator | None = None
-    # agent -> the ids of its devices, built on first use: ingest checks every readings
-    # message against it, and a set's subset test is one C call per message.
-    _owned: dict[str, frozenset[str]] = field(default_factory=dict, repr=False, compare=False)
 
     @classmethod
     def from_config(cls, config: StreetConfig) -> Registry:
@@ -92,13 +89,6 @@ class Registry:
 
     def devices_of_agent(self, agent: str) -> list[DeviceSpec]:
         return [d for d in self.config.devices if d.agent == agent]
-
-    def device_ids_of_agent(self, agent: str) -> frozenset[str]:
-        owned = self._owned.get(agent)
-        if owned is None:
-            owned = self._owned[agent] = frozenset(
-                d.id for d in self.devices.values() if d.agent == agent)
-        return owned
 
     def devices_in(self, scope: str | None) -> list[DeviceSpec]:
         """The devices at or below grid `scope` (the whole street for None)."""
