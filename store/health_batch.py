@@ -18,6 +18,8 @@ import numpy.typing as npt
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from gridwatch.reading_table import ReadingTable
+
 BATTERY = "battery_pct"
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
@@ -76,14 +78,21 @@ def bucket_runs(
     return code[run], buckets[run], n
 
 
-def batch_times(batch: pa.Table) -> BatchTimes:
-    """The pairs of `batch` (columns device, metric, ts, value; may be empty)."""
+def batch_times(readings: pa.Table | ReadingTable) -> BatchTimes:
+    """The pairs of a batch (columns device, metric, ts, value; may be empty). A
+    ReadingTable lends its device column's encoding, which the store's write has made
+    already."""
+    batch = readings.table if isinstance(readings, ReadingTable) else readings
     if batch.num_rows == 0:
         empty = np.zeros(0, dtype=np.int64)
         return BatchTimes([], empty, np.zeros(0), empty, empty, empty, {})
-    encoded = pc.dictionary_encode(batch.column("device")).combine_chunks()
-    names = encoded.dictionary.to_pylist()
-    code = encoded.indices.to_numpy().astype(np.int64)
+    if isinstance(readings, ReadingTable):
+        names, codes = readings.strings("device")
+        code = codes.astype(np.int64)  # a copy: the table's encoding is shared
+    else:
+        encoded = pc.dictionary_encode(batch.column("device")).combine_chunks()
+        names = encoded.dictionary.to_pylist()
+        code = encoded.indices.to_numpy().astype(np.int64)
     ts = batch.column("ts").to_numpy()
     order = np.lexsort((ts, code))
     c, t = code[order], ts[order]

@@ -220,7 +220,7 @@ class DuckDBTimeSeries:
         # health rollup alike: DuckDB's two GROUP BYs over the batch's strings cost 7 ms
         # of a 50,000-reading batch's 37. Replays are already stored, so the batch's
         # newest per device is also what its new readings raise `last_seen` to.
-        times = batch_times(readings.table)
+        times = batch_times(readings)
         # The lock is held until the health rollup has taken the change in: the next
         # batch's `add` must see this one's.
         with writer.lock, self._health.batch_visible():
@@ -233,7 +233,7 @@ class DuckDBTimeSeries:
                             _NEW_READINGS, list(readings.span())).fetchnumpy()["i"]
                         new = readings.take(fresh)
                         if new is not readings:
-                            times = batch_times(new.table)
+                            times = batch_times(new)
                     cur.unregister(_BATCH)
                     cur.register(_BATCH, new.table)
                     cur.execute(_APPEND_READINGS)

@@ -116,3 +116,22 @@ def test_a_batch_of_known_times_only_changes_nothing() -> None:
     silences, counts, late, spans = folded(times, known)
     assert (silences, counts, late) == ([], {}, [])
     assert spans == known
+
+
+def test_a_reading_table_s_own_device_encoding_gives_the_same_batch_times() -> None:
+    """The store's write hands batch_times a ReadingTable whose device column it has
+    encoded already (the repeat check did); the pairs must be those of the bare table."""
+    from gridwatch.reading_table import ReadingTable
+
+    rng = random.Random(3)
+    rows = [(f"d{rng.randrange(7)}", rng.choice(["battery_pct", "temp_c"]),
+             1_000.0 + rng.randrange(40), float(rng.randrange(100))) for _ in range(300)]
+    table = ReadingTable.from_columns(["ag"] * len(rows), *map(list, zip(*rows, strict=True)))
+    table.last_of_each_key()  # encodes the device column, as the write does first
+    shared, bare = batch_times(table), batch_times(table.table)
+    assert shared.names == bare.names and shared.battery == bare.battery
+    for field in ("code", "ts", "rows", "starts", "ends"):
+        np.testing.assert_array_equal(getattr(shared, field), getattr(bare, field))
+    # The table's own encoding is left as it was (batch_times works on a copy).
+    names, codes = table.strings("device")
+    assert [names[c] for c in codes.tolist()] == [r[0] for r in rows]
