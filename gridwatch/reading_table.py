@@ -95,8 +95,9 @@ class ReadingTable(Sequence[Reading]):
 
     def strings(self, name: str) -> tuple[list[str], npt.NDArray[np.intp]]:
         """A string column dictionary-encoded: (its distinct values, the position of
-        each row's value among them). Lookups then cost one per distinct value. The
-        table is immutable, so the answer is kept; treat both as read-only."""
+        each row's value among them; for a chunk from `rows`, the values are its
+        table's). Lookups then cost one per distinct value. The table is immutable, so
+        the answer is kept; treat both as read-only."""
         got = self._encoded.get(name)
         if got is None:
             encoded = self.table.column(name).combine_chunks().dictionary_encode()
@@ -143,8 +144,13 @@ class ReadingTable(Sequence[Reading]):
         return ReadingTable(self.table.filter(pc.equal(self.table.column("metric"), metric)))
 
     def rows(self, start: int, stop: int) -> ReadingTable:
-        """Rows start..stop-1, without copying."""
-        return ReadingTable(self.table.slice(start, max(0, stop - start)))
+        """Rows start..stop-1, without copying. The encodings made so far go with them
+        (the detectors take a written batch in chunks): the values are then those the
+        whole table holds, a superset of the chunk's, which only costs a few lookups."""
+        part = ReadingTable(self.table.slice(start, max(0, stop - start)))
+        for name, (values, codes) in self._encoded.items():
+            part._encoded[name] = (values, codes[start:stop])
+        return part
 
     # -- Sequence[Reading] ------------------------------------------------------------
 

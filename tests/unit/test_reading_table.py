@@ -49,6 +49,13 @@ def test_a_metric_filter_and_the_string_codes() -> None:
     assert table.of_metric("nothing").records() == []
     distinct, codes = table.strings("device")
     assert [distinct[c] for c in codes] == [r.device for r in some(6)]
+    # A chunk takes its table's encodings with it; its own rows' values come out.
+    for start, stop in ((1, 4), (0, 6), (5, 9), (7, 8)):
+        part = table.rows(start, stop)
+        for name in ("device", "metric"):
+            values, part_codes = part.strings(name)
+            assert [values[c] for c in part_codes] == [
+                getattr(r, name) for r in some(6)[start:stop]]
 
 
 def test_a_table_needs_the_store_s_columns() -> None:
