@@ -60,7 +60,7 @@ class Vocabulary:
         self._device_names = ids
         self.metric_code: dict[str, int] = {}
         self._metric_names: list[str] = []
-        self._metric_array = pa.array([], pa.string())
+        self._metric_array: pa.Array | None = None  # made again once a name is added
         self._grow = threading.Lock()
 
     @classmethod
@@ -82,11 +82,14 @@ class Vocabulary:
                     return False
                 self.metric_code[name] = len(self._metric_names)
                 self._metric_names.append(name)
-                self._metric_array = pa.array(self._metric_names, pa.string())
+                self._metric_array = None
             return True
 
     def metric_names(self) -> pa.Array:
-        return self._metric_array
+        with self._grow:
+            if self._metric_array is None:
+                self._metric_array = pa.array(self._metric_names, pa.string())
+            return self._metric_array
 
     def device_name(self, codes: IntArray) -> list[str]:
         return [self._device_names[c] for c in codes.tolist()]
