@@ -141,7 +141,7 @@ class DetectorStage:
 
     def save_state(self, path: Path) -> None:
         with self._lock:  # a consistent copy: no batch half-applied
-            state_rules = self.engine.anomaly_rules
+            state_rules = self.engine.learnt_rules
             if state_rules:
                 save_anomaly_state(state_rules, path)
 
@@ -188,7 +188,7 @@ class Backend:
         engine.restore([(a.fingerprint, a.device, a.value) for a in firing],
                        {a.fingerprint: a.updated_at for a in firing})
         # Before the replay, so it adds only the rows the saved state has not seen.
-        loaded = load_anomaly_state(engine.anomaly_rules, data_dir / STATE_FILE)
+        loaded = load_anomaly_state(engine.learnt_rules, data_dir / STATE_FILE)
         if loaded:
             log.info("anomaly detectors resumed from %s: %s", STATE_FILE, ", ".join(loaded))
         self.publisher = MqttAlertPublisher(self.mqtt)

@@ -100,6 +100,9 @@ def build_parser() -> argparse.ArgumentParser:
                         help="robust-knn (default), robust-knn-step or gaussian")
     replay.add_argument("--fixed-level", type=float, default=None,
                         help="no budget: fire at this score from the start (the old rule)")
+    replay.add_argument("--rig", action="store_true",
+                        help="each folder's CSVs are one rig (one device, a metric per file) "
+                        "through the rig rule (rules.rig_anomalies)")
     report = sub.add_parser("alert-report", help="score alert episodes against labelled windows")
     report.add_argument("--data", required=True, help="the series alert-replay read")
     report.add_argument("--windows", required=True, help="windows.json (NAB layout)")

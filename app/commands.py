@@ -139,6 +139,13 @@ def cmd_anomaly_scores(args: argparse.Namespace) -> int:
 
 
 def cmd_alert_replay(args: argparse.Namespace) -> int:
+    if args.rig:
+        if args.detector is not None or args.fixed_level is not None:
+            print("alert-replay --rig: --detector and --fixed-level are for the single-metric "
+                  "rule; the rig rule has one model and learns its level", file=sys.stderr)
+            return 2
+        run_rig = _feature("alert-replay", "evaluation.rig_replay", "run_rig_replay")
+        return 2 if run_rig is None else run_rig(Path(args.in_dir), Path(args.out_dir))
     run = _feature("alert-replay", "evaluation.alert_replay", "run_alert_replay")
     if run is None:
         return 2

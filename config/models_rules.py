@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import ClassVar, Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from config.models_base import LOCAL_HOURS, OBJECT_ID, DeviceType, Severity, Strict
 
@@ -152,6 +152,68 @@ class AnomalyRuleSpec(ReadingRuleSpec):
     )
 
 
+class RigAnomalySpec(Strict):
+    """Several metrics of one device taken together (detectors.rig_model): a pump set or a
+    valve station whose pressures, flow, temperatures and vibration move together in
+    normal operation. One warning when the rig as a whole leaves its own recent normal,
+    which each sensor alone may not show. Times in rows are at the device's reporting
+    interval; the defaults were chosen on SKAB's water-circulation rig (1 s rows)."""
+
+    OVERRIDABLE: ClassVar[tuple[str, ...]] = ("min_duration_s", "hold_s")
+
+    id: str = Field(pattern=OBJECT_ID, description="Rule id; part of the alert fingerprint.")
+    device_type: DeviceType
+    metrics: list[str] = Field(
+        min_length=2, max_length=16,
+        description="The metrics taken together, each a metric the device reports.",
+    )
+    detector: Literal["rig-residual"] = Field(
+        default="rig-residual", description="The only multi-metric model so far."
+    )
+    min_duration_s: float = Field(
+        default=45.0, ge=0,
+        description="The score must stay at or above the level this long: a rig's "
+        "one-off jolt (a pump starting) is not an anomaly.",
+    )
+    hold_s: float = Field(
+        default=600.0, ge=0, description="The score must stay below the level this long to "
+        "resolve: one anomaly is one alert.",
+    )
+    learning_rows: int = Field(
+        default=500, ge=20, le=1_000_000,
+        description="Rows before the rig may page; the model is learnt on the last four "
+        "fifths of them. Longer is safer where the rig warms up or drifts slowly.",
+    )
+    level_factor: float = Field(
+        default=5.0, gt=1, le=1000,
+        description="Fires at this many times the largest score seen while learning.",
+    )
+    baseline_rows: float = Field(
+        default=1200.0, ge=10, description="Time constant of the rig's recent normal."
+    )
+    carry_rows: int = Field(
+        default=60, ge=0,
+        description="A metric missing from a row carries its last value this many rows; "
+        "beyond that the row is not scored.",
+    )
+    severity: Severity = "warning"
+    alert_type: str = Field(pattern=ALERT_TYPE, description="Dotted alert type.")
+    summary: str = Field(min_length=1, description="{device}, {value} (the score) are filled in.")
+    overrides: dict[str, dict[str, float]] = Field(
+        default_factory=dict, description="Per-device overrides of the numeric fields."
+    )
+
+    @field_validator("metrics")
+    @classmethod
+    def _distinct(cls, metrics: list[str]) -> list[str]:
+        twice = sorted({m for m in metrics if metrics.count(m) > 1})
+        if twice:
+            raise ValueError(f"metrics listed twice: {', '.join(twice)}")
+        if any(not m for m in metrics):
+            raise ValueError("a metric name is empty")
+        return metrics
+
+
 class ElevatorRulesSpec(Strict):
     """Composite elevator conditions from the GB/T 24476 status readings."""
 
@@ -288,6 +350,7 @@ class RulesSpec(Strict):
     flatlines: list[FlatlineRuleSpec] = Field(default_factory=list)
     noisy: list[NoisyRuleSpec] = Field(default_factory=list)
     anomalies: list[AnomalyRuleSpec] = Field(default_factory=list)
+    rig_anomalies: list[RigAnomalySpec] = Field(default_factory=list)
     elevator: ElevatorRulesSpec | None = None
     cameras: list[CameraRuleSpec] = Field(default_factory=list)
     correlation: CorrelationSpec | None = None

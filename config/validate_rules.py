@@ -42,6 +42,12 @@ def check_rule_library(config: StreetConfig, report: Report) -> None:
             for low, high in ORDERED:
                 if hasattr(rule, low) and getattr(rule, low) > getattr(rule, high):
                     report((*loc, low), f"rule '{rule.id}': {low} must not be above {high}")
+    for index, rig in enumerate(rules.rig_anomalies):
+        loc = ("rules", "rig_anomalies", index)
+        if rig.id in seen:
+            report((*loc, "id"), f"duplicate rule id '{rig.id}'")
+        seen.setdefault(rig.id, loc)
+        _overrides(report, loc, rig.id, rig.device_type, rig.overrides, rig.OVERRIDABLE, types)
     for index, camera in enumerate(rules.cameras):
         loc = ("rules", "cameras", index)
         if camera.id in seen:

@@ -16,14 +16,16 @@ from __future__ import annotations
 import logging
 import os
 import zipfile
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, cast
+from typing import Any, Protocol, cast
 
 import numpy as np
 import numpy.typing as npt
 
-from detectors.anomaly_rule import AnomalyRule
+from detectors.anomaly_rule import AnomalyState
+from detectors.slots import ReadingBatch, Subset
+from gridwatch.records import AnomalyLevel
 
 log = logging.getLogger(__name__)
 SEP = "::"  # between a rule id and an array's name in the file
@@ -33,7 +35,28 @@ DETECTOR = "__detector__"
 savez = cast(Callable[..., None], np.savez)
 
 
-def save_anomaly_state(rules: list[AnomalyRule], path: Path) -> int:
+class LearntSpec(Protocol):
+    @property
+    def id(self) -> str: ...
+    @property
+    def detector(self) -> str: ...
+
+
+class LearntRule(Protocol):
+    """A rule whose learnt state is kept here: the single-metric anomaly rules
+    (detectors.anomaly_rule) and the rig rules (detectors.rig_rule)."""
+
+    @property
+    def spec(self) -> LearntSpec: ...
+    @property
+    def devices(self) -> Subset: ...
+    def state(self) -> AnomalyState: ...
+    def load(self, state: AnomalyState) -> None: ...
+    def learn(self, state: AnomalyState, batch: ReadingBatch) -> AnomalyState: ...
+    def status(self) -> dict[str, AnomalyLevel]: ...
+
+
+def save_anomaly_state(rules: Sequence[LearntRule], path: Path) -> int:
     """Write every rule's state; returns how many rules were saved."""
     arrays: dict[str, npt.NDArray[Any]] = {}
     for rule in rules:
@@ -51,7 +74,7 @@ def save_anomaly_state(rules: list[AnomalyRule], path: Path) -> int:
     return len(rules)
 
 
-def load_anomaly_state(rules: list[AnomalyRule], path: Path) -> list[str]:
+def load_anomaly_state(rules: Sequence[LearntRule], path: Path) -> list[str]:
     """Load each rule's saved state; returns the ids of the rules that were loaded.
     A missing or unreadable file, or a rule that no longer fits its saved state, is
     logged and left fresh: the replay of stored history still warms it."""
@@ -80,7 +103,7 @@ def load_anomaly_state(rules: list[AnomalyRule], path: Path) -> list[str]:
     return loaded
 
 
-def _mismatch(rule: AnomalyRule, mine: dict[str, npt.NDArray[Any]]) -> str | None:
+def _mismatch(rule: LearntRule, mine: dict[str, npt.NDArray[Any]]) -> str | None:
     if not mine:
         return "not in the saved state"
     if str(mine.get(DETECTOR, "")) != rule.spec.detector:

@@ -24,6 +24,7 @@ from detectors.events import EventDetector
 from detectors.library import reading_rules
 from detectors.lifecycle import UPDATE_INTERVAL_S, Lifecycle
 from detectors.offline import OfflineDetector
+from detectors.rig_rule import RigAnomalyRule
 from detectors.slots import DeviceIndex, ReadingBatch
 from detectors.threshold import ThresholdRule
 from gridwatch.records import AlertChange, DeviceEvent, Reading
@@ -44,6 +45,7 @@ class DetectorEngine(EngineRestart):
             r.id: ThresholdRule(r, self.index, update_interval_s) for r in rules.thresholds
         }
         self.library = reading_rules(rules, self.index)
+        self.rigs = [RigAnomalyRule(spec, self.index) for spec in rules.rig_anomalies]
         self.elevator = ElevatorRules(rules.elevator, self.index) if rules.elevator else None
         self.offline = OfflineDetector(self.index, rules.offline, start=clock())
         self.events = EventDetector(registry.devices, rules.events)
@@ -56,6 +58,7 @@ class DetectorEngine(EngineRestart):
         # Rule id -> the lifecycle holding its alerts, for restore.
         self.lifecycles: dict[str, ThresholdRule | Lifecycle] = dict(self.thresholds)
         self.lifecycles.update({r.spec.id: r.life for r in self.library})
+        self.lifecycles.update({r.spec.id: r.life for r in self.rigs})
         if self.elevator is not None:
             self.lifecycles.update(self.elevator.life)
         # The store's firing alerts as `restore` adopted them: fingerprint -> (device,
@@ -81,6 +84,8 @@ class DetectorEngine(EngineRestart):
             changes += rule.process(parts[rule.metric_id])
         for reading_rule in self.library:
             changes += reading_rule.process(parts[reading_rule.metric_id])
+        for rig in self.rigs:
+            changes += rig.process(batch)
         if self.elevator is not None:
             changes += self.elevator.process(batch)
         return changes
@@ -115,6 +120,8 @@ class DetectorEngine(EngineRestart):
             changes += rule.tick(at)
         for reading_rule in self.library:
             changes += reading_rule.tick(at)
+        for rig in self.rigs:
+            changes += rig.tick(at)
         if self.elevator is not None:
             changes += self.elevator.tick(at)
         return changes + self.fire.observe(changes)

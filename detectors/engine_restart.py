@@ -21,6 +21,7 @@ from config.models_rules import ELEVATOR_METRICS
 from config.registry import Registry
 from detectors.agent_offline import AgentOffline
 from detectors.anomaly_rule import AnomalyRule, AnomalyState
+from detectors.anomaly_state import LearntRule
 from detectors.camera_rules import CameraRules
 from detectors.correlation import FireCorrelator
 from detectors.elevator import ElevatorRules
@@ -28,6 +29,7 @@ from detectors.events import EventDetector
 from detectors.lifecycle import Lifecycle
 from detectors.offline import OfflineDetector, offline_fingerprint
 from detectors.reading_rule import ReadingRule
+from detectors.rig_rule import RigAnomalyRule
 from detectors.slots import DeviceIndex, ReadingBatch, Subset
 from detectors.threshold import ThresholdRule
 from gridwatch.records import AlertChange, AnomalyLevel, DeviceEvent, Reading
@@ -45,6 +47,7 @@ class EngineRestart:
     index: DeviceIndex
     thresholds: dict[str, ThresholdRule]
     library: list[ReadingRule]
+    rigs: list[RigAnomalyRule]
     elevator: ElevatorRules | None
     offline: OfflineDetector
     events: EventDetector
@@ -101,7 +104,7 @@ class EngineRestart:
 
     def anomaly_states(self) -> list[AnomalyState]:
         """Copies of the anomaly rules' state, to learn history into outside the lock."""
-        return [rule.state() for rule in self.anomaly_rules]
+        return [rule.state() for rule in self.learnt_rules]
 
     def learn_anomalies(
         self, states: Sequence[AnomalyState], history: Sequence[Reading]
@@ -111,11 +114,11 @@ class EngineRestart:
         that arrive meanwhile are scored by the rule as it was and not kept by the
         learnt state that `adopt_anomalies` then installs."""
         batch = ReadingBatch.from_readings(self.index, history)
-        rules = self.anomaly_rules
+        rules = self.learnt_rules
         return [rule.learn(state, batch) for rule, state in zip(rules, states, strict=True)]
 
     def adopt_anomalies(self, states: Sequence[AnomalyState]) -> None:
-        for rule, state in zip(self.anomaly_rules, states, strict=True):
+        for rule, state in zip(self.learnt_rules, states, strict=True):
             rule.load(state)
 
     def history(self, timeseries: TimeSeriesStore, now: float) -> list[Reading]:
@@ -148,6 +151,8 @@ class EngineRestart:
         for rule in self.library:
             span = rule.history_s + self._decision_span(rule.devices, rule.life)
             need(rule.devices, [rule.spec.metric], span)
+        for rig in self.rigs:  # the rows its saved state has not seen (it saves every 5 min)
+            need(rig.devices, rig.spec.metrics, self._decision_span(rig.devices, rig.life))
         if self.elevator is not None:
             lives = self.elevator.life.values()
             span = max(self._decision_span(self.elevator.devices, life) for life in lives)
@@ -205,13 +210,21 @@ class EngineRestart:
 
     @property
     def anomaly_rules(self) -> list[AnomalyRule]:
-        """The rules whose learned state the backend keeps on disk (anomaly_state)."""
+        """The single-metric anomaly rules."""
         return [rule for rule in self.library if isinstance(rule, AnomalyRule)]
+
+    @property
+    def learnt_rules(self) -> list[LearntRule]:
+        """The rules whose learned state the backend keeps on disk (anomaly_state): the
+        anomaly rules and the rig rules. A restart does not replay their decisions
+        (`warm` skips them); they learn the history instead (`learn_anomalies`)."""
+        learnt: list[LearntRule] = list(self.anomaly_rules)
+        return learnt + list(self.rigs)
 
     def anomaly_levels(self) -> dict[str, list[AnomalyLevel]]:
         """Per device: each anomaly rule's current fire level and whether it learns."""
         levels: dict[str, list[AnomalyLevel]] = {}
-        for rule in self.anomaly_rules:
+        for rule in self.learnt_rules:
             for device, status in rule.status().items():
                 levels.setdefault(device, []).append(status)
         return levels
@@ -219,6 +232,7 @@ class EngineRestart:
     def _lifecycles(self) -> list[Lifecycle]:
         lives = [threshold.lifecycle for threshold in self.thresholds.values()]
         lives += [rule.life for rule in self.library]
+        lives += [rig.life for rig in self.rigs]
         if self.elevator is not None:
             lives += self.elevator.life.values()
         return lives

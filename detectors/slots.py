@@ -36,6 +36,8 @@ def watched_metrics(rules: RulesSpec) -> list[str]:
     listed = [r.metric for r in rules.thresholds]
     for name in READING_RULE_LISTS:
         listed += [r.metric for r in getattr(rules, name)]
+    for rig in rules.rig_anomalies:
+        listed += rig.metrics
     if rules.elevator is not None:
         listed += ELEVATOR_METRICS
     return listed

@@ -33,6 +33,7 @@ from detectors.anomaly_registry import DEFAULT_DETECTOR
 from detectors.anomaly_rule import AnomalyRule
 from detectors.slots import DeviceIndex, ReadingBatch
 from evaluation.nab_runner import InputError, Series, input_files, load_groups
+from gridwatch.records import AlertChange
 
 METRIC = "value"
 DEFAULT_INTERVAL_S = 60.0  # a file of one row has no step to measure
@@ -65,9 +66,7 @@ def replay_group(spec: AnomalyRuleSpec, group: list[Series]) -> list[list[Episod
         ids, [spec.device_type] * len(group), [interval_of(s.ts) for s in group], [METRIC]
     )
     rule = AnomalyRule(spec, index)
-    text = [dict(zip(s.ts.tolist(), s.timestamps, strict=True)) for s in group]
-    episodes: list[list[Episode]] = [[] for _ in group]
-    open_at: list[str | None] = [None] * len(group)
+    log = EpisodeLog([dict(zip(s.ts.tolist(), s.timestamps, strict=True)) for s in group])
     width = max((len(s.ts) for s in group), default=0)
     for row in range(width):
         live = [i for i, s in enumerate(group) if row < len(s.ts)]
@@ -78,17 +77,34 @@ def replay_group(spec: AnomalyRuleSpec, group: list[Series]) -> list[list[Episod
             np.array([group[i].ts[row] for i in live]),
             np.array([group[i].values[row] for i in live]),
         )
-        for change in rule.process(batch):
+        log.take(rule.process(batch))
+    return log.finish()
+
+
+class EpisodeLog:
+    """Alert changes of devices "0", "1", ... as episodes, in the input's time text."""
+
+    def __init__(self, text: list[dict[float, str]]) -> None:
+        self.text = text
+        self.episodes: list[list[Episode]] = [[] for _ in text]
+        self.open_at: list[str | None] = [None] * len(text)
+
+    def take(self, changes: list[AlertChange]) -> None:
+        for change in changes:
             i = int(change.device)
             if change.kind == "fire":
-                open_at[i] = text[i][change.ts]
-            elif change.kind == "resolve" and open_at[i] is not None:
-                episodes[i].append((open_at[i] or "", text[i][change.ts]))
-                open_at[i] = None
-    for i, started in enumerate(open_at):
-        if started is not None:
-            episodes[i].append((started, ""))
-    return episodes
+                self.open_at[i] = self.text[i][change.ts]
+            elif change.kind == "resolve" and self.open_at[i] is not None:
+                self.episodes[i].append((self.open_at[i] or "", self.text[i][change.ts]))
+                self.open_at[i] = None
+
+    def finish(self) -> list[list[Episode]]:
+        """The episodes, one still firing at the end left open (resolved_at empty)."""
+        for i, started in enumerate(self.open_at):
+            if started is not None:
+                self.episodes[i].append((started, ""))
+                self.open_at[i] = None
+        return self.episodes
 
 
 def write_episodes(path: Path, episodes: list[Episode]) -> None:
