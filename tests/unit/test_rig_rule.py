@@ -55,7 +55,10 @@ def rig_rows(n: int, seed: int, drift: float = 0.0) -> FloatArray:
 def readings(rig: str, rows: FloatArray, start: int = 0) -> list[list[Reading]]:
     """One message per row: every metric of the rig at one device time."""
     return [
-        [reading(rig, T0 + STEP_S * (start + i), float(v), m) for m, v in zip(METRICS, row, strict=True)]
+        [
+            reading(rig, T0 + STEP_S * (start + i), float(v), m)
+            for m, v in zip(METRICS, row, strict=True)
+        ]
         for i, row in enumerate(rows)
     ]
 
