@@ -41,6 +41,10 @@ def thresholds(*items: str) -> dict[str, str]:
     return case("rules:\n" + section("thresholds", *items, indent="  "))
 
 
+RIG = (
+    "{id: smoke-high, device_type: water_tank, metrics: [flow_m3h, motor_current_a], "
+    "alert_type: fire.pump_anomaly, summary: '{device} {value}'}"
+)
 EVENT = "{event_type: fire.alarm, severity: major, summary: again}"
 PANEL = flow({**DEVICE, "id": "a1-fap-1", "type": "fire_panel", "maintainer": "fire-unit"})
 DEEP_STREET = STREET.replace(
@@ -74,6 +78,16 @@ CASES: dict[str, tuple[dict[str, str], str]] = {
     "duplicate threshold rule id": (
         thresholds(marked(flow(THRESHOLD, id="smoke-high"))),
         "duplicate rule id 'smoke-high'",
+    ),
+    "rig rule id taken by a threshold": (
+        case("rules:\n" + section("rig_anomalies", marked(RIG), indent="  ")),
+        "duplicate rule id 'smoke-high'",
+    ),
+    "rig rule listing a metric twice": (
+        case("rules:\n" + section(
+            "rig_anomalies", marked(RIG.replace("id: smoke-high", "id: rig-1").replace(
+                "[flow_m3h, motor_current_a]", "[flow_m3h, flow_m3h]")), indent="  ")),
+        "metrics listed twice: flow_m3h",
     ),
     "duplicate event rule": (
         case("rules:\n" + section("events", marked(EVENT), indent="  ")),
