@@ -27,6 +27,7 @@ DEVICE_TYPES: dict[str, tuple[str, str]] = {
     "hydrant_pressure": ("消火栓水压", "hydrant pressure"),
     "sprinkler_pressure": ("喷淋水压", "sprinkler pressure"),
     "water_tank": ("消防水箱", "water tank"), "fire_panel": ("火灾报警控制器", "fire panel"),
+    "fire_pump": ("消防泵组", "fire pump set"),
 }
 
 

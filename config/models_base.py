@@ -18,6 +18,7 @@ DeviceType = Literal[
     "sprinkler_pressure",
     "water_tank",
     "fire_panel",
+    "fire_pump",
 ]
 DEVICE_TYPES: tuple[str, ...] = get_args(DeviceType)
 

@@ -131,6 +131,49 @@ class TankSim(DeviceSim):
         return {"water_level_m": self.full_m - draw + float(self.rng.normal(0, 0.01))}
 
 
+class PumpSim(DeviceSim):
+    """A fire pump set on standby: the main pumps rest while a jockey pump (稳压泵) keeps
+    the pipes' pressure in a band. Leaks let it fall; at the band's floor the jockey
+    starts (current, vibration and motor heat up; inlet pressure dips as it draws) and
+    runs until the band's top. The metrics move together, which the rig rule learns."""
+
+    battery_range = None
+    radio = False
+    LEAK_MPA_S = 3.5e-5  # about 0.02 MPa in ten minutes
+    FILL_MPA_S = 8e-4  # the jockey refills the band in about a minute and a half
+    BAND_MPA = (0.60, 0.68)
+
+    def __init__(self, spec: DeviceSpec, rng: np.random.Generator, now: float) -> None:
+        super().__init__(spec, rng, now)
+        low, high = self.BAND_MPA
+        self.pressure = float(rng.uniform(low, high))
+        self.running = False
+        self.heat_c = 0.0  # the motor above ambient
+        self.at = now
+
+    def read(self, now: float) -> dict[str, float]:
+        dt = max(0.0, now - self.at)
+        self.at = now
+        low, high = self.BAND_MPA
+        self.pressure += (self.FILL_MPA_S if self.running else -self.LEAK_MPA_S) * dt
+        if self.pressure <= low:
+            self.running = True
+        elif self.pressure >= high:
+            self.running = False
+        # The motor warms toward 8 °C over ambient while it runs, cools while it rests.
+        target = 8.0 if self.running else 0.0
+        self.heat_c += (target - self.heat_c) * (1.0 - math.exp(-dt / 300.0))
+        ambient = 18.0 + 3.0 * daylight(now)
+        noise = self.rng.normal(0.0, 1.0, 5)
+        return {
+            "outlet_pressure_mpa": self.pressure + 0.003 * float(noise[0]),
+            "inlet_pressure_mpa": 0.12 - (0.01 if self.running else 0.0) + 0.002 * float(noise[1]),
+            "motor_current_a": (4.0 if self.running else 0.3) + 0.05 * float(noise[2]),
+            "motor_temp_c": ambient + self.heat_c + 0.1 * float(noise[3]),
+            "vibration_mm_s": (1.2 if self.running else 0.1) + 0.03 * float(noise[4]),
+        }
+
+
 class PanelSim(DeviceSim):
     """The fire alarm controller: its heartbeat is the state of its backup battery."""
 
@@ -184,6 +227,7 @@ SIM_CLASSES: dict[str, type[DeviceSim]] = {
     "sprinkler_pressure": PressureSim,
     "water_tank": TankSim,
     "fire_panel": PanelSim,
+    "fire_pump": PumpSim,
     "camera": CameraSim,
     "elevator": ElevatorSim,
 }

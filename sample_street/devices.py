@@ -26,7 +26,11 @@ DEVICE_KINDS: dict[str, tuple[str, float, tuple[int, int]]] = {
     "sprinkler_pressure": ("spr", 30.0, (2, 2)),
     "water_tank": ("tnk", 60.0, (1, 1)),
     "fire_panel": ("fap", 30.0, (1, 1)),
+    "fire_pump": ("pmp", 10.0, (1, 1)),
 }
+# Kinds added after the street was first drawn: one per area, drawn from no generator,
+# so every device drawn before keeps its id and place.
+FIXED_KINDS = ("fire_pump",)
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,7 +56,7 @@ def area_devices(area: AreaPlan, maintainers: Maintainers) -> list[dict[str, obj
     rng = random.Random(f"{SEED}/{area.id}")
     buildings = _buildings(area, rng)
     tall = sorted((b for b in buildings if b.floors > 7), key=lambda b: -b.floors)
-    counts = {t: rng.randint(*spec[2]) for t, spec in DEVICE_KINDS.items()}
+    counts = {t: rng.randint(*spec[2]) for t, spec in DEVICE_KINDS.items() if t not in FIXED_KINDS}
     placed: list[tuple[str, Building, int]] = []  # (type, building, floor)
     placed += [("elevator", b, 1) for b in _elevator_buildings(buildings, tall, counts, rng)]
     placed += [("camera", buildings[i % len(buildings)], 1) for i in range(counts["camera"])]
@@ -68,6 +72,9 @@ def area_devices(area: AreaPlan, maintainers: Maintainers) -> list[dict[str, obj
         placed += [(kind, b, b.floors) for b in _cycle(tall, counts[kind])]
     placed += [("water_tank", tall[0], tall[0].floors + 1)]  # on the roof
     placed += [("fire_panel", tall[0], 1)]  # in the control room
+    # The fire pump set (消防泵组: pressures, motor current and temperature, vibration in
+    # one monitor) in the pump room at the foot of the tallest block, which it feeds.
+    placed += [("fire_pump", tall[0], 1)]
     devices = _with_ids(area, placed, maintainers)
     _place(devices, {b.number: b for b in buildings}, random.Random(f"{SEED}/{area.id}/places"))
     return devices
@@ -83,6 +90,7 @@ PLACES: dict[str, tuple[str, ...]] = {
     "sprinkler_pressure": ("末端试水装置",),
     "water_tank": ("屋顶水箱间",),
     "fire_panel": ("消防控制室",),
+    "fire_pump": ("消防泵房",),
     "camera": ("小区正门", "楼栋出入口", "非机动车棚", "消防通道", "地下车库B区"),
     "elevator": ("电梯轿厢",),
 }
@@ -97,6 +105,9 @@ def _place(devices: list[dict[str, object]], buildings: dict[int, Building],
     ground floor is point 1 of the loop, with no device of its own in the registry."""
     units = {n: rng.randint(*WALK_UP_UNITS) for n, b in buildings.items() if b.floors <= 7}
     for d in devices:
+        if d["type"] in FIXED_KINDS:  # drawing for it would move every later place
+            d["place"] = PLACES[str(d["type"])][0]
+            continue
         d["place"] = rng.choice(PLACES[str(d["type"])])
         count = units.get(int(str(d["building"])), 1)
         if count > 1 and d["type"] in DETECTORS and d["floor"] != 1:

@@ -23,6 +23,8 @@ THRESHOLDS: tuple[tuple[str, str, str, str, float, float, float, str, str, str],
      60.0, "major", "fire.pressure_low", "{device} 喷淋末端水压 {value} MPa 过低"),
     ("tank-level-low", "water_tank", "water_level_m", "below", 1.0, 1.3, 120.0,
      "major", "fire.tank_low", "{device} 消防水箱水位 {value} m 过低"),
+    ("pump-pressure-low", "fire_pump", "outlet_pressure_mpa", "below", 0.50, 0.58, 60.0,
+     "major", "fire.pressure_low", "{device} 消防泵组出口压力 {value} MPa 过低"),
     ("smoke-battery-low", "smoke_detector", "battery_pct", "below", 15.0, 25.0, 600.0,
      "warning", "device.battery_low", "{device} 电池电量 {value}% 偏低，请更换"),
     ("heat-battery-low", "heat_detector", "battery_pct", "below", 15.0, 25.0, 600.0,
@@ -129,6 +131,17 @@ ANOMALIES: list[dict[str, object]] = [
      "learning_rows": _DAY_AT[60.0], "alert_type": "device.battery_anomaly",
      "summary": "{device} 电池电量异常下降（异常分 {value}）"},
 ]
+# The fire pump set's metrics taken together (detectors.rig_model): a stuck check valve,
+# a worn impeller or a failing bearing moves pressure, current, heat and vibration a
+# little each, out of step with how the jockey pump's cycle moves them. A day of its
+# 10 s readings to learn; its defaults otherwise (chosen on SKAB's water-circulation rig).
+RIGS: list[dict[str, object]] = [
+    {"id": "fire-pump-rig-anomaly", "device_type": "fire_pump",
+     "metrics": ["outlet_pressure_mpa", "inlet_pressure_mpa", "motor_current_a",
+                 "motor_temp_c", "vibration_mm_s"],
+     "learning_rows": 8_640, "severity": "warning", "alert_type": "fire.pump_anomaly",
+     "summary": "{device} 消防泵组运行异常（综合异常分 {value}）"},
+]
 ELEVATOR = {"trapped_confirm_s": 30.0, "hold_s": 30.0}
 CAMERAS: list[dict[str, object]] = [
     {"id": "night-intrusion", "event_type": "camera.intrusion", "schedule": "22:00-06:00",
@@ -180,6 +193,7 @@ def rules(overrides: dict[str, dict[str, dict[str, float]]]) -> dict[str, object
         "flatlines": FLATLINES,
         "noisy": NOISY,
         "anomalies": ANOMALIES,
+        "rig_anomalies": RIGS,
         "elevator": ELEVATOR,
         "cameras": CAMERAS,
         "correlation": CORRELATION,

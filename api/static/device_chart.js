@@ -13,6 +13,8 @@ const METRICS = {
   sprinkler_pressure: ["water_pressure_mpa"],
   water_tank: ["water_level_m"],
   fire_panel: ["battery_pct"],
+  fire_pump: ["outlet_pressure_mpa", "inlet_pressure_mpa", "motor_current_a", "motor_temp_c",
+    "vibration_mm_s"],
 };
 const METRIC_NAMES = {
   fps: ["帧率", "frames/s"], people_count: ["人数", "people"], vehicle_count: ["车辆数", "vehicles"],
@@ -21,6 +23,10 @@ const METRIC_NAMES = {
   smoke_obscuration_pct_m: ["烟雾浓度 (%/m)", "smoke (%/m)"], battery_pct: ["电量 (%)", "battery (%)"],
   temperature_c: ["温度 (°C)", "temperature (°C)"], co_ppm: ["一氧化碳 (ppm)", "CO (ppm)"],
   water_pressure_mpa: ["水压 (MPa)", "water pressure (MPa)"], water_level_m: ["水位 (m)", "water level (m)"],
+  outlet_pressure_mpa: ["出口压力 (MPa)", "outlet pressure (MPa)"],
+  inlet_pressure_mpa: ["进口压力 (MPa)", "inlet pressure (MPa)"],
+  motor_current_a: ["电机电流 (A)", "motor current (A)"], motor_temp_c: ["电机温度 (°C)", "motor temperature (°C)"],
+  vibration_mm_s: ["振动 (mm/s)", "vibration (mm/s)"],
 };
 const POINTS_PER_CHART = 240;
 

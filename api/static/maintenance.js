@@ -6,16 +6,18 @@ const KEY_METRIC = {
   camera: "fps", elevator: "vibration_rms_g", smoke_detector: "smoke_obscuration_pct_m",
   heat_detector: "temperature_c", gas_detector: "co_ppm", hydrant_pressure: "water_pressure_mpa",
   sprinkler_pressure: "water_pressure_mpa", water_tank: "water_level_m", fire_panel: "battery_pct",
+  fire_pump: "outlet_pressure_mpa",
 };
 const TYPE_ZH = {
   camera: "摄像机", elevator: "电梯", smoke_detector: "烟感", heat_detector: "温感",
   gas_detector: "燃气探测器", hydrant_pressure: "消火栓水压", sprinkler_pressure: "喷淋水压",
-  water_tank: "消防水箱", fire_panel: "火灾报警控制器",
+  water_tank: "消防水箱", fire_panel: "火灾报警控制器", fire_pump: "消防泵组",
 };
 const TYPE_EN = {
   camera: "camera", elevator: "elevator", smoke_detector: "smoke detector",
   heat_detector: "heat detector", gas_detector: "gas detector", hydrant_pressure: "hydrant pressure",
   sprinkler_pressure: "sprinkler pressure", water_tank: "water tank", fire_panel: "fire panel",
+  fire_pump: "fire pump set",
 };
 const ALERTS_EVERY_MS = 10000;
 const LOW_BATTERY = 20;

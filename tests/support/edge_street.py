@@ -24,6 +24,7 @@ DEVICES: list[tuple[str, str, str, int]] = [
     ("wy1-b02-spr-1201", "sprinkler_pressure", "2", 12),
     ("wy1-b02-tnk-1301", "water_tank", "2", 13),
     ("wy1-b02-fap-0101", "fire_panel", "2", 1),
+    ("wy1-b02-pmp-0101", "fire_pump", "2", 1),
     ("wy1-b02-elv-0101", "elevator", "2", 1),
     ("wy1-b02-cam-0101", "camera", "2", 1),
 ]

@@ -36,6 +36,10 @@ EXPECTED: dict[str, dict[str, tuple[float, float]]] = {
     "sprinkler_pressure": {"water_pressure_mpa": (0.12, 0.18), "battery_pct": (0, 100)},
     "water_tank": {"water_level_m": (2.0, 3.7), "battery_pct": (0, 100)},
     "fire_panel": {"battery_pct": (90, 100)},
+    "fire_pump": {
+        "outlet_pressure_mpa": (0.58, 0.70), "inlet_pressure_mpa": (0.10, 0.13),
+        "motor_current_a": (0.1, 4.3), "motor_temp_c": (17, 30), "vibration_mm_s": (0.0, 1.4),
+    },
     "camera": {"people_count": (0, 60), "vehicle_count": (0, 30), "fps": (20, 25)},
     "elevator": {m: (-1, 30) for m in ELEVATOR_METRICS},
 }
