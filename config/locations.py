@@ -30,6 +30,7 @@ PLACES_EN: dict[str, str] = {
     "一楼厨房": "ground-floor kitchen",
     "地下车库B区": "basement car park, zone B",
     "屋顶水箱间": "roof tank room",
+    "消防泵房": "fire pump room",
     "屋顶试验消火栓": "roof test hydrant",
     "末端试水装置": "sprinkler test valve",
     "小区正门": "main gate",

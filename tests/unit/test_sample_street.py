@@ -175,3 +175,11 @@ def test_check_config_on_the_sample(registry: Registry, capsys: pytest.CaptureFi
     out = capsys.readouterr().out.strip()
     assert out.startswith("ok: 1 street, 4 districts, 27 areas, 60 micro-grids, 27 agents, ")
     assert f"{len(registry.devices)} devices, {len(registry.receivers)} receivers" in out
+
+
+def test_every_place_of_the_sample_street_has_its_english_name() -> None:
+    from config.locations import PLACES_EN
+    from sample_street.devices import PLACES
+
+    named = {place for places in PLACES.values() for place in places}
+    assert sorted(named - set(PLACES_EN)) == []
