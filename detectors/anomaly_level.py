@@ -41,12 +41,12 @@ Details:
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
 from detectors.anomaly_features import FloatArray, IntArray
+from detectors.state_arrays import ArrayState
 
 MONTH_S = 30 * 86_400.0
 MAX_U = -np.log(1e-9)  # u of a score of 1 - 1e-9: scores are clipped below 1
@@ -101,7 +101,7 @@ def gpd_level(top: FloatArray, n: FloatArray, risk: FloatArray) -> FloatArray:
     return level
 
 
-class FireLevel:
+class FireLevel(ArrayState):
     """Per-slot top-K score memory and the fire level it implies."""
 
     def __init__(
@@ -166,18 +166,3 @@ class FireLevel:
         self.level[s] = np.clip(level, np.minimum(self.floor[s], p.cap), p.cap)
 
     _STATE = ("top", "rows", "n_cur", "n_prev", "level")
-
-    def state_dict(self) -> dict[str, npt.NDArray[Any]]:
-        return {name: getattr(self, name).copy() for name in self._STATE}
-
-    def load_state(self, state: dict[str, npt.NDArray[Any]]) -> None:
-        """Adopt saved arrays; KeyError or ValueError (nothing changed) if they do not fit."""
-        new = {}
-        for name in self._STATE:
-            current = getattr(self, name)
-            value = np.asarray(state[name], dtype=current.dtype)
-            if value.shape != current.shape:
-                raise ValueError(f"level {name}: shape {value.shape}, expected {current.shape}")
-            new[name] = value.copy()
-        for name, value in new.items():
-            setattr(self, name, value)

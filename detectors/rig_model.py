@@ -33,14 +33,12 @@ point, not a finding.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
-import numpy.typing as npt
 
 from detectors.slots import BoolArray, FloatArray, IntArray
+from detectors.state_arrays import ArrayState
 
-RigState = dict[str, npt.NDArray[Any]]
 # A metric that did not move while learning would make S singular and any later flicker
 # of it an alarm: its variance is floored at this share of its level, squared (a sensor's
 # resolution is rarely finer than 1e-4 of what it reads).
@@ -78,8 +76,13 @@ class RigScores:
     learning: BoolArray  # ... still learning: it must not page
 
 
-class RigModel:
+class RigModel(ArrayState):
     """Model state for `devices` rigs of `metrics` metrics each, all in arrays."""
+
+    _STATE = (
+        "rows", "last", "age", "fast", "base", "second", "precision", "held",
+        "learn_max", "level", "tokens",
+    )
 
     def __init__(self, devices: int, metrics: int, params: RigParams) -> None:
         n, k, held = devices, metrics, params.learn_rows - params.learn_from
@@ -172,24 +175,3 @@ class RigModel:
         k = second.shape[1]
         inverse: FloatArray = np.linalg.inv(second + ridge[:, :, None] * np.eye(k))
         return inverse
-
-    def state_dict(self) -> RigState:
-        return {name: getattr(self, name).copy() for name in STATE_NAMES}
-
-    def load_state(self, state: RigState) -> None:
-        """Adopt `state` (KeyError, ValueError if it does not fit; nothing changes then)."""
-        arrays = {}
-        for name in STATE_NAMES:
-            mine = getattr(self, name)
-            value = np.asarray(state[name], dtype=mine.dtype)
-            if value.shape != mine.shape:
-                raise ValueError(f"{name}: shape {value.shape}, expected {mine.shape}")
-            arrays[name] = value.copy()
-        for name, value in arrays.items():
-            setattr(self, name, value)
-
-
-STATE_NAMES = (
-    "rows", "last", "age", "fast", "base", "second", "precision", "held",
-    "learn_max", "level", "tokens",
-)
