@@ -75,8 +75,14 @@ class RigAnomalyRule:
         new_row = np.ones(len(s), dtype=np.bool_)
         new_row[1:] = (s[1:] != s[:-1]) | (t[1:] != t[:-1])
         row = np.cumsum(new_row) - 1
-        values = np.full((int(new_row.sum()), len(self.spec.metrics)), np.nan)
-        values[row, col] = v  # equal keys: numpy keeps the last assignment
+        width = len(self.spec.metrics)
+        # A metric given twice for one row: the later reading (numpy does not promise
+        # which of repeated indices an assignment keeps, so pick it here).
+        cell = row * width + col
+        first_from_end = np.unique(cell[::-1], return_index=True)[1]
+        last = len(cell) - 1 - first_from_end
+        values = np.full((int(new_row.sum()), width), np.nan)
+        values[row[last], col[last]] = v[last]
         return s[new_row], t[new_row], values
 
     def process(self, batch: ReadingBatch) -> list[AlertChange]:

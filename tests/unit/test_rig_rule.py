@@ -236,3 +236,15 @@ def test_the_sample_street_s_pump_set_is_quiet_for_days_and_alerts_on_a_worn_bea
     alerts = fires(run(eng, rows(3 * day, day, worn=True), per=360))
     assert [c.rule for c in alerts][:1] == ["fire-pump-rig-anomaly"]
     assert alerts[0].ts < T0 + 10.0 * (3 * day + day // 4)  # within six hours of the wear
+
+
+def test_a_metric_sent_twice_for_one_time_keeps_the_later_reading() -> None:
+    from detectors.slots import ReadingBatch
+
+    eng = engine(rigs=("p1",))
+    [rig] = eng.rigs
+    first = [reading("p1", T0, float(i), m) for i, m in enumerate(METRICS)]
+    again = [reading("p1", T0, 10.0 + i, m) for i, m in enumerate(METRICS[:2])]
+    s, t, x = rig.rows(ReadingBatch.from_readings(eng.index, first + again))
+    assert s.tolist() == [0] and t.tolist() == [T0]
+    assert x.tolist() == [[10.0, 11.0, 2.0, 3.0]]
