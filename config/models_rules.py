@@ -182,7 +182,8 @@ class RigAnomalySpec(Strict):
     learning_rows: int = Field(
         default=500, ge=20, le=1_000_000,
         description="Rows before the rig may page; the model is learnt on the last four "
-        "fifths of them. Longer is safer where the rig warms up or drifts slowly.",
+        "fifths of them, which must be normal operation (a fault then is learnt as "
+        "normal). Longer is safer where the rig warms up or drifts slowly.",
     )
     level_factor: float = Field(
         default=5.0, gt=1, le=1000,
