@@ -74,6 +74,7 @@ class RigScores:
     score: FloatArray  # per scored row
     level: FloatArray  # ... the level it is judged against (as it was before the row)
     learning: BoolArray  # ... still learning: it must not page
+    lead: IntArray  # ... the metric whose term of r' P r is largest: what moved most
 
 
 class RigModel(ArrayState):
@@ -120,7 +121,10 @@ class RigModel(ArrayState):
         learning = n < p.learn_rows
         score = np.zeros(len(s))
         post = ~learning
-        score[post] = np.einsum("ni,nij,nj->n", r[post], self.precision[s[post]], r[post])
+        terms = r[post] * np.einsum("nij,nj->ni", self.precision[s[post]], r[post])
+        score[post] = terms.sum(axis=1)
+        lead = np.zeros(len(s), dtype=np.intp)
+        lead[post] = terms.argmax(axis=1)
         level = self.level[s]
         high = post & (score >= level)
         frozen = high & (self.tokens[s] > 0)
@@ -138,7 +142,7 @@ class RigModel(ArrayState):
         done = learning & (n + 1 == p.learn_rows)
         if done.any():
             self._end_learning(s[done])
-        return RigScores(scored, score, level, learning)
+        return RigScores(scored, score, level, learning, lead)
 
     def _adapt(
         self, s: IntArray, r: FloatArray, score: FloatArray, calm: BoolArray, relearn: BoolArray

@@ -16,6 +16,8 @@ rules' (detectors.anomaly_state) and its level is in the health report.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 
 from config.models_rules import RigAnomalySpec
@@ -23,7 +25,14 @@ from detectors.anomaly_rule import MIN_GAP_OF_INTERVAL, AnomalyState, gap_accept
 from detectors.lifecycle import AlertTemplate, Lifecycle
 from detectors.reading_rule import per_device
 from detectors.rig_model import RigModel, RigParams, RigScores
-from detectors.slots import DeviceIndex, FloatArray, IntArray, ReadingBatch, Subset
+from detectors.slots import (
+    DeviceIndex,
+    FloatArray,
+    IntArray,
+    ReadingBatch,
+    Subset,
+    render_summary,
+)
 from detectors.slots import rounds as device_time_rounds
 from gridwatch.records import AlertChange, AnomalyLevel
 
@@ -90,8 +99,25 @@ class RigAnomalyRule:
         for s, t, scores in self._judged(self.model, self.newest, self.rows(batch)):
             starts = (scores.score >= scores.level) & ~scores.learning
             clears = ~starts
-            changes += self.life.step(s, t, starts, clears, np.round(scores.score, 3))
+            round_changes = self.life.step(s, t, starts, clears, np.round(scores.score, 3))
+            changes += self._name_the_lead(round_changes, s, scores.lead) if round_changes else []
         return changes
+
+    def _name_the_lead(
+        self, changes: list[AlertChange], s: IntArray, lead: IntArray
+    ) -> list[AlertChange]:
+        """A fire or update names, as its {metric}, the metric that moved most from the
+        rig's normal in that row: where a maintainer looks first."""
+        lead_of = dict(zip(s.tolist(), lead.tolist(), strict=True))
+        named = []
+        for change in changes:
+            slot = self.devices.local.get(change.device)
+            if change.kind != "resolve" and slot in lead_of:
+                metric = self.spec.metrics[lead_of[slot]]
+                summary = render_summary(self.spec.summary, change.device, change.value, metric)
+                change = replace(change, summary=summary)
+            named.append(change)
+        return named
 
     def _judged(
         self, model: RigModel, newest: FloatArray, rows: RigRows

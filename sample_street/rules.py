@@ -140,7 +140,7 @@ RIGS: list[dict[str, object]] = [
      "metrics": ["outlet_pressure_mpa", "inlet_pressure_mpa", "motor_current_a",
                  "motor_temp_c", "vibration_mm_s"],
      "learning_rows": 8_640, "severity": "warning", "alert_type": "fire.pump_anomaly",
-     "summary": "{device} 消防泵组运行异常（综合异常分 {value}）"},
+     "summary": "{device} 消防泵组运行异常（综合异常分 {value}，偏离最大：{metric}）"},
 ]
 ELEVATOR = {"trapped_confirm_s": 30.0, "hold_s": 30.0}
 CAMERAS: list[dict[str, object]] = [

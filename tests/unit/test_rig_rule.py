@@ -248,3 +248,14 @@ def test_a_metric_sent_twice_for_one_time_keeps_the_later_reading() -> None:
     s, t, x = rig.rows(ReadingBatch.from_readings(eng.index, first + again))
     assert s.tolist() == [0] and t.tolist() == [T0]
     assert x.tolist() == [[10.0, 11.0, 2.0, 3.0]]
+
+
+def test_the_alert_names_the_metric_that_moved_most() -> None:
+    eng = engine(rigs=("p1",), summary="{device} {metric}")
+    rows = rig_rows(3000, seed=9)
+    rows[2000:2300, 3] += 1.0  # motor current up, flow as before
+    changes = run(eng, readings("p1", rows))
+    [fire] = fires(changes)
+    assert fire.summary == "p1 motor_current_a"
+    resolved = [c for c in changes if c.kind == "resolve"]
+    assert [c.summary for c in resolved] == ["p1 " + "+".join(METRICS)]
