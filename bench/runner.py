@@ -18,6 +18,7 @@ BENCHMARKS: dict[str, str] = {
     "alarm-storm": "bench.storm",
     "detectors": "bench.detectors",
     "anomaly": "bench.anomaly",
+    "rig": "bench.rig",
     "camera": "bench.camera",
     "edge-replay": "bench.edge_replay",
     "dispatch": "bench.dispatch",
