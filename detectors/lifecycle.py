@@ -100,7 +100,11 @@ class Lifecycle:
 
         kind = np.where(fire, _FIRE, np.where(update, _UPDATE, _RESOLVE))
         emit = np.flatnonzero(fire | update | resolve)
-        return self.emit(s[emit], t[emit], v[emit], kind[emit])
+        # A fire is dated when its condition became due, as `tick` dates it, not by the
+        # reading that found it due: so every replica, whichever path fires it, gives an
+        # episode the same start (the op store matches a late replica's fire on it).
+        at = np.where(fire, since + self.min_duration[s], t)
+        return self.emit(s[emit], at[emit], v[emit], kind[emit])
 
     def force(self, s: IntArray, t: FloatArray, v: FloatArray) -> list[AlertChange]:
         """Fire now, with the confirm time counted as served: the device's own controller

@@ -13,7 +13,9 @@ median step), which turns the budget per month into a budget per row. A row not 
 the latest one before it is dropped, as the backend drops it from a live device (and
 counted on stderr). Only readings
 move time on: the backend's ticker is not run, so an alert resolves at the first row
-that completes its hold, a time the input itself has.
+that completes its hold, a time the input itself has. A fire is dated when its
+condition became due (its `min_duration_s` after it began), which may fall between
+rows: it is written as the first row at or after that time, when it was seen.
 
 `--fixed-level SCORE` (beyond the contract) replays the rule as it was before budgets:
 no learning phase, fire at SCORE: the reference the README compares with.
@@ -66,7 +68,7 @@ def replay_group(spec: AnomalyRuleSpec, group: list[Series]) -> list[list[Episod
         ids, [spec.device_type] * len(group), [interval_of(s.ts) for s in group], [METRIC]
     )
     rule = AnomalyRule(spec, index)
-    log = EpisodeLog([dict(zip(s.ts.tolist(), s.timestamps, strict=True)) for s in group])
+    log = EpisodeLog([s.ts for s in group], [s.timestamps for s in group])
     width = max((len(s.ts) for s in group), default=0)
     for row in range(width):
         live = [i for i, s in enumerate(group) if row < len(s.ts)]
@@ -82,20 +84,27 @@ def replay_group(spec: AnomalyRuleSpec, group: list[Series]) -> list[list[Episod
 
 
 class EpisodeLog:
-    """Alert changes of devices "0", "1", ... as episodes, in the input's time text."""
+    """Alert changes of devices "0", "1", ... as episodes, each time written as the
+    input's first row at or after it (its text: `texts`, at the times `times`)."""
 
-    def __init__(self, text: list[dict[float, str]]) -> None:
-        self.text = text
-        self.episodes: list[list[Episode]] = [[] for _ in text]
-        self.open_at: list[str | None] = [None] * len(text)
+    def __init__(self, times: list[FloatArray], texts: list[list[str]]) -> None:
+        self.order = [np.argsort(t, kind="stable") for t in times]
+        self.times = [t[o] for t, o in zip(times, self.order, strict=True)]
+        self.texts = texts
+        self.episodes: list[list[Episode]] = [[] for _ in times]
+        self.open_at: list[str | None] = [None] * len(times)
+
+    def _text(self, i: int, ts: float) -> str:
+        at = min(int(np.searchsorted(self.times[i], ts, side="left")), len(self.times[i]) - 1)
+        return self.texts[i][int(self.order[i][at])]
 
     def take(self, changes: list[AlertChange]) -> None:
         for change in changes:
             i = int(change.device)
             if change.kind == "fire":
-                self.open_at[i] = self.text[i][change.ts]
+                self.open_at[i] = self._text(i, change.ts)
             elif change.kind == "resolve" and self.open_at[i] is not None:
-                self.episodes[i].append((self.open_at[i] or "", self.text[i][change.ts]))
+                self.episodes[i].append((self.open_at[i] or "", self._text(i, change.ts)))
                 self.open_at[i] = None
 
     def finish(self) -> list[list[Episode]]:

@@ -47,14 +47,11 @@ def replay_rig(series: list[Series]) -> list[Episode]:
     spec = rig_spec(metrics)
     ts = np.concatenate([s.ts for s in series])
     values = np.concatenate([s.values for s in series])
-    text: dict[float, str] = {}
-    for s in reversed(series):  # the first file's text of a time wins
-        text.update(zip(s.ts.tolist(), s.timestamps, strict=True))
     index = DeviceIndex.bare(["0"], [spec.device_type], [interval_of(np.unique(ts))], metrics)
     ids = [index.metric_id[m] for m in metrics]
     metric = np.concatenate([np.full(len(s.ts), ids[i], np.intp) for i, s in enumerate(series)])
     rule = RigAnomalyRule(spec, index)
-    log = EpisodeLog([text])
+    log = EpisodeLog([ts], [[text for s in series for text in s.timestamps]])
     order = np.argsort(ts, kind="stable")
     in_order = ts[order]
     times = np.unique(ts[np.isfinite(ts)])

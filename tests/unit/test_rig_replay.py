@@ -16,8 +16,8 @@ from tests.unit.test_rig_rule import METRICS, rig_rows
 T0 = 1_700_000_000
 
 
-def write_rig(folder: Path, rows: FloatArray) -> list[str]:
-    stamps = [str(T0 + i) for i in range(len(rows))]
+def write_rig(folder: Path, rows: FloatArray, times: list[int] | None = None) -> list[str]:
+    stamps = [str(T0 + i) for i in (times if times is not None else range(len(rows)))]
     folder.mkdir(parents=True, exist_ok=True)
     for column, metric in enumerate(METRICS):
         with (folder / f"{metric}.csv").open("w", newline="") as f:
@@ -102,3 +102,16 @@ def test_skab_s_anomaly_free_run_raises_at_most_one_rig_alert(
     assert main(["alert-replay", str(tmp_path / "in"), str(tmp_path / "out"), "--rig"]) == 0
     alerts = sum(len(episodes(p)) for p in (tmp_path / "out" / "free").glob("*.csv"))
     assert alerts <= 1
+
+
+def test_a_fire_due_between_rows_is_written_at_the_first_row_after(tmp_path: Path) -> None:
+    """The rule dates a fire when it became due (45 s after the condition began); the
+    device fell silent then, so the episode starts at its next row, a time of the input."""
+    rows = rig_rows(3000, seed=12)
+    rows[2000:2300, 2] -= 2.0
+    times = [i for i in range(3000) if not 2030 <= i < 2090]  # a minute without rows
+    stamps = write_rig(tmp_path / "in" / "rig", rows[times], times)
+    assert main(["alert-replay", str(tmp_path / "in"), str(tmp_path / "out"), "--rig"]) == 0
+    [one] = episodes(tmp_path / "out" / "rig" / f"{sorted(METRICS)[0]}.csv")
+    assert one["started_at"] == str(T0 + 2090)
+    assert one["started_at"] in stamps

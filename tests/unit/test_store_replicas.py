@@ -233,3 +233,35 @@ def test_a_receipt_is_the_min_of_this_replica_and_the_live_others(
     now[0] = T0 + LIVE_WINDOW_S + 1  # B dead for good: A's own mark counts
     rec.after_write([Decoded(agent="agent-1", kind="readings", seq=11)])
     assert sent[-1][1]["readings"] == 11
+
+
+def test_a_fire_timed_by_the_ticker_and_by_a_late_replica_s_backlog_is_one_alert(
+    pair: tuple[SqlOpStore, SqlOpStore],
+) -> None:
+    """Hydrant pressure low for 45 s, readings every 30 s. Replica A is live: its ticker
+    finds the condition due 45 s after it began. Replica B was down and drains the
+    readings afterwards: the reading 60 s in finds it due. Both date the fire when it
+    became due, so A's resolved episode is matched and B adds nothing."""
+    from detectors.engine import DetectorEngine
+    from gridwatch.clock import ManualClock
+    from tests.support.tiny_street import device, pressure_rule, reading, street
+
+    registry = street([device("h1", "hydrant_pressure", 30.0)],
+                      thresholds=[pressure_rule(min_duration_s=45.0)])
+    metric = "water_pressure_mpa"
+    low = [reading("h1", T0 + dt, 0.05, metric) for dt in (0.0, 30.0, 60.0)]
+    back = reading("h1", T0 + 90.0, 0.30, metric)
+    live = DetectorEngine(registry, clock=ManualClock(T0))
+    a_changes = live.process_readings(low[:2]) + live.tick(T0 + 46.0)
+    a_changes += live.process_readings([*low[2:], back])
+    late = DetectorEngine(registry, clock=ManualClock(T0))
+    b_changes = late.process_readings([*low, back])
+    a_fire = [c for c in a_changes if c.kind == "fire"]
+    b_fire = [c for c in b_changes if c.kind == "fire"]
+    assert [c.ts for c in a_fire] == [c.ts for c in b_fire] == [T0 + 45.0]
+    a, b = pair
+    ctx = replace(CTX, device_type="hydrant_pressure")
+    for change in a_changes:
+        a.apply_change(change, ctx, T0 + 100)
+    assert [b.apply_change(change, ctx, T0 + 200) for change in b_changes] == [None, None]
+    assert column(a, "SELECT kind FROM alert_log ORDER BY seq") == ["fire", "resolve"]
