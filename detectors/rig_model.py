@@ -43,6 +43,11 @@ from detectors.state_arrays import ArrayState
 # of it an alarm: its variance is floored at this share of its level, squared (a sensor's
 # resolution is rarely finer than 1e-4 of what it reads).
 RESOLUTION = 1e-4
+# The learning rows kept to find the largest learning score: every one up to this many,
+# beyond it every stride-th (S itself sums every learning row). A day of 10 s rows kept
+# whole would be 0.3 MB per rig of five metrics, in memory and in the
+# state file; a smoothed residual changes little between neighbouring rows.
+HELD_MAX = 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,14 +91,17 @@ class RigModel(ArrayState):
     )
 
     def __init__(self, devices: int, metrics: int, params: RigParams) -> None:
-        n, k, held = devices, metrics, params.learn_rows - params.learn_from
+        n, k = devices, metrics
+        span = params.learn_rows - params.learn_from
+        self.stride = -(-span // HELD_MAX)  # ceil: keep at most HELD_MAX rows
+        held = -(-span // self.stride)
         self.params = params
         self.rows = np.zeros(n, dtype=np.int64)  # rows scored or learnt
         self.last = np.full((n, k), np.nan)  # each metric's last value ...
         self.age = np.full((n, k), np.iinfo(np.int64).max // 2, dtype=np.int64)  # ... rows ago
         self.fast = np.zeros((n, k))
         self.base = np.zeros((n, k))
-        self.second = np.zeros((n, k, k))  # S
+        self.second = np.zeros((n, k, k))  # S (while learning: the sum of r r')
         self.precision = np.zeros((n, k, k))  # P
         self.held = np.zeros((n, held, k))  # the learning rows' residuals
         self.learn_max = np.zeros(n)
@@ -131,7 +139,10 @@ class RigModel(ArrayState):
         calm = post & ~high
 
         collect = learning & (n >= p.learn_from)
-        self.held[s[collect], n[collect] - p.learn_from] = r[collect]
+        self.second[s[collect]] += r[collect][:, :, None] * r[collect][:, None, :]
+        j = n - p.learn_from
+        keep = collect & (j % self.stride == 0)
+        self.held[s[keep], j[keep] // self.stride] = r[keep]
         self._adapt(s, r, score, calm, high & ~frozen)
         self.tokens[s[calm]] = np.minimum(self.tokens[s[calm]] + 1, p.freeze_rows)
         self.tokens[s[frozen]] -= 1
@@ -163,7 +174,7 @@ class RigModel(ArrayState):
     def _end_learning(self, s: IntArray) -> None:
         p = self.params
         held = self.held[s]
-        self.second[s] = np.einsum("dli,dlj->dij", held, held) / held.shape[1]
+        self.second[s] /= p.learn_rows - p.learn_from
         self.precision[s] = self._inverse(self.second[s], self.base[s])
         scores = np.einsum("dli,dij,dlj->dl", held, self.precision[s], held)
         self.learn_max[s] = scores.max(axis=1, initial=0.0)

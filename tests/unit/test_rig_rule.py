@@ -259,3 +259,28 @@ def test_the_alert_names_the_metric_that_moved_most() -> None:
     assert fire.summary == "p1 motor_current_a"
     resolved = [c for c in changes if c.kind == "resolve"]
     assert [c.summary for c in resolved] == ["p1 " + "+".join(METRICS)]
+
+
+def test_a_long_learning_keeps_a_bounded_sample_and_learns_s_from_every_row(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A day of learning must not keep a day of residuals per rig (memory, state file):
+    the largest learning score comes from every stride-th row, S from all of them."""
+    import detectors.rig_model as rig_model
+
+    rows = rig_rows(6000, seed=10)
+    params = RigParams(learn_from=1000, learn_rows=5000)
+
+    def learnt() -> RigModel:
+        model = RigModel(1, len(METRICS), params)
+        for row in rows[:5000]:
+            model.step(np.array([0]), row[None, :])
+        return model
+
+    sampled = learnt()
+    assert sampled.held.shape[1] <= rig_model.HELD_MAX < 4000
+    monkeypatch.setattr(rig_model, "HELD_MAX", 10**6)
+    whole = learnt()
+    assert whole.held.shape[1] == 4000
+    np.testing.assert_allclose(sampled.second, whole.second, rtol=1e-9)
+    assert 0.85 * whole.level[0] <= sampled.level[0] <= whole.level[0]
