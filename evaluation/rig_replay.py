@@ -36,7 +36,7 @@ BATCH_ROWS = 600  # rows per batch: a backlog's size; decisions do not depend on
 def rig_spec(metrics: list[str]) -> RigAnomalySpec:
     """The backend's rig rule with its defaults (the device type only names it)."""
     return RigAnomalySpec.model_validate({
-        "id": "rig-replay", "device_type": "water_tank", "metrics": metrics,
+        "id": "rig-replay", "device_type": "fire_pump", "metrics": metrics,
         "alert_type": "device.rig_anomaly", "summary": "{device} {value}",
     })
 
