@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.kit import ROUNDS, Result
+from bench.kit import ROUNDS, Result, csv_rows
 from detectors.anomaly_registry import DEFAULT_DETECTOR
 from evaluation.nab_runner import run_anomaly_scores
 
@@ -43,10 +43,6 @@ def _inputs(root: Path, quick: bool) -> tuple[Path, str]:
     return data, "8 synthetic random walks"
 
 
-def _rows(data: Path) -> int:
-    return sum(sum(1 for _ in p.open()) - 1 for p in data.rglob("*.csv"))
-
-
 def _rate(data: Path, out: Path, detector: str, rows: int) -> float:
     start = time.perf_counter()
     with contextlib.redirect_stderr(io.StringIO()):  # progress lines are for users
@@ -59,7 +55,7 @@ def _rate(data: Path, out: Path, detector: str, rows: int) -> float:
 def run(quick: bool) -> list[Result]:
     with tempfile.TemporaryDirectory(prefix="gw-bench-anomaly-") as tmp:
         data, what = _inputs(Path(tmp), quick)
-        rows = _rows(data)
+        rows = csv_rows(data)
         ours, ref = [], []
         for _ in range(ROUNDS):
             ours.append(_rate(data, Path(tmp) / "out", DEFAULT_DETECTOR, rows))

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.kit import ROUNDS, Result
+from bench.kit import ROUNDS, Result, csv_rows
 from evaluation.alert_replay import run_alert_replay
 from evaluation.rig_replay import run_rig_replay
 from evaluation.skab_convert import run_skab_to_nab
@@ -54,10 +54,6 @@ def _inputs(root: Path, quick: bool) -> tuple[Path, str]:
     return data, f"{2 if quick else 8} synthetic rigs of 8 sensors"
 
 
-def _readings(data: Path) -> int:
-    return sum(sum(1 for _ in p.open()) - 1 for p in data.rglob("*.csv"))
-
-
 def _rate(replay: Callable[[Path], int], readings: int, out: Path) -> float:
     start = time.perf_counter()
     with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
@@ -71,7 +67,7 @@ def run(quick: bool) -> list[Result]:
     with tempfile.TemporaryDirectory(prefix="gw-bench-rig-") as tmp:
         root = Path(tmp)
         data, what = _inputs(root, quick)
-        readings = _readings(data)
+        readings = csv_rows(data)  # a row of one sensor's file is one reading
         ours, ref = [], []
         for i in range(ROUNDS):
             ours.append(_rate(lambda out: run_rig_replay(data, out), readings, root / f"rig{i}"))

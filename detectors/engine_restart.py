@@ -103,7 +103,8 @@ class EngineRestart:
             self.elevator.warm_events(events)
 
     def anomaly_states(self) -> list[AnomalyState]:
-        """Copies of the anomaly rules' state, to learn history into outside the lock."""
+        """Copies of the learnt rules' state (anomaly and rig rules), to learn history
+        into outside the lock."""
         return [rule.state() for rule in self.learnt_rules]
 
     def learn_anomalies(

@@ -10,7 +10,9 @@ last one scored is refused (a resend burst must not flush the model's memory), a
 a second row at a time already scored: a metric that comes in a later message for the
 same time is not scored again, its value carries into the next row instead.
 
-The rule does not page while learning; its state is kept on disk with the anomaly
+A row is scored only when every metric has a value, so a listed metric the device never
+sends keeps the rig learning (the health report says so). The rule does not page while
+learning; its state is kept on disk with the anomaly
 rules' (detectors.anomaly_state) and its level is in the health report.
 """
 
